@@ -1,0 +1,5 @@
+//! The shared library of secretkms: the encryption-state model that both the webhook and the
+//! kubectl plugin reason about, the policy runtime that evaluates WebAssembly policies against it,
+//! and the clients that gather its facts from their real sources.
+
+pub mod state;
