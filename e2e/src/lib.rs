@@ -1,2 +1,27 @@
-//! Test support: a real etcd and kube-apiserver started on loopback, for the real-cluster tests
-//! and the demo.
+//! Test support: a real etcd and kube-apiserver started on loopback with real TLS, for the
+//! real-cluster tests and the demo. Nothing here fakes Kubernetes: the binaries are upstream's,
+//! built from the Go module proxy by `hack/control-plane-bins.sh`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), secretkms_e2e::HarnessError> {
+//! let cp = secretkms_e2e::ControlPlane::shared();
+//! let client = cp.client().await?;
+//! let ns = cp.namespace(&client, "my-test").await?;
+//! let stored = cp.etcd().get(&format!("/registry/secrets/{ns}/app")).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod binaries;
+pub mod control_plane;
+pub mod encryption;
+pub mod error;
+pub mod etcd;
+pub mod kubeconfig;
+pub mod pki;
+pub mod process;
+
+pub use binaries::{Binaries, repo_root};
+pub use control_plane::{ControlPlane, Options, TEST_NAMESPACE_LABEL};
+pub use encryption::Encryption;
+pub use error::{HarnessError, Result};
+pub use etcd::EtcdReader;
