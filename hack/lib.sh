@@ -1,0 +1,36 @@
+# Shared by hack/test.sh and hack/demo.sh: installs what the project needs, idempotently, into a
+# cache outside the clone (SECRETKMS_CACHE, default ~/.cache/secretkms). Sourced, not run.
+
+SECRETKMS_CACHE=${SECRETKMS_CACHE:-$HOME/.cache/secretkms}
+export SECRETKMS_CACHE
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 2; }
+
+# Rust: rustup reads rust-toolchain.toml and installs the pinned toolchain and targets itself.
+ensure_rust() {
+  if ! command -v cargo >/dev/null; then
+    [[ -x $HOME/.cargo/bin/cargo ]] && export PATH=$HOME/.cargo/bin:$PATH
+  fi
+  command -v rustup >/dev/null || die "rustup is not installed; install it (https://rustup.rs) and re-run"
+  (cd "$REPO" && rustup show active-toolchain >/dev/null 2>&1) || (cd "$REPO" && rustup toolchain install) \
+    || die "could not install the Rust toolchain pinned in rust-toolchain.toml"
+}
+
+# Go builds kube-apiserver, kubectl, etcd and helm from the Go module proxy.
+ensure_go() {
+  command -v go >/dev/null || die "Go 1.26 is needed to build kube-apiserver and etcd from the Go module proxy; install it and re-run"
+}
+
+# Prints the directory with kube-apiserver, kubectl, etcd, etcdctl and helm (built once, cached).
+ensure_control_plane_bins() {
+  ensure_go
+  bash "$REPO/hack/control-plane-bins.sh" kube etcd helm | tail -n1
+}
+
+# Cargo's build output is cached outside the clone too, so a fresh clone reuses compiled
+# dependencies (only the workspace's own crates are rebuilt).
+use_cached_target_dir() {
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SECRETKMS_CACHE/target}
+}
