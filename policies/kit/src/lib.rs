@@ -1,0 +1,44 @@
+//! Authoring kit for secretkms policies: the WIT bindings of the `policy` world, a typed view of
+//! the AdmissionRequest, verdict and warning helpers, and [`export_policy!`] so that a policy crate
+//! is only its decision logic.
+//!
+//! A policy is a type implementing [`Policy`]. Its logic receives plain Rust values (the generated
+//! WIT types and [`AdmissionRequest`]) and a [`KeyLookup`], so it is unit-tested natively with a
+//! [`FakeKeys`] and compiled to a WebAssembly component unchanged:
+//!
+//! ```ignore
+//! struct MyPolicy;
+//! impl secretkms_policy_kit::Policy for MyPolicy { /* ... */ }
+//! secretkms_policy_kit::export_policy!(MyPolicy);
+//! ```
+
+// Lets the generated code and the export macro name this crate by its external path from inside it.
+extern crate self as secretkms_policy_kit;
+
+pub mod bindings;
+#[cfg(feature = "testing")]
+pub mod cases;
+pub mod key_lookup;
+pub mod policy;
+pub mod request;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod state_json;
+pub mod verdict;
+pub mod warnings;
+
+pub use bindings::secretkms::policy::types::{
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, RewriteFacts,
+    SourceStatus, Verdict,
+};
+pub use key_lookup::{FakeKeys, KeyLookup};
+pub use policy::{Policy, SettingsError, evaluate, parse_settings, validate_settings};
+pub use request::{
+    AdmissionRequest, Enforcement, GroupVersionKind, ObjectMeta, ObjectView, Operation,
+    SecretEncryptionSpec,
+};
+pub use warnings::{Warnings, fit_warning};
+
+/// Re-exported for the code that [`export_policy!`] expands to; not part of the kit's API.
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;

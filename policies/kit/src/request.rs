@@ -1,0 +1,364 @@
+//! A typed, borrowing view of the AdmissionRequest JSON (the `request` field of an
+//! AdmissionReview), holding only what policies decide on.
+//!
+//! Secret values never enter this view: `data` and `stringData` are not fields here, so serde
+//! skips them without keeping them, and the `kubectl.kubernetes.io/last-applied-configuration`
+//! annotation (which repeats a Secret's data) is dropped while parsing. Nothing a policy can echo
+//! holds a Secret value.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// The annotation `kubectl apply` writes; for a Secret it contains the Secret's data.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The AdmissionRequest, borrowing strings from the JSON text where they need no unescaping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest<'a> {
+    #[serde(borrow, default)]
+    pub uid: Cow<'a, str>,
+    #[serde(borrow)]
+    pub kind: GroupVersionKind<'a>,
+    #[serde(borrow, default)]
+    pub resource: Option<GroupVersionResource<'a>>,
+    #[serde(borrow, default)]
+    pub sub_resource: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub namespace: Option<Cow<'a, str>>,
+    pub operation: Operation,
+    #[serde(borrow, default)]
+    pub user_info: UserInfo<'a>,
+    #[serde(borrow, default)]
+    pub object: Option<ObjectView<'a>>,
+    #[serde(borrow, default)]
+    pub old_object: Option<ObjectView<'a>>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+impl<'a> AdmissionRequest<'a> {
+    /// Parses the request JSON. Errors name the position and the expected type, never a value of
+    /// a field this view does not keep.
+    pub fn parse(json: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// True for `group/version/kind` exactly (core group is `""`).
+    pub fn is_kind(&self, group: &str, version: &str, kind: &str) -> bool {
+        self.kind.group == group && self.kind.version == version && self.kind.kind == kind
+    }
+
+    /// The object's namespace: the request's, else the object's own metadata.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .or_else(|| {
+                self.current_object()
+                    .and_then(|o| o.metadata.namespace.as_deref())
+            })
+    }
+
+    /// The object's name: the request's, else the object's metadata (generateName-created
+    /// objects have none yet).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|n| !n.is_empty()).or_else(|| {
+            self.current_object()
+                .and_then(|o| o.metadata.name.as_deref())
+        })
+    }
+
+    /// `object`, or `oldObject` on DELETE (where `object` is null).
+    pub fn current_object(&self) -> Option<&ObjectView<'a>> {
+        self.object.as_ref().or(self.old_object.as_ref())
+    }
+
+    /// `namespace/name` (or just the name for cluster-scoped objects), for messages.
+    pub fn display_name(&self) -> String {
+        let name = self.name().unwrap_or("<generated name>");
+        match self.namespace() {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionKind<'a> {
+    #[serde(borrow, default)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub kind: Cow<'a, str>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionResource<'a> {
+    #[serde(borrow, default)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub version: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub resource: Cow<'a, str>,
+}
+
+/// The admission operation; anything else the apiserver may add later is [`Operation::Other`].
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+    #[serde(other)]
+    Other,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Create => "CREATE",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+            Self::Connect => "CONNECT",
+            Self::Other => "OTHER",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserInfo<'a> {
+    #[serde(borrow, default)]
+    pub username: Cow<'a, str>,
+}
+
+/// An object in the request: its metadata, and its `spec` kept as raw JSON until a policy asks
+/// for it as a type it knows (see [`ObjectView::secret_encryption_spec`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ObjectView<'a> {
+    #[serde(borrow, default)]
+    pub metadata: ObjectMeta<'a>,
+    #[serde(borrow, default)]
+    pub spec: Option<&'a RawValue>,
+}
+
+impl ObjectView<'_> {
+    /// The `spec` of a SecretEncryption object; `Ok(None)` when the object has no spec.
+    pub fn secret_encryption_spec(
+        &self,
+    ) -> Result<Option<SecretEncryptionSpec>, serde_json::Error> {
+        self.spec
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+    }
+
+    /// The value of annotation `key`, if present.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata.annotations.0.get(key).map(|v| v.as_ref())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta<'a> {
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub labels: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub annotations: Annotations<'a>,
+}
+
+/// Annotations without `kubectl.kubernetes.io/last-applied-configuration`, whose value is dropped
+/// unread because it repeats a Secret's data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations<'a>(pub BTreeMap<Cow<'a, str>, Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnnotationsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for AnnotationsVisitor<'a> {
+            type Value = Annotations<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of annotation strings or null")
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Annotations::default())
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(BorrowedCow(key)) = map.next_key::<BorrowedCow<'de>>()? {
+                    if key == LAST_APPLIED_ANNOTATION {
+                        map.next_value::<IgnoredAny>()?;
+                    } else {
+                        let value = map.next_value::<BorrowedCow<'de>>()?;
+                        out.insert(key, value.0);
+                    }
+                }
+                Ok(Annotations(out))
+            }
+        }
+
+        deserializer.deserialize_any(AnnotationsVisitor(std::marker::PhantomData))
+    }
+}
+
+/// `Cow<str>` that borrows when it can (serde's own `Cow` impl always allocates).
+struct BorrowedCow<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BorrowedCow<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap<'a>(#[serde(borrow)] Cow<'a, str>);
+        Wrap::deserialize(deserializer).map(|w| BorrowedCow(w.0))
+    }
+}
+
+/// Enforcement mode of the SecretEncryption resource.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    #[default]
+    Enforce,
+    Audit,
+}
+
+/// `spec` of the cluster-scoped `SecretEncryption` (group `secretkms.io`, v1alpha1). Defaults
+/// match the state model's `Declared` defaults; unknown fields are the CRD schema's business.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecretEncryptionSpec {
+    pub provider: String,
+    pub key: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub required_key_spec: String,
+    pub enforcement: Enforcement,
+    pub exempt_namespaces: Vec<String>,
+    pub max_state_age_seconds: Option<u64>,
+}
+
+impl Default for SecretEncryptionSpec {
+    fn default() -> Self {
+        Self {
+            provider: "alibaba-kms".into(),
+            key: String::new(),
+            region: None,
+            endpoint: None,
+            required_key_spec: "Aliyun_AES_256".into(),
+            enforcement: Enforcement::Enforce,
+            exempt_namespaces: Vec::new(),
+            max_state_age_seconds: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET_CREATE: &str = r#"{
+        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "kind": {"group": "", "version": "v1", "kind": "Secret"},
+        "resource": {"group": "", "version": "v1", "resource": "secrets"},
+        "namespace": "team-a",
+        "operation": "CREATE",
+        "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
+        "object": {
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "team-a", "labels": {"app": "db"},
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"password\":\"c2VjcmV0LXZhbHVlLXNob3VsZC1uZXZlci1sZWFr\"}}",
+                    "owner": "team-a"
+                }},
+            "data": {"password": "c2VjcmV0LXZhbHVlLXNob3VsZC1uZXZlci1sZWFr"},
+            "stringData": {"token": "plain-secret-should-never-leak"},
+            "type": "Opaque"
+        },
+        "oldObject": null,
+        "dryRun": false
+    }"#;
+
+    #[test]
+    fn parses_a_secret_create_without_keeping_values() {
+        let req = AdmissionRequest::parse(SECRET_CREATE).unwrap();
+        assert!(req.is_kind("", "v1", "Secret"));
+        assert_eq!(req.operation, Operation::Create);
+        assert_eq!(req.namespace(), Some("team-a"));
+        assert_eq!(req.name(), Some("db"));
+        assert_eq!(req.display_name(), "team-a/db");
+        assert_eq!(req.user_info.username, "alice");
+        assert_eq!(req.dry_run, Some(false));
+        let obj = req.object.as_ref().unwrap();
+        assert_eq!(obj.annotation("owner"), Some("team-a"));
+        assert_eq!(obj.annotation(LAST_APPLIED_ANNOTATION), None);
+        let dump = format!("{req:?}");
+        assert!(!dump.contains("c2VjcmV0"), "secret value kept: {dump}");
+        assert!(!dump.contains("plain-secret"), "secret value kept: {dump}");
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        let req = AdmissionRequest::parse(SECRET_CREATE).unwrap();
+        assert!(matches!(req.uid, Cow::Borrowed(_)));
+        let meta = &req.object.as_ref().unwrap().metadata;
+        assert!(matches!(
+            meta.annotations.0.get("owner"),
+            Some(Cow::Borrowed(_))
+        ));
+    }
+
+    #[test]
+    fn delete_uses_old_object() {
+        let json = r#"{"uid":"u","kind":{"group":"secretkms.io","version":"v1alpha1","kind":"SecretEncryption"},
+            "name":"cluster","operation":"DELETE","userInfo":{"username":"bob"},
+            "object":null,
+            "oldObject":{"metadata":{"name":"cluster","annotations":{"secretkms.io/force":"true"}},
+                         "spec":{"key":"alias/k8s","enforcement":"audit","exemptNamespaces":["kube-system"]}}}"#;
+        let req = AdmissionRequest::parse(json).unwrap();
+        assert_eq!(req.operation, Operation::Delete);
+        assert_eq!(req.namespace(), None);
+        assert_eq!(req.display_name(), "cluster");
+        let obj = req.current_object().unwrap();
+        assert_eq!(obj.annotation("secretkms.io/force"), Some("true"));
+        let spec = obj.secret_encryption_spec().unwrap().unwrap();
+        assert_eq!(spec.key, "alias/k8s");
+        assert_eq!(spec.enforcement, Enforcement::Audit);
+        assert_eq!(spec.required_key_spec, "Aliyun_AES_256");
+        assert_eq!(spec.provider, "alibaba-kms");
+        assert_eq!(spec.exempt_namespaces, ["kube-system"]);
+    }
+
+    #[test]
+    fn unknown_operations_and_null_annotations_parse() {
+        let json = r#"{"kind":{"group":"","version":"v1","kind":"Secret"},"operation":"PATCH",
+            "object":{"metadata":{"name":"x","annotations":null}}}"#;
+        let req = AdmissionRequest::parse(json).unwrap();
+        assert_eq!(req.operation, Operation::Other);
+        assert!(req.object.unwrap().metadata.annotations.0.is_empty());
+    }
+
+    #[test]
+    fn a_bad_spec_field_is_an_error_naming_the_problem() {
+        let json = r#"{"kind":{"group":"secretkms.io","version":"v1alpha1","kind":"SecretEncryption"},
+            "operation":"CREATE","object":{"metadata":{"name":"cluster"},"spec":{"enforcement":"loud"}}}"#;
+        let req = AdmissionRequest::parse(json).unwrap();
+        let err = req.object.unwrap().secret_encryption_spec().unwrap_err();
+        assert!(err.to_string().contains("unknown variant `loud`"), "{err}");
+    }
+}
