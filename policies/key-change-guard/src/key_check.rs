@@ -46,23 +46,29 @@ pub fn check_key(
     } else {
         key.key_id.as_str()
     };
+    // `alias/k8s (key-123)` when the operator wrote an alias or ARN, else just the id.
+    let label = if id == wanted {
+        wanted.to_owned()
+    } else {
+        format!("{wanted} ({id})")
+    };
     match key.state {
         KeyState::Enabled => {}
         KeyState::PendingDeletion => denials.push(format!(
-            "key {wanted} ({id}) is PendingDeletion, to be deleted on {}: Secrets encrypted with \
+            "key {label} is PendingDeletion, to be deleted on {}: Secrets encrypted with \
              it would be lost; fix: aliyun kms CancelKeyDeletion --KeyId {id}, or choose another key",
             key.delete_date.as_deref().unwrap_or("an unknown date")
         )),
         KeyState::Disabled => denials.push(format!(
-            "key {wanted} ({id}) is Disabled; fix: aliyun kms EnableKey --KeyId {id}, or choose \
+            "key {label} is Disabled; fix: aliyun kms EnableKey --KeyId {id}, or choose \
              another key"
         )),
         KeyState::PendingImport => denials.push(format!(
-            "key {wanted} ({id}) is PendingImport: it has no key material yet; fix: import it \
+            "key {label} is PendingImport: it has no key material yet; fix: import it \
              (aliyun kms ImportKeyMaterial --KeyId {id}) or choose another key"
         )),
         KeyState::Unknown => denials.push(format!(
-            "key {wanted} ({id}) is in state {:?}; only Enabled keys may encrypt Secrets; fix: \
+            "key {label} is in state {:?}; only Enabled keys may encrypt Secrets; fix: \
              check it with aliyun kms DescribeKey --KeyId {id}",
             key.state_label()
         )),
@@ -70,14 +76,14 @@ pub fn check_key(
     let required = spec.required_key_spec.as_str();
     if key.spec != required {
         denials.push(format!(
-            "key {wanted} ({id}) has spec {:?} but spec.requiredKeySpec is {required}; fix: \
+            "key {label} has spec {:?} but spec.requiredKeySpec is {required}; fix: \
              create a key with --KeySpec {required}",
             key.spec
         ));
     }
     if !key.usage.is_empty() && key.usage != REQUIRED_USAGE {
         denials.push(format!(
-            "key {wanted} ({id}) has usage {:?} but {REQUIRED_USAGE} is needed to wrap data \
+            "key {label} has usage {:?} but {REQUIRED_USAGE} is needed to wrap data \
              keys; fix: choose a symmetric encryption key",
             key.usage
         ));
@@ -88,7 +94,7 @@ pub fn check_key(
         && declared != actual
     {
         denials.push(format!(
-            "key {wanted} ({id}) is in region {actual} but spec.region is {declared}; fix: set \
+            "key {label} is in region {actual} but spec.region is {declared}; fix: set \
              spec.region to {actual} or choose a key in {declared}"
         ));
     }
@@ -97,7 +103,7 @@ pub fn check_key(
         && !settings.allowed_regions.iter().any(|r| r == actual)
     {
         denials.push(format!(
-            "key {wanted} ({id}) is in region {actual}, not one of the allowed regions {}; fix: \
+            "key {label} is in region {actual}, not one of the allowed regions {}; fix: \
              choose a key in an allowed region",
             settings.allowed_regions.join(", ")
         ));

@@ -449,3 +449,27 @@ fn other_names_kinds_and_invalid_specs() {
         v.message
     );
 }
+
+#[test]
+fn messages_show_the_alias_and_the_key_id() {
+    let mut k = facts(NEW_KEY);
+    k.state = KeyState::Disabled;
+    let keys = keys().with("alias/k8s-secrets", k);
+    let v = run(
+        &update(spec("alias/k8s-secrets")),
+        &state(),
+        &Settings::default(),
+        &keys,
+    );
+    denied_with(
+        &v,
+        &[&format!("key alias/k8s-secrets ({NEW_KEY}) is Disabled")],
+    );
+    let v = run(
+        &update(spec("alias/typo")),
+        &state(),
+        &Settings::default(),
+        &keys,
+    );
+    assert!(!v.message.contains("()"), "{}", v.message);
+}
