@@ -31,13 +31,15 @@ target_dir="${SECRETKMS_POLICY_TARGET_DIR:-$root/target/policies-wasm}"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 
 # --- toolchain -------------------------------------------------------------------------------
+# SECRETKMS_POLICY_TOOLCHAIN=rustup|debian forces a choice (default: rustup when it has the target).
+choice="${SECRETKMS_POLICY_TOOLCHAIN:-auto}"
 cargo_cmd=(cargo)
 build_std=()
-if command -v rustup >/dev/null 2>&1 \
+if [[ $choice != debian ]] && command -v rustup >/dev/null 2>&1 \
    && (cd "$root" && rustup target list --installed 2>/dev/null) | grep -qx wasm32-unknown-unknown; then
   toolchain_kind="rustup wasm32-unknown-unknown"
   rustc_bin=(rustc)
-elif [[ -x /usr/bin/cargo && -x /usr/lib/llvm-19/bin/wasm-ld ]]; then
+elif [[ $choice != rustup && -x /usr/bin/cargo && -x /usr/lib/llvm-19/bin/wasm-ld ]]; then
   # Debian: apt-get install rustc-web cargo-web rust-web-src lld-19
   toolchain_kind="debian rustc-web build-std"
   cargo_cmd=(/usr/bin/cargo)
