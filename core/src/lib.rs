@@ -2,4 +2,5 @@
 //! kubectl plugin reason about, the policy runtime that evaluates WebAssembly policies against it,
 //! and the clients that gather its facts from their real sources.
 
+pub mod policy;
 pub mod state;

@@ -1,0 +1,180 @@
+//! One sandboxed call into a policy: a fresh Store with memory limits and an epoch deadline,
+//! instantiated from the policy's Pre, called, and dropped, whatever the guest did. Failures are
+//! sorted into [`ErrorKind`]s from what the host observed (the deadline callback fired, the
+//! limiter refused memory), not from error strings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+
+use super::bindings::{Policy, PolicyPre, wit};
+use super::host::{HostState, Limits};
+use super::outcome::truncate_chars;
+use super::{ErrorKind, EvaluationError, KeyLookup, Outcome, Verdict};
+
+/// Everything a call needs besides its arguments.
+pub(crate) struct CallContext<'a> {
+    pub engine: &'a Engine,
+    pub pre: &'a PolicyPre<HostState>,
+    pub policy: &'a str,
+    pub limits: Limits,
+    pub tick: Duration,
+    pub keys: &'a Arc<dyn KeyLookup>,
+}
+
+impl CallContext<'_> {
+    /// Runs `validate` and checks the verdict.
+    pub(crate) fn validate(
+        &self,
+        request: &str,
+        state: &wit::EncryptionState,
+        settings: &str,
+    ) -> Outcome {
+        let verdict =
+            self.call(|policy, store| policy.call_validate(store, request, state, settings));
+        match verdict.and_then(|v| self.check_verdict(v)) {
+            Ok(v) if v.allowed => Outcome::Allowed(v),
+            Ok(v) => Outcome::Denied(v),
+            Err(e) => Outcome::Errored(e),
+        }
+    }
+
+    /// Runs `validate-settings`.
+    pub(crate) fn validate_settings(
+        &self,
+        settings: &str,
+    ) -> Result<Result<(), String>, EvaluationError> {
+        self.call(|policy, store| policy.call_validate_settings(store, settings))
+    }
+
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&Policy, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, EvaluationError> {
+        let mut store = Store::new(
+            self.engine,
+            HostState::new(self.limits, Arc::clone(self.keys)),
+        );
+        store.limiter(|s| s as &mut dyn ResourceLimiter);
+        let tick = self.tick;
+        store.set_epoch_deadline(ticks(self.limits.timeout, tick));
+        // The deadline counts guest time only: when the epoch deadline arrives, time spent in host
+        // calls is given back (see `PolicySpec::timeout_ms`).
+        store.epoch_deadline_callback(move |mut cx| {
+            let state = cx.data_mut();
+            match state.remaining() {
+                Some(left) => Ok(UpdateDeadline::Continue(ticks(left, tick))),
+                None => {
+                    state.deadline_hit = true;
+                    Ok(UpdateDeadline::Interrupt)
+                }
+            }
+        });
+        store.data_mut().start_clock();
+        let instance = match self.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => return Err(self.classify(&store, &e, ErrorKind::Instantiate)),
+        };
+        f(&instance, &mut store).map_err(|e| self.classify(&store, &e, ErrorKind::BadVerdict))
+        // The store, and with it a trapped or interrupted instance, is dropped here.
+    }
+
+    fn classify(
+        &self,
+        store: &Store<HostState>,
+        e: &wasmtime::Error,
+        otherwise: ErrorKind,
+    ) -> EvaluationError {
+        let state = store.data();
+        let (kind, message) = if state.deadline_hit {
+            (
+                ErrorKind::Deadline,
+                format!("deadline of {}ms exceeded", self.limits.timeout.as_millis()),
+            )
+        } else if let Some(desired) = state.memory_refused {
+            let asked = if desired > 0 {
+                format!(" (it asked for {desired} bytes)")
+            } else {
+                String::new()
+            };
+            (
+                ErrorKind::OutOfMemory,
+                format!(
+                    "memory limit of {} bytes exceeded{asked}",
+                    state.memory_limit()
+                ),
+            )
+        } else if let Some(trap) = e.downcast_ref::<Trap>() {
+            (ErrorKind::Trap, format!("trapped: {trap}"))
+        } else if otherwise == ErrorKind::Instantiate {
+            (
+                ErrorKind::Instantiate,
+                format!("cannot instantiate: {}", first_line(e)),
+            )
+        } else {
+            (otherwise, format!("invalid result: {}", first_line(e)))
+        };
+        EvaluationError {
+            policy: self.policy.to_owned(),
+            kind,
+            message,
+        }
+    }
+
+    /// Bounds what the guest returned and refuses what no user could act on.
+    fn check_verdict(&self, v: wit::Verdict) -> Result<Verdict, EvaluationError> {
+        let bad = |message: &str| EvaluationError {
+            policy: self.policy.to_owned(),
+            kind: ErrorKind::BadVerdict,
+            message: message.to_owned(),
+        };
+        if !v.allowed && v.message.trim().is_empty() {
+            return Err(bad("denied without a message"));
+        }
+        let mut message = v.message;
+        truncate_chars(&mut message, Verdict::MAX_MESSAGE_CHARS);
+        let mut warnings = v.warnings;
+        warnings.truncate(Verdict::MAX_WARNINGS);
+        let mut audit_annotations = v.audit_annotations;
+        audit_annotations.truncate(Verdict::MAX_AUDIT_ANNOTATIONS);
+        for (_, value) in &mut audit_annotations {
+            truncate_chars(value, Verdict::MAX_ANNOTATION_VALUE_CHARS);
+        }
+        let code = match v.code {
+            _ if v.allowed => 0,
+            c @ 400..=599 => c,
+            _ => 403,
+        };
+        Ok(Verdict {
+            allowed: v.allowed,
+            code,
+            message,
+            warnings,
+            audit_annotations,
+        })
+    }
+}
+
+/// Whole ticks covering `d`, at least one.
+fn ticks(d: Duration, tick: Duration) -> u64 {
+    let n = d.as_nanos().div_ceil(tick.as_nanos().max(1));
+    u64::try_from(n).unwrap_or(u64::MAX).max(1)
+}
+
+fn first_line(e: &wasmtime::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_round_up() {
+        let ms = Duration::from_millis(1);
+        assert_eq!(ticks(Duration::from_millis(50), ms), 50);
+        assert_eq!(ticks(Duration::from_micros(50_100), ms), 51);
+        assert_eq!(ticks(Duration::ZERO, ms), 1);
+    }
+}

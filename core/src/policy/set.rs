@@ -1,0 +1,239 @@
+//! A loaded policy configuration, ready to evaluate AdmissionRequests: the runtime's entry point.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::artifact_cache::CacheStatus;
+use super::bindings::{self, wit};
+use super::compiled::CompiledPolicy;
+use super::error::{LoadError, RequestError, Result};
+use super::evaluation::CallContext;
+use super::host::Limits;
+use super::metrics::{PolicyMetrics, Recorded};
+use super::rule::{RequestTarget, Rule};
+use super::runtime::PolicyRuntime;
+use super::{
+    Decision, FailureMode, KeyLookup, Mode, Outcome, PolicyConfig, PolicyResult, PolicySource,
+};
+use crate::state::EncryptionState;
+
+/// Policies loaded from one [`PolicyConfig`]. `Send + Sync`: share it (e.g. in an `Arc` or an
+/// `ArcSwap` for reloads) between threads.
+///
+/// Evaluation is synchronous CPU work, tens of microseconds per policy but up to `timeoutMs`
+/// for a misbehaving one: async callers run it in `spawn_blocking` under a semaphore sized below
+/// [`super::RuntimeConfig::max_instances`].
+pub struct PolicySet {
+    runtime: PolicyRuntime,
+    policies: Vec<LoadedPolicy>,
+    keys: Arc<dyn KeyLookup>,
+}
+
+impl std::fmt::Debug for PolicySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySet")
+            .field("policies", &self.policies().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+struct LoadedPolicy {
+    name: String,
+    source: String,
+    rules: Vec<Rule>,
+    mode: Mode,
+    failure_mode: FailureMode,
+    limits: Limits,
+    settings: String,
+    compiled: CompiledPolicy,
+    metrics: Arc<PolicyMetrics>,
+}
+
+/// What was loaded, for `policy run -v`, logs and readiness reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyInfo {
+    pub name: String,
+    /// `builtin:<name>` or the file path.
+    pub source: String,
+    /// Of the component bytes.
+    pub sha256: String,
+    pub cache: CacheStatus,
+    /// Why the artefact cache was not used, if it was not.
+    pub cache_note: Option<String>,
+    /// Compile-or-load plus pre-linking.
+    pub load_time: Duration,
+    pub mode: Mode,
+    pub failure_mode: FailureMode,
+}
+
+impl PolicySet {
+    pub(crate) fn load(
+        runtime: &PolicyRuntime,
+        config: &PolicyConfig,
+        keys: Arc<dyn KeyLookup>,
+    ) -> Result<Self> {
+        let rt = &runtime.inner;
+        config.check(rt.max_memory_bytes)?;
+        let mut policies = Vec::with_capacity(config.policies.len());
+        for spec in &config.policies {
+            let owned;
+            let bytes: &[u8] = match &spec.source {
+                PolicySource::Builtin(b) => b.component(),
+                PolicySource::Bytes(b) => b,
+                PolicySource::File(path) => {
+                    owned = std::fs::read(path).map_err(|source| LoadError::ReadSource {
+                        policy: spec.name.clone(),
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    &owned
+                }
+            };
+            let compiled =
+                CompiledPolicy::load(&rt.engine, &rt.linker, &rt.cache, &spec.name, bytes)?;
+            let loaded = LoadedPolicy {
+                name: spec.name.clone(),
+                source: spec.source.to_string(),
+                rules: spec.effective_rules(),
+                mode: spec.mode,
+                failure_mode: spec.failure_mode,
+                limits: Limits {
+                    timeout: Duration::from_millis(spec.timeout_ms),
+                    // Checked against max_memory_bytes (a usize) by `config.check`.
+                    memory_bytes: usize::try_from(spec.memory_limit_bytes).unwrap_or(usize::MAX),
+                },
+                settings: spec.settings_json(),
+                compiled,
+                metrics: rt.metrics_for(&spec.name),
+            };
+            let ctx = loaded.context(runtime, &keys);
+            match ctx.validate_settings(&loaded.settings) {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    return Err(LoadError::Settings {
+                        policy: spec.name.clone(),
+                        message,
+                    });
+                }
+                Err(source) => {
+                    return Err(LoadError::SettingsFailed {
+                        policy: spec.name.clone(),
+                        source,
+                    });
+                }
+            }
+            policies.push(loaded);
+        }
+        Ok(Self {
+            runtime: runtime.clone(),
+            policies,
+            keys,
+        })
+    }
+
+    /// Decides on one AdmissionRequest (the `request` object of an AdmissionReview, as JSON text;
+    /// from a `&RawValue` pass `raw.get()`).
+    ///
+    /// Only `resource`, `subResource` and `operation` are parsed here, borrowing from the text, to
+    /// pick the policies whose rules match; each of those gets the full text. Err means the text
+    /// is not an AdmissionRequest (a malformed review, the host's 400), never a policy failure:
+    /// those are in the [`Decision`].
+    pub fn evaluate(
+        &self,
+        request_json: &str,
+        state: &EncryptionState,
+    ) -> Result<Decision, RequestError> {
+        let target = RequestTarget::parse(request_json).map_err(RequestError)?;
+        let mut wit_state = None;
+        let results = self
+            .policies
+            .iter()
+            .filter(|p| p.rules.iter().any(|r| r.matches(&target)))
+            .map(|p| {
+                let s = wit_state.get_or_insert_with(|| bindings::encryption_state(state));
+                p.evaluate(&self.runtime, &self.keys, request_json, s)
+            })
+            .collect();
+        Ok(Decision::merge(results))
+    }
+
+    /// Evaluates the named policy alone, whatever its rules say (`policy run` on a review the
+    /// rules would not select). None if no policy has that name.
+    pub fn evaluate_policy(
+        &self,
+        name: &str,
+        request_json: &str,
+        state: &EncryptionState,
+    ) -> Option<PolicyResult> {
+        let p = self.policies.iter().find(|p| p.name == name)?;
+        Some(p.evaluate(
+            &self.runtime,
+            &self.keys,
+            request_json,
+            &bindings::encryption_state(state),
+        ))
+    }
+
+    /// The loaded policies, in configuration order.
+    pub fn policies(&self) -> impl Iterator<Item = PolicyInfo> + '_ {
+        self.policies.iter().map(|p| PolicyInfo {
+            name: p.name.clone(),
+            source: p.source.clone(),
+            sha256: p.compiled.sha256.clone(),
+            cache: p.compiled.cache,
+            cache_note: p.compiled.cache_note.clone(),
+            load_time: p.compiled.load_time,
+            mode: p.mode,
+            failure_mode: p.failure_mode,
+        })
+    }
+
+    /// The runtime this set was loaded from (for its metrics).
+    pub fn runtime(&self) -> &PolicyRuntime {
+        &self.runtime
+    }
+}
+
+impl LoadedPolicy {
+    fn context<'a>(
+        &'a self,
+        runtime: &'a PolicyRuntime,
+        keys: &'a Arc<dyn KeyLookup>,
+    ) -> CallContext<'a> {
+        CallContext {
+            engine: &runtime.inner.engine,
+            pre: &self.compiled.pre,
+            policy: &self.name,
+            limits: self.limits,
+            tick: runtime.inner.tick,
+            keys,
+        }
+    }
+
+    fn evaluate(
+        &self,
+        runtime: &PolicyRuntime,
+        keys: &Arc<dyn KeyLookup>,
+        request_json: &str,
+        state: &wit::EncryptionState,
+    ) -> PolicyResult {
+        let started = Instant::now();
+        let outcome = self
+            .context(runtime, keys)
+            .validate(request_json, state, &self.settings);
+        let duration = started.elapsed();
+        let recorded = match &outcome {
+            Outcome::Allowed(_) => Recorded::Allowed,
+            Outcome::Denied(_) => Recorded::Denied,
+            Outcome::Errored(e) => Recorded::Errored(e.kind),
+        };
+        self.metrics.record(recorded, duration);
+        PolicyResult {
+            policy: self.name.clone(),
+            mode: self.mode,
+            failure_mode: self.failure_mode,
+            outcome,
+            duration,
+        }
+    }
+}

@@ -1,0 +1,628 @@
+//! The policy runtime end to end: the real default policy components and tiny misbehaving
+//! components (tests/data/*.wat) loaded through `PolicyRuntime` and evaluated like the webhook
+//! and `kubectl secretkms policy` do.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use secretkms_core::policy::{
+    CacheDir, CacheStatus, Decision, ErrorKind, FailureMode, FixedKeyLookup, KeyLookup, LoadError,
+    Mode, NoKeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
+    PolicySpec, Rule, RuntimeConfig,
+};
+use secretkms_core::state::{
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, SourceStatus,
+};
+
+const KEY_ID: &str = "key-hzz6c1b9e6d1wyd3b5kzi";
+const NEW_KEY: &str = "key-bjj62f5ca7e1zqt8x1m0q";
+
+fn data(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The world wrapper of tests/data/policy-component.wat around the core module of `fixture`.
+fn component(fixture: &str, extra_imports: &str) -> Arc<[u8]> {
+    let core = data(fixture);
+    let fields = core
+        .trim()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with(";;"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let fields = fields
+        .trim()
+        .strip_prefix("(module")
+        .and_then(|f| f.strip_suffix(')'))
+        .expect("a (module ...)");
+    let text = data("policy-component.wat")
+        .replace("(;IMPORTS;)", extra_imports)
+        .replace("(;CORE;)", fields);
+    wat::parse_str(&text)
+        .unwrap_or_else(|e| panic!("{fixture}: {e}"))
+        .into()
+}
+
+/// One runtime for the whole binary, as in the webhook; compiled components are cached in memory
+/// only, so the tests leave nothing behind.
+fn runtime() -> &'static PolicyRuntime {
+    static RT: OnceLock<PolicyRuntime> = OnceLock::new();
+    RT.get_or_init(|| {
+        PolicyRuntime::new(RuntimeConfig {
+            cache: CacheDir::Disabled,
+            ..RuntimeConfig::default()
+        })
+        .unwrap()
+    })
+}
+
+fn load(specs: Vec<PolicySpec>) -> Result<PolicySet, LoadError> {
+    runtime().load(&PolicyConfig { policies: specs }, Arc::new(NoKeyLookup))
+}
+
+fn secrets_rule() -> Vec<Rule> {
+    vec![Rule::new(
+        &[""],
+        &["v1"],
+        &["secrets"],
+        &[Operation::Create, Operation::Update],
+    )]
+}
+
+/// A test policy bound to Secret writes.
+fn spec(name: &str, fixture: &str) -> PolicySpec {
+    PolicySpec {
+        rules: secrets_rule(),
+        ..PolicySpec::new(name, PolicySource::Bytes(component(fixture, "")))
+    }
+}
+
+fn builtins() -> &'static PolicySet {
+    static SET: OnceLock<PolicySet> = OnceLock::new();
+    SET.get_or_init(|| {
+        runtime()
+            .load(&PolicyConfig::builtin(), Arc::new(NoKeyLookup))
+            .unwrap()
+    })
+}
+
+fn healthy() -> EncryptionState {
+    EncryptionState {
+        declared: Some(Declared {
+            key: "alias/k8s-secrets".into(),
+            ..Default::default()
+        }),
+        key: Some(KeyFacts {
+            key_id: KEY_ID.into(),
+            arn: Some(format!("acs:kms:cn-hangzhou:1234567890123456:key/{KEY_ID}")),
+            state: KeyState::Enabled,
+            state_name: "Enabled".into(),
+            spec: "Aliyun_AES_256".into(),
+            usage: "ENCRYPT/DECRYPT".into(),
+            primary_key_version: Some("v1".into()),
+            deletion_protection: Some(true),
+            automatic_rotation: Some(true),
+            ..Default::default()
+        }),
+        apiserver: Some(ApiserverFacts {
+            kms_configured: true,
+            kms_healthy: true,
+            detail: "[+]kms-provider-0 ok".into(),
+        }),
+        plugin: Some(PluginFacts {
+            healthz: "ok".into(),
+            key_id: format!("{KEY_ID}/v1"),
+            version: "v2".into(),
+        }),
+        rewrite: None,
+        sources: ["declared", "kms", "apiserver", "plugin"]
+            .iter()
+            .map(|n| SourceStatus {
+                name: (*n).into(),
+                age_seconds: Some(12),
+                last_error: None,
+            })
+            .collect(),
+        now: 1_770_000_000,
+    }
+}
+
+fn disabled() -> EncryptionState {
+    let mut s = healthy();
+    let key = s.key.as_mut().unwrap();
+    key.state = KeyState::Disabled;
+    key.state_name = "Disabled".into();
+    s
+}
+
+fn secret_request() -> String {
+    data("secret-create-request.json")
+}
+
+fn errored(d: &Decision) -> &secretkms_core::policy::EvaluationError {
+    match &d.policies[0].outcome {
+        Outcome::Errored(e) => e,
+        other => panic!("expected an errored evaluation, got {other:?}"),
+    }
+}
+
+#[test]
+fn default_policies_allow_a_healthy_state() {
+    let d = builtins().evaluate(&secret_request(), &healthy()).unwrap();
+    assert!(d.allowed, "{d:?}");
+    assert_eq!(
+        d.policies.len(),
+        1,
+        "only the secret-write guard is bound to Secrets"
+    );
+    assert_eq!(d.policies[0].policy, "secret-write-guard");
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}
+
+#[test]
+fn default_policies_deny_a_disabled_key_with_the_policy_message() {
+    let d = builtins().evaluate(&secret_request(), &disabled()).unwrap();
+    assert!(!d.allowed);
+    assert_eq!(d.code, 403);
+    assert!(
+        d.message.starts_with("secret-write-guard: "),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.message.contains("Disabled") && d.message.contains(KEY_ID),
+        "{}",
+        d.message
+    );
+    assert!(!d.denied_by_error());
+    assert!(matches!(d.policies[0].outcome, Outcome::Denied(_)));
+}
+
+#[test]
+fn secret_delete_is_never_sent_to_the_default_policies() {
+    let delete = secret_request().replace("\"CREATE\"", "\"DELETE\"");
+    let d = builtins().evaluate(&delete, &disabled()).unwrap();
+    assert!(d.allowed && d.policies.is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_request_that_is_not_an_admission_request_is_an_error_not_a_decision() {
+    let err = builtins()
+        .evaluate(r#"{"operation": "CREATE"}"#, &healthy())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("missing field `resource`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn key_change_guard_asks_the_host_to_describe_the_new_key() {
+    let keys = FixedKeyLookup::from_json(&format!(
+        r#"{{"{NEW_KEY}": {{"keyId": "{NEW_KEY}", "state": "Disabled", "stateName": "Disabled",
+             "spec": "Aliyun_AES_256", "usage": "ENCRYPT/DECRYPT"}}}}"#
+    ))
+    .unwrap();
+    let set = runtime()
+        .load(&PolicyConfig::builtin(), Arc::new(keys))
+        .unwrap();
+    let object = |key: &str| {
+        format!(
+            r#"{{"apiVersion": "secretkms.io/v1alpha1", "kind": "SecretEncryption", "metadata": {{"name": "cluster"}},
+                "spec": {{"provider": "alibaba-kms", "key": "{key}", "region": "cn-hangzhou",
+                          "requiredKeySpec": "Aliyun_AES_256", "enforcement": "enforce"}}}}"#
+        )
+    };
+    let request = format!(
+        r#"{{"uid": "u-2", "kind": {{"group": "secretkms.io", "version": "v1alpha1", "kind": "SecretEncryption"}},
+            "resource": {{"group": "secretkms.io", "version": "v1alpha1", "resource": "secretencryptions"}},
+            "name": "cluster", "operation": "UPDATE", "userInfo": {{"username": "ops-admin"}},
+            "object": {}, "oldObject": {}}}"#,
+        object(NEW_KEY),
+        object(KEY_ID)
+    );
+    let d = set.evaluate(&request, &healthy()).unwrap();
+    assert_eq!(d.policies.len(), 1);
+    assert_eq!(d.policies[0].policy, "key-change-guard");
+    assert!(!d.allowed);
+    assert!(
+        d.message.contains(NEW_KEY) && d.message.contains("Disabled"),
+        "{}",
+        d.message
+    );
+
+    // Without a key lookup the guard cannot vouch for the new key either; it says why.
+    let d = builtins().evaluate(&request, &healthy()).unwrap();
+    assert!(!d.allowed);
+    assert!(
+        d.message.contains("no key lookup configured"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
+fn host_call_time_is_not_charged_to_the_policy_deadline() {
+    struct Slow;
+    impl KeyLookup for Slow {
+        fn describe_key(&self, key: &str) -> Result<KeyFacts, String> {
+            std::thread::sleep(Duration::from_millis(60));
+            Err(format!("Forbidden.KeyNotFound: {key}"))
+        }
+    }
+    let spec = PolicySpec {
+        timeout_ms: 40,
+        ..PolicySpec::new(
+            "key-change-guard",
+            "builtin:key-change-guard".parse().unwrap(),
+        )
+    };
+    let set = runtime()
+        .load(
+            &PolicyConfig {
+                policies: vec![spec],
+            },
+            Arc::new(Slow),
+        )
+        .unwrap();
+    let request = format!(
+        r#"{{"uid": "u", "kind": {{"group": "secretkms.io", "version": "v1alpha1", "kind": "SecretEncryption"}},
+            "resource": {{"group": "secretkms.io", "version": "v1alpha1", "resource": "secretencryptions"}},
+            "name": "cluster", "operation": "CREATE", "userInfo": {{"username": "a"}},
+            "object": {{"metadata": {{"name": "cluster"}}, "spec": {{"provider": "alibaba-kms", "key": "{NEW_KEY}"}}}}}}"#
+    );
+    let d = set.evaluate(&request, &healthy()).unwrap();
+    assert!(d.policies[0].duration >= Duration::from_millis(60));
+    match &d.policies[0].outcome {
+        Outcome::Denied(v) => assert!(v.message.contains("KeyNotFound"), "{}", v.message),
+        other => panic!("a slow lookup must not become a deadline: {other:?}"),
+    }
+}
+
+#[test]
+fn an_endless_loop_hits_its_deadline_and_the_next_evaluation_works() {
+    let set = load(vec![
+        PolicySpec {
+            timeout_ms: 50,
+            ..spec("spinner", "loop.wat")
+        },
+        spec("allower", "allow.wat"),
+    ])
+    .unwrap();
+    let started = Instant::now();
+    let d = set.evaluate(&secret_request(), &healthy()).unwrap();
+    let took = started.elapsed();
+    let e = errored(&d);
+    assert_eq!(e.kind, ErrorKind::Deadline);
+    assert_eq!(
+        e.to_string(),
+        "policy spinner failed: deadline of 50ms exceeded"
+    );
+    assert!(
+        took >= Duration::from_millis(50) && took < Duration::from_millis(100),
+        "{took:?}"
+    );
+    assert!(!d.allowed && d.denied_by_error());
+    assert_eq!(d.code, 500);
+    assert_eq!(
+        d.message,
+        "policy spinner failed: deadline of 50ms exceeded; denied because its failureMode is fail-closed"
+    );
+    // The other policy still decided, and evaluating again works: the trapped store was dropped.
+    assert!(matches!(d.policies[1].outcome, Outcome::Allowed(_)));
+    let again = set.evaluate(&secret_request(), &healthy()).unwrap();
+    assert_eq!(errored(&again).kind, ErrorKind::Deadline);
+}
+
+#[test]
+fn a_memory_hog_is_stopped_at_its_memory_limit() {
+    let set = load(vec![PolicySpec {
+        memory_limit_bytes: 8 << 20,
+        ..spec("hog", "memory-hog.wat")
+    }])
+    .unwrap();
+    let d = set.evaluate(&secret_request(), &healthy()).unwrap();
+    let e = errored(&d);
+    assert_eq!(e.kind, ErrorKind::OutOfMemory);
+    assert!(
+        e.message.contains("memory limit of 8388608 bytes exceeded"),
+        "{}",
+        e.message
+    );
+    assert!(!d.allowed);
+}
+
+#[test]
+fn a_trap_is_reported_as_a_trap() {
+    let set = load(vec![spec("crasher", "trap.wat")]).unwrap();
+    let d = set.evaluate(&secret_request(), &healthy()).unwrap();
+    let e = errored(&d);
+    assert_eq!(e.kind, ErrorKind::Trap);
+    assert!(e.message.contains("unreachable"), "{}", e.message);
+}
+
+#[test]
+fn a_denial_without_a_message_is_a_bad_verdict() {
+    let set = load(vec![spec("mute", "deny-silently.wat")]).unwrap();
+    let e = errored(&set.evaluate(&secret_request(), &healthy()).unwrap()).clone();
+    assert_eq!(e.kind, ErrorKind::BadVerdict);
+    assert_eq!(e.message, "denied without a message");
+}
+
+#[test]
+fn fail_open_allows_an_errored_evaluation_with_a_warning() {
+    let set = load(vec![PolicySpec {
+        failure_mode: FailureMode::FailOpen,
+        ..spec("crasher", "trap.wat")
+    }])
+    .unwrap();
+    let d = set.evaluate(&secret_request(), &healthy()).unwrap();
+    assert!(d.allowed);
+    assert_eq!(d.warnings.len(), 1);
+    assert!(
+        d.warnings[0].starts_with("policy crasher failed: trapped: "),
+        "{}",
+        d.warnings[0]
+    );
+    assert!(d.warnings[0].ends_with("allowed because its failureMode is fail-open"));
+    assert!(d.audit_annotations.contains_key("crasher.error"));
+}
+
+#[test]
+fn audit_mode_turns_a_denial_into_a_warning_and_an_annotation() {
+    let spec = PolicySpec {
+        mode: Mode::Audit,
+        ..PolicySpec::new("guard", "builtin:secret-write-guard".parse().unwrap())
+    };
+    let set = runtime()
+        .load(
+            &PolicyConfig {
+                policies: vec![spec],
+            },
+            Arc::new(NoKeyLookup),
+        )
+        .unwrap();
+    let d = set.evaluate(&secret_request(), &disabled()).unwrap();
+    assert!(d.allowed);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("guard (audit mode, not enforced): ") && w.contains("Disabled")),
+        "{:?}",
+        d.warnings
+    );
+    assert!(d.audit_annotations["guard.denied"].contains("Disabled"));
+}
+
+#[test]
+fn a_component_for_another_contract_version_is_refused_at_load() {
+    let other = component(
+        "allow.wat",
+        r#"(import "secretkms:policy/host@0.2.0" (instance (export "describe-key" (func (param "key" string) (result string)))))"#,
+    );
+    let err = load(vec![PolicySpec {
+        rules: secrets_rule(),
+        ..PolicySpec::new("future", PolicySource::Bytes(other))
+    }])
+    .unwrap_err();
+    assert!(matches!(err, LoadError::Contract { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "policy future: built for secretkms:policy/host@0.2.0 (version 0.2.0), but this host implements \
+         secretkms:policy@0.1.0: rebuild the policy against that WIT"
+    );
+}
+
+#[test]
+fn a_component_of_another_world_is_refused_at_load() {
+    let not_a_policy = wat::parse_str(r#"(component (core module (func (export "f"))))"#).unwrap();
+    let err = load(vec![PolicySpec {
+        rules: secrets_rule(),
+        ..PolicySpec::new("stranger", PolicySource::Bytes(not_a_policy.into()))
+    }])
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("policy stranger: does not fit the world secretkms:policy/policy@0.1.0"),
+        "{msg}"
+    );
+    assert!(msg.contains("validate"), "{msg}");
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_refused_at_load() {
+    let err = load(vec![PolicySpec {
+        rules: secrets_rule(),
+        ..PolicySpec::new("junk", PolicySource::Bytes(Arc::from(&b"nope"[..])))
+    }])
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("policy junk: not a valid policy component: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn settings_rejected_by_validate_settings_fail_the_load_naming_the_policy() {
+    let yaml = "policies:\n- name: strict-guard\n  source: builtin:secret-write-guard\n  settings:\n    maxStateAgeSeconds: 0\n";
+    let config = PolicyConfig::from_yaml(yaml, "policies.yaml").unwrap();
+    let err = runtime().load(&config, Arc::new(NoKeyLookup)).unwrap_err();
+    assert!(matches!(err, LoadError::Settings { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("policy strict-guard: settings rejected: ")
+            && msg.contains("maxStateAgeSeconds"),
+        "{msg}"
+    );
+
+    let yaml = "policies:\n- name: typo-guard\n  source: builtin:secret-write-guard\n  settings: {exemptNamespace: [a]}\n";
+    let err = runtime()
+        .load(
+            &PolicyConfig::from_yaml(yaml, "p.yaml").unwrap(),
+            Arc::new(NoKeyLookup),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("typo-guard") && err.to_string().contains("exemptNamespace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn configuration_file_errors_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = PolicyConfig::from_file(&dir.path().join("absent.yaml")).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .starts_with("cannot read policy configuration "),
+        "{missing}"
+    );
+
+    let path = dir.path().join("policies.yaml");
+    std::fs::write(&path, "policies:\n- name: a\n  source: builtin:secret-write-guard\n  failureMode: fail-sometimes\n").unwrap();
+    let msg = PolicyConfig::from_file(&path).unwrap_err().to_string();
+    assert!(
+        msg.contains("policies.yaml") && msg.contains("fail-sometimes"),
+        "{msg}"
+    );
+
+    std::fs::write(&path, "policies: [\n").unwrap();
+    assert!(
+        PolicyConfig::from_file(&path)
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid policy configuration")
+    );
+
+    std::fs::write(
+        &path,
+        "policies:\n- name: a\n  source: missing.wasm\n  rules: [{apiGroups: [''], apiVersions: [v1], resources: [secrets], operations: [CREATE]}]\n",
+    )
+    .unwrap();
+    let config = PolicyConfig::from_file(&path).unwrap();
+    let err = runtime().load(&config, Arc::new(NoKeyLookup)).unwrap_err();
+    assert!(
+        err.to_string().starts_with("policy a: cannot read source ")
+            && err.to_string().contains("missing.wasm"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_policy_file_loads_through_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("allow.wasm"), component("allow.wat", "")).unwrap();
+    let path = dir.path().join("policies.yaml");
+    std::fs::write(
+        &path,
+        "policies:\n- name: allow-all\n  source: allow.wasm\n  rules: [{apiGroups: ['*'], apiVersions: ['*'], resources: ['*'], operations: ['*']}]\n",
+    )
+    .unwrap();
+    let set = runtime()
+        .load(
+            &PolicyConfig::from_file(&path).unwrap(),
+            Arc::new(NoKeyLookup),
+        )
+        .unwrap();
+    let info: Vec<_> = set.policies().collect();
+    assert!(info[0].source.ends_with("allow.wasm"));
+    assert_eq!(info[0].cache, CacheStatus::Compiled);
+    assert!(
+        set.evaluate(&secret_request(), &disabled())
+            .unwrap()
+            .allowed
+    );
+}
+
+#[test]
+fn precompiled_artefacts_are_reused_across_runtimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt_config = || RuntimeConfig {
+        cache: CacheDir::At(dir.path().join("cache")),
+        max_instances: 4,
+        ..RuntimeConfig::default()
+    };
+    let config = PolicyConfig {
+        policies: vec![PolicyConfig::builtin().policies.remove(0)],
+    };
+    let first = PolicyRuntime::new(rt_config())
+        .unwrap()
+        .load(&config, Arc::new(NoKeyLookup))
+        .unwrap();
+    let first = first.policies().next().unwrap();
+    assert_eq!(first.cache, CacheStatus::Stored, "{:?}", first.cache_note);
+    let second = PolicyRuntime::new(rt_config())
+        .unwrap()
+        .load(&config, Arc::new(NoKeyLookup))
+        .unwrap();
+    let info = second.policies().next().unwrap();
+    assert_eq!(info.cache, CacheStatus::Hit);
+    assert!(
+        info.load_time < first.load_time,
+        "{:?} vs {:?}",
+        info.load_time,
+        first.load_time
+    );
+    assert!(
+        second
+            .evaluate(&secret_request(), &healthy())
+            .unwrap()
+            .allowed
+    );
+}
+
+#[test]
+fn evaluations_run_concurrently_from_several_threads() {
+    let set = builtins();
+    let before = policy_evaluations("secret-write-guard");
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || {
+                for i in 0..50 {
+                    let state = if (t + i) % 2 == 0 {
+                        healthy()
+                    } else {
+                        disabled()
+                    };
+                    let d = set.evaluate(&secret_request(), &state).unwrap();
+                    assert_eq!(d.allowed, (t + i) % 2 == 0, "{d:?}");
+                }
+            });
+        }
+    });
+    assert!(policy_evaluations("secret-write-guard") >= before + 200);
+}
+
+fn policy_evaluations(name: &str) -> u64 {
+    runtime()
+        .metrics()
+        .into_iter()
+        .find(|m| m.policy == name)
+        .map_or(0, |m| m.evaluations)
+}
+
+#[test]
+fn metrics_count_outcomes_by_kind() {
+    let set = load(vec![PolicySpec {
+        failure_mode: FailureMode::FailOpen,
+        ..spec("counted-crasher", "trap.wat")
+    }])
+    .unwrap();
+    set.evaluate(&secret_request(), &healthy()).unwrap();
+    set.evaluate(&secret_request(), &healthy()).unwrap();
+    let m = runtime()
+        .metrics()
+        .into_iter()
+        .find(|m| m.policy == "counted-crasher")
+        .unwrap();
+    assert_eq!(m.evaluations, 2);
+    assert_eq!(m.denied, 0);
+    assert!(m.errors.contains(&(ErrorKind::Trap, 2)));
+    assert_eq!(*m.duration_buckets.last().unwrap(), 2);
+}
