@@ -4,5 +4,7 @@
 
 pub mod credentials;
 pub mod kms;
+pub mod observations;
+pub mod review;
 pub mod policy;
 pub mod state;

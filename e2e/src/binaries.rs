@@ -78,6 +78,8 @@ fn locate() -> Result<PathBuf> {
         .last()
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .ok_or_else(|| HarnessError::Binaries(format!("{} printed no directory", script.display())))?;
+        .ok_or_else(|| {
+            HarnessError::Binaries(format!("{} printed no directory", script.display()))
+        })?;
     Ok(PathBuf::from(dir))
 }

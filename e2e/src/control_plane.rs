@@ -60,7 +60,9 @@ impl ControlPlane {
     /// reports why.
     pub fn shared() -> &'static ControlPlane {
         static SHARED: OnceLock<ControlPlane> = OnceLock::new();
-        SHARED.get_or_init(|| Self::start_blocking(Options::default()).unwrap_or_else(|e| panic!("{e}")))
+        SHARED.get_or_init(|| {
+            Self::start_blocking(Options::default()).unwrap_or_else(|e| panic!("{e}"))
+        })
     }
 
     /// Starts a control plane from synchronous code (or from inside any runtime): the start
@@ -94,7 +96,10 @@ impl ControlPlane {
         };
 
         let ca = Ca::new("secretkms-e2e-ca")?;
-        let serving = ca.serving("kube-apiserver", &["127.0.0.1", "localhost", "kubernetes.default.svc"])?;
+        let serving = ca.serving(
+            "kube-apiserver",
+            &["127.0.0.1", "localhost", "kubernetes.default.svc"],
+        )?;
         let admin = ca.client("secretkms-e2e-admin", Some("system:masters"))?;
         let (sa_key, sa_pub) = pki::service_account_keys()?;
         write(&dir.join("ca.crt"), &ca.cert_pem())?;
@@ -119,13 +124,19 @@ impl ControlPlane {
             let mut args = apiserver_args(&dir, port, &etcd.endpoint, encryption_config.as_deref());
             args.extend(options.extra_apiserver_args.iter().cloned());
             let started = Instant::now();
-            let mut process =
-                Supervised::spawn("kube-apiserver", &binaries.kube_apiserver(), &args, &dir.join("kube-apiserver.log"))?;
+            let mut process = Supervised::spawn(
+                "kube-apiserver",
+                &binaries.kube_apiserver(),
+                &args,
+                &dir.join("kube-apiserver.log"),
+            )?;
             let server = format!("https://127.0.0.1:{port}");
             kubeconfig::write(&dir.join("kubeconfig"), &server, &ca.cert_pem(), &admin)?;
             match wait_ready(&mut process, &dir.join("kubeconfig")).await {
                 Ok(()) => break (process, server, started.elapsed()),
-                Err(e) if attempt < 3 && e.to_string().contains("address already in use") => continue,
+                Err(e) if attempt < 3 && e.to_string().contains("address already in use") => {
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         };
@@ -198,7 +209,9 @@ impl ControlPlane {
             },
             ..Default::default()
         };
-        let created = Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+        let created = Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
         Ok(created.metadata.name.unwrap_or_default())
     }
 }
@@ -236,7 +249,9 @@ async fn wait_ready(process: &mut Supervised, kubeconfig: &Path) -> Result<()> {
     let mut last_error = String::from("not yet polled");
     while since.elapsed() < Duration::from_secs(90) {
         process.check_alive()?;
-        let req = http::Request::get("/readyz").body(Vec::new()).expect("static request is valid");
+        let req = http::Request::get("/readyz")
+            .body(Vec::new())
+            .expect("static request is valid");
         match client.request_text(req).await {
             Ok(body) if body.trim() == "ok" => return Ok(()),
             Ok(body) => last_error = body,

@@ -16,7 +16,11 @@ pub enum Encryption {
     /// `aescbc` with a freshly generated 32-byte key named `key_name`.
     AesCbc { key_name: String },
     /// KMS v2 through a plugin on a unix socket, then `identity` for reading old data.
-    KmsV2 { name: String, socket: std::path::PathBuf, timeout_secs: u32 },
+    KmsV2 {
+        name: String,
+        socket: std::path::PathBuf,
+        timeout_secs: u32,
+    },
     /// A complete EncryptionConfiguration document, as given.
     Raw(String),
 }
@@ -31,7 +35,11 @@ impl Encryption {
                 "    - aescbc:\n        keys:\n        - name: {key_name}\n          secret: {}\n",
                 B64.encode(random_key())
             ),
-            Self::KmsV2 { name, socket, timeout_secs } => format!(
+            Self::KmsV2 {
+                name,
+                socket,
+                timeout_secs,
+            } => format!(
                 "    - kms:\n        apiVersion: v2\n        name: {name}\n        endpoint: unix://{}\n        timeout: {timeout_secs}s\n",
                 socket.display()
             ),
@@ -56,20 +64,30 @@ mod tests {
 
     #[test]
     fn aescbc_puts_the_key_first_and_identity_last() {
-        let yaml = Encryption::AesCbc { key_name: "k1".into() }.to_yaml().unwrap();
+        let yaml = Encryption::AesCbc {
+            key_name: "k1".into(),
+        }
+        .to_yaml()
+        .unwrap();
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         let providers = &doc["resources"][0]["providers"];
         assert_eq!(providers[0]["aescbc"]["keys"][0]["name"], "k1");
-        let secret = providers[0]["aescbc"]["keys"][0]["secret"].as_str().unwrap();
+        let secret = providers[0]["aescbc"]["keys"][0]["secret"]
+            .as_str()
+            .unwrap();
         assert_eq!(B64.decode(secret).unwrap().len(), 32);
         assert!(providers[1]["identity"].is_mapping());
     }
 
     #[test]
     fn kms_v2_names_the_socket_and_api_version() {
-        let yaml = Encryption::KmsV2 { name: "ack".into(), socket: "/tmp/k.sock".into(), timeout_secs: 3 }
-            .to_yaml()
-            .unwrap();
+        let yaml = Encryption::KmsV2 {
+            name: "ack".into(),
+            socket: "/tmp/k.sock".into(),
+            timeout_secs: 3,
+        }
+        .to_yaml()
+        .unwrap();
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         let kms = &doc["resources"][0]["providers"][0]["kms"];
         assert_eq!(kms["apiVersion"], "v2");

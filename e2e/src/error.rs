@@ -6,7 +6,9 @@ use std::path::PathBuf;
 /// Why the control plane could not be brought up or used.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error("building the control-plane binaries failed (run hack/control-plane-bins.sh to see the whole log): {0}")]
+    #[error(
+        "building the control-plane binaries failed (run hack/control-plane-bins.sh to see the whole log): {0}"
+    )]
     Binaries(String),
     #[error("could not start {what} ({program}): {source}")]
     Spawn {
@@ -21,7 +23,9 @@ pub enum HarnessError {
         log: PathBuf,
         tail: String,
     },
-    #[error("{what} was not ready after {waited_secs}s (last error: {last_error}); last lines of {log}:\n{tail}")]
+    #[error(
+        "{what} was not ready after {waited_secs}s (last error: {last_error}); last lines of {log}:\n{tail}"
+    )]
     NotReady {
         what: &'static str,
         waited_secs: u64,
@@ -37,6 +41,8 @@ pub enum HarnessError {
     Kubeconfig { path: PathBuf, message: String },
     #[error("reading etcd failed: {0}")]
     Etcd(String),
+    #[error("webhook: {0}")]
+    Webhook(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

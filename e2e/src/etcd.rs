@@ -74,7 +74,9 @@ impl Etcd {
 
     /// A client for raw reads.
     pub fn reader(&self) -> EtcdReader {
-        EtcdReader { endpoint: self.endpoint.clone() }
+        EtcdReader {
+            endpoint: self.endpoint.clone(),
+        }
     }
 }
 
@@ -100,7 +102,9 @@ struct Kv {
 impl EtcdReader {
     /// The value stored under `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let kvs = self.range(serde_json::json!({ "key": B64.encode(key) })).await?;
+        let kvs = self
+            .range(serde_json::json!({ "key": B64.encode(key) }))
+            .await?;
         Ok(kvs.into_iter().next().map(|(_, v)| v))
     }
 
@@ -122,15 +126,25 @@ impl EtcdReader {
             .await
             .map_err(|e| HarnessError::Etcd(e.to_string()))?;
         if !resp.status().is_success() {
-            return Err(HarnessError::Etcd(format!("range answered {}", resp.status())));
+            return Err(HarnessError::Etcd(format!(
+                "range answered {}",
+                resp.status()
+            )));
         }
-        let parsed: RangeResponse = resp.json().await.map_err(|e| HarnessError::Etcd(e.to_string()))?;
+        let parsed: RangeResponse = resp
+            .json()
+            .await
+            .map_err(|e| HarnessError::Etcd(e.to_string()))?;
         parsed
             .kvs
             .into_iter()
             .map(|kv| {
-                let key = B64.decode(kv.key).map_err(|e| HarnessError::Etcd(e.to_string()))?;
-                let value = B64.decode(kv.value).map_err(|e| HarnessError::Etcd(e.to_string()))?;
+                let key = B64
+                    .decode(kv.key)
+                    .map_err(|e| HarnessError::Etcd(e.to_string()))?;
+                let value = B64
+                    .decode(kv.value)
+                    .map_err(|e| HarnessError::Etcd(e.to_string()))?;
                 Ok((String::from_utf8_lossy(&key).into_owned(), value))
             })
             .collect()

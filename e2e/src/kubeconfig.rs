@@ -24,7 +24,10 @@ pub fn write(path: &Path, server: &str, ca_pem: &str, user: &CertPair) -> Result
 /// A client for the kubeconfig's current context.
 pub async fn client(path: &Path) -> Result<Client> {
     crate::control_plane::install_crypto_provider();
-    let bad = |message: String| HarnessError::Kubeconfig { path: path.to_path_buf(), message };
+    let bad = |message: String| HarnessError::Kubeconfig {
+        path: path.to_path_buf(),
+        message,
+    };
     let kubeconfig = Kubeconfig::read_from(path).map_err(|e| bad(e.to_string()))?;
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await

@@ -19,9 +19,11 @@ pub mod etcd;
 pub mod kubeconfig;
 pub mod pki;
 pub mod process;
+pub mod webhook;
 
 pub use binaries::{Binaries, repo_root};
 pub use control_plane::{ControlPlane, Options, TEST_NAMESPACE_LABEL};
 pub use encryption::Encryption;
 pub use error::{HarnessError, Result};
 pub use etcd::EtcdReader;
+pub use webhook::{Webhook, WebhookOptions};

@@ -41,8 +41,11 @@ pub struct Supervised {
 impl Supervised {
     /// Starts `program args...`, its stdout and stderr appended to `log`.
     pub fn spawn(what: &'static str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
-        let out = File::create(log).map_err(HarnessError::io(format!("creating {}", log.display())))?;
-        let err = out.try_clone().map_err(HarnessError::io("duplicating a log handle"))?;
+        let out =
+            File::create(log).map_err(HarnessError::io(format!("creating {}", log.display())))?;
+        let err = out
+            .try_clone()
+            .map_err(HarnessError::io("duplicating a log handle"))?;
         let mut child = Command::new("bash")
             .arg("-c")
             .arg(WATCHDOG)
@@ -53,9 +56,18 @@ impl Supervised {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .map_err(|source| HarnessError::Spawn { what, program: program.to_path_buf(), source })?;
+            .map_err(|source| HarnessError::Spawn {
+                what,
+                program: program.to_path_buf(),
+                source,
+            })?;
         let lifeline = child.stdin.take();
-        Ok(Self { what, log: log.to_path_buf(), child, lifeline })
+        Ok(Self {
+            what,
+            log: log.to_path_buf(),
+            child,
+            lifeline,
+        })
     }
 
     /// Errors with the log's tail if the process has exited.
@@ -122,5 +134,7 @@ pub fn tail(path: &Path, n: usize) -> String {
 /// server on it retry with a new port when the server reports the address in use.
 pub fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::io("binding 127.0.0.1:0"))?;
-    Ok(l.local_addr().map_err(HarnessError::io("reading a bound address"))?.port())
+    Ok(l.local_addr()
+        .map_err(HarnessError::io("reading a bound address"))?
+        .port())
 }

@@ -16,8 +16,14 @@ const MARKER: &str = "marker-7f3a9c-not-a-real-password";
 
 fn secret(name: &str) -> Secret {
     Secret {
-        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
-        data: Some(BTreeMap::from([("password".to_string(), ByteString(MARKER.as_bytes().to_vec()))])),
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "password".to_string(),
+            ByteString(MARKER.as_bytes().to_vec()),
+        )])),
         ..Default::default()
     }
 }
@@ -36,7 +42,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn pinned(var: &str) -> String {
     let script = std::fs::read_to_string(repo_root().join("hack/control-plane-bins.sh")).unwrap();
     let prefix = format!("{var}=${{{var}:-");
-    let line = script.lines().find(|l| l.starts_with(&prefix)).expect("version line in the script");
+    let line = script
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .expect("version line in the script");
     line[prefix.len()..].trim_end_matches('}').to_string()
 }
 
@@ -46,7 +55,10 @@ async fn a_secret_round_trips_through_kube_rs() {
     let client = cp.client().await.unwrap();
     let ns = cp.namespace(&client, "round-trip").await.unwrap();
     create_secret(&client, &ns, "app").await;
-    let read = Api::<Secret>::namespaced(client, &ns).get("app").await.unwrap();
+    let read = Api::<Secret>::namespaced(client, &ns)
+        .get("app")
+        .await
+        .unwrap();
     assert_eq!(read.data.unwrap()["password"].0, MARKER.as_bytes());
 }
 
@@ -56,16 +68,32 @@ async fn without_encryption_etcd_holds_plain_protobuf() {
     let client = cp.client().await.unwrap();
     let ns = cp.namespace(&client, "plaintext").await.unwrap();
     create_secret(&client, &ns, "app").await;
-    let stored = cp.etcd().get(&format!("/registry/secrets/{ns}/app")).await.unwrap().expect("key in etcd");
-    assert!(stored.starts_with(b"k8s\0"), "plain Kubernetes protobuf starts with the magic k8s\\0");
-    assert!(!stored.starts_with(b"k8s:enc:"), "no encryption envelope expected");
-    assert!(contains(&stored, MARKER.as_bytes()), "the value is readable in etcd without encryption");
+    let stored = cp
+        .etcd()
+        .get(&format!("/registry/secrets/{ns}/app"))
+        .await
+        .unwrap()
+        .expect("key in etcd");
+    assert!(
+        stored.starts_with(b"k8s\0"),
+        "plain Kubernetes protobuf starts with the magic k8s\\0"
+    );
+    assert!(
+        !stored.starts_with(b"k8s:enc:"),
+        "no encryption envelope expected"
+    );
+    assert!(
+        contains(&stored, MARKER.as_bytes()),
+        "the value is readable in etcd without encryption"
+    );
 }
 
 #[tokio::test]
 async fn with_aescbc_etcd_holds_the_aescbc_envelope() {
     let cp = ControlPlane::start(Options {
-        encryption: Encryption::AesCbc { key_name: "key1".into() },
+        encryption: Encryption::AesCbc {
+            key_name: "key1".into(),
+        },
         ..Default::default()
     })
     .await
@@ -73,29 +101,69 @@ async fn with_aescbc_etcd_holds_the_aescbc_envelope() {
     let client = cp.client().await.unwrap();
     let ns = cp.namespace(&client, "aescbc").await.unwrap();
     create_secret(&client, &ns, "app").await;
-    let stored = cp.etcd().get(&format!("/registry/secrets/{ns}/app")).await.unwrap().expect("key in etcd");
-    assert!(stored.starts_with(b"k8s:enc:aescbc:v1:key1:"), "stored: {:?}", &stored[..stored.len().min(40)]);
-    assert!(!contains(&stored, MARKER.as_bytes()), "the value must not be readable in etcd");
-    let read = Api::<Secret>::namespaced(client, &ns).get("app").await.unwrap();
-    assert_eq!(read.data.unwrap()["password"].0, MARKER.as_bytes(), "the apiserver decrypts on read");
+    let stored = cp
+        .etcd()
+        .get(&format!("/registry/secrets/{ns}/app"))
+        .await
+        .unwrap()
+        .expect("key in etcd");
+    assert!(
+        stored.starts_with(b"k8s:enc:aescbc:v1:key1:"),
+        "stored: {:?}",
+        &stored[..stored.len().min(40)]
+    );
+    assert!(
+        !contains(&stored, MARKER.as_bytes()),
+        "the value must not be readable in etcd"
+    );
+    let read = Api::<Secret>::namespaced(client, &ns)
+        .get("app")
+        .await
+        .unwrap();
+    assert_eq!(
+        read.data.unwrap()["password"].0,
+        MARKER.as_bytes(),
+        "the apiserver decrypts on read"
+    );
 }
 
 #[tokio::test]
 async fn version_reports_the_pinned_release() {
     let cp = ControlPlane::shared();
-    let info = cp.client().await.unwrap().apiserver_version().await.unwrap();
+    let info = cp
+        .client()
+        .await
+        .unwrap()
+        .apiserver_version()
+        .await
+        .unwrap();
     assert_eq!(info.git_version, pinned("K8S_VERSION"));
 }
 
 #[test]
 fn the_built_kubectl_works_with_the_generated_kubeconfig() {
     let cp = ControlPlane::shared();
-    let out = cp.kubectl().args(["get", "--raw", "/readyz"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cp
+        .kubectl()
+        .args(["get", "--raw", "/readyz"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
-    let out = cp.kubectl().args(["version", "-o", "json"]).output().unwrap();
+    let out = cp
+        .kubectl()
+        .args(["version", "-o", "json"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["clientVersion"]["gitVersion"], v["serverVersion"]["gitVersion"]);
+    assert_eq!(
+        v["clientVersion"]["gitVersion"],
+        v["serverVersion"]["gitVersion"]
+    );
 }
 
 #[test]
@@ -111,7 +179,11 @@ fn the_installed_kubectl_works_with_the_generated_kubeconfig() {
         .args(["get", "namespaces", "-o", "name"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/default"));
 }
 
@@ -125,7 +197,10 @@ async fn a_failing_apiserver_is_reported_with_its_log_tail() {
     .expect_err("an unknown flag must stop the apiserver");
     let msg = err.to_string();
     assert!(msg.contains("kube-apiserver exited"), "{msg}");
-    assert!(msg.contains("no-such-flag-for-secretkms"), "the log tail names the cause: {msg}");
+    assert!(
+        msg.contains("no-such-flag-for-secretkms"),
+        "the log tail names the cause: {msg}"
+    );
 }
 
 #[tokio::test]
@@ -134,8 +209,14 @@ async fn stopping_the_control_plane_leaves_nothing_listening() {
     let api = cp.server.trim_start_matches("https://").to_string();
     let etcd = cp.etcd_endpoint().trim_start_matches("http://").to_string();
     drop(cp);
-    assert!(std::net::TcpStream::connect(&api).is_err(), "apiserver still listening on {api}");
-    assert!(std::net::TcpStream::connect(&etcd).is_err(), "etcd still listening on {etcd}");
+    assert!(
+        std::net::TcpStream::connect(&api).is_err(),
+        "apiserver still listening on {api}"
+    );
+    assert!(
+        std::net::TcpStream::connect(&etcd).is_err(),
+        "etcd still listening on {etcd}"
+    );
 }
 
 #[test]
@@ -164,14 +245,24 @@ fn a_killed_harness_leaves_no_process_behind() {
     child.kill().unwrap();
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while ports.iter().any(|a| std::net::TcpStream::connect(a).is_ok()) {
-        assert!(Instant::now() < deadline, "still listening after the harness died: {ports:?}");
+    while ports
+        .iter()
+        .any(|a| std::net::TcpStream::connect(a).is_ok())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "still listening after the harness died: {ports:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 fn which(name: &str) -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
         .ok_or(())
 }

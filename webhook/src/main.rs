@@ -1,5 +1,5 @@
-//! `secretkms-webhook`: the admission webhook binary.
+//! `secretkms-webhook`: the admission webhook binary; everything lives in the library.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("secretkms-webhook is not built yet (see issue 3)")
+fn main() -> std::process::ExitCode {
+    secretkms_webhook::main()
 }

@@ -21,7 +21,9 @@ async fn main() -> anyhow::Result<()> {
     show("1. a cluster without encryption at rest", Encryption::None).await?;
     show(
         "2. the same Secret with an encryption provider (aescbc here; KMS v2 in production)",
-        Encryption::AesCbc { key_name: "key1".into() },
+        Encryption::AesCbc {
+            key_name: "key1".into(),
+        },
     )
     .await?;
     println!("secretkms guards the second case: it keeps Secret writes from landing in the first.");
@@ -30,15 +32,28 @@ async fn main() -> anyhow::Result<()> {
 
 async fn show(title: &str, encryption: Encryption) -> anyhow::Result<()> {
     println!("{title}");
-    let cp = ControlPlane::start(Options { encryption, ..Default::default() })
-        .await
-        .context("starting the control plane")?;
-    println!("   kube-apiserver ready at {} in {:.1}s", cp.server, cp.ready_in.as_secs_f64());
+    let cp = ControlPlane::start(Options {
+        encryption,
+        ..Default::default()
+    })
+    .await
+    .context("starting the control plane")?;
+    println!(
+        "   kube-apiserver ready at {} in {:.1}s",
+        cp.server,
+        cp.ready_in.as_secs_f64()
+    );
     let client = cp.client().await?;
     let ns = cp.namespace(&client, "demo").await?;
     let secret = Secret {
-        metadata: ObjectMeta { name: Some("db-credentials".into()), ..Default::default() },
-        data: Some(BTreeMap::from([("password".into(), ByteString(VALUE.to_vec()))])),
+        metadata: ObjectMeta {
+            name: Some("db-credentials".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "password".into(),
+            ByteString(VALUE.to_vec()),
+        )])),
         ..Default::default()
     };
     Api::<Secret>::namespaced(client, &ns)
@@ -46,14 +61,22 @@ async fn show(title: &str, encryption: Encryption) -> anyhow::Result<()> {
         .await
         .context("creating the Secret")?;
     let key = format!("/registry/secrets/{ns}/db-credentials");
-    let stored = cp.etcd().get(&key).await?.context("the Secret is not in etcd")?;
+    let stored = cp
+        .etcd()
+        .get(&key)
+        .await?
+        .context("the Secret is not in etcd")?;
     let readable = stored.windows(VALUE.len()).any(|w| w == VALUE);
     println!("   etcd key:        {key}");
     println!("   stored bytes:    {}", stored.len());
     println!("   starts with:     {}", printable_prefix(&stored));
     println!(
         "   value readable:  {}\n",
-        if readable { "YES - anyone with etcd access or a backup can read it" } else { "no" }
+        if readable {
+            "YES - anyone with etcd access or a backup can read it"
+        } else {
+            "no"
+        }
     );
     Ok(())
 }
@@ -61,12 +84,24 @@ async fn show(title: &str, encryption: Encryption) -> anyhow::Result<()> {
 /// The envelope prefix (or protobuf magic) in a printable form.
 fn printable_prefix(stored: &[u8]) -> String {
     let end = if stored.starts_with(b"k8s:enc:") {
-        stored.iter().enumerate().filter(|(_, b)| **b == b':').nth(4).map(|(i, _)| i + 1).unwrap_or(8)
+        stored
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b':')
+            .nth(4)
+            .map(|(i, _)| i + 1)
+            .unwrap_or(8)
     } else {
         4
     };
     stored[..end.min(stored.len())]
         .iter()
-        .map(|&b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("\\x{b:02x}") })
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                (b as char).to_string()
+            } else {
+                format!("\\x{b:02x}")
+            }
+        })
         .collect()
 }

@@ -1,0 +1,250 @@
+//! AdmissionReview `admission.k8s.io/v1` on the wire: decoding a review without copying or
+//! interpreting the request (policies get its JSON text as is), and encoding the response.
+//!
+//! Decoding never touches the Secret's `data`: only the few fields the host needs for routing and
+//! logging are parsed, borrowing from the body.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Why a body is not an AdmissionReview we can answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReviewError {
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    #[error("apiVersion {0:?} is not supported (expected \"admission.k8s.io/v1\")")]
+    ApiVersion(String),
+    #[error("kind {0:?} is not supported (expected \"AdmissionReview\")")]
+    Kind(String),
+    #[error("review has no request")]
+    MissingRequest,
+    #[error("request has no uid")]
+    MissingUid,
+    #[error("request is malformed: {0}")]
+    Request(String),
+}
+
+/// The envelope, with the request kept as raw JSON text.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, rename = "apiVersion", borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    request: Option<&'a RawValue>,
+}
+
+/// Group, version and kind (or resource) as the apiserver sends them.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct GroupVersionKind<'a> {
+    #[serde(borrow)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(borrow, alias = "resource")]
+    pub kind: Cow<'a, str>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct UserInfo<'a> {
+    #[serde(borrow)]
+    pub username: Cow<'a, str>,
+}
+
+/// The parts of an AdmissionRequest the host reads. Unknown fields, `object` and `oldObject`
+/// are skipped by serde without being materialised.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RequestHead<'a> {
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(borrow)]
+    pub kind: GroupVersionKind<'a>,
+    #[serde(borrow)]
+    pub resource: GroupVersionKind<'a>,
+    #[serde(borrow)]
+    pub sub_resource: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub operation: Cow<'a, str>,
+    #[serde(borrow)]
+    pub user_info: UserInfo<'a>,
+    pub dry_run: Option<bool>,
+}
+
+/// A decoded review: the head for routing and logging, the raw request for the policies.
+#[derive(Debug)]
+pub struct Review<'a> {
+    pub head: RequestHead<'a>,
+    pub request_json: &'a str,
+}
+
+impl<'a> Review<'a> {
+    /// Decodes an `admission.k8s.io/v1` AdmissionReview.
+    pub fn decode(body: &'a [u8]) -> Result<Self, ReviewError> {
+        let env: Envelope<'a> =
+            serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
+        match env.api_version.as_deref() {
+            Some("admission.k8s.io/v1") => {}
+            other => return Err(ReviewError::ApiVersion(other.unwrap_or("").to_string())),
+        }
+        match env.kind.as_deref() {
+            Some("AdmissionReview") => {}
+            other => return Err(ReviewError::Kind(other.unwrap_or("").to_string())),
+        }
+        let raw = env.request.ok_or(ReviewError::MissingRequest)?;
+        if raw.get() == "null" {
+            return Err(ReviewError::MissingRequest);
+        }
+        let head: RequestHead<'a> =
+            serde_json::from_str(raw.get()).map_err(|e| ReviewError::Request(e.to_string()))?;
+        if head.uid.is_empty() {
+            return Err(ReviewError::MissingUid);
+        }
+        Ok(Self {
+            head,
+            request_json: raw.get(),
+        })
+    }
+}
+
+/// `status` of a response; only set on denials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    pub code: u16,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+}
+
+/// The response part of an AdmissionReview.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub audit_annotations: BTreeMap<String, String>,
+}
+
+impl Response {
+    /// The AdmissionReview that carries this response.
+    pub fn to_review_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Out<'r> {
+            #[serde(rename = "apiVersion")]
+            api_version: &'static str,
+            kind: &'static str,
+            response: &'r Response,
+        }
+        serde_json::to_vec(&Out {
+            api_version: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: self,
+        })
+        .expect("a response always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REVIEW: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+        "uid":"705ab4f5-6393-11e8-b7cc-42010a800002","kind":{"group":"","version":"v1","kind":"Secret"},
+        "resource":{"group":"","version":"v1","resource":"secrets"},"namespace":"app","name":"db",
+        "operation":"CREATE","userInfo":{"username":"alice","groups":["dev"]},"dryRun":false,
+        "object":{"data":{"password":"c2VjcmV0"}},"oldObject":null}}"#;
+
+    #[test]
+    fn decodes_the_head_and_keeps_the_request_text() {
+        let r = Review::decode(REVIEW.as_bytes()).unwrap();
+        assert_eq!(r.head.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
+        assert_eq!(r.head.resource.kind, "secrets");
+        assert_eq!(r.head.kind.kind, "Secret");
+        assert_eq!(r.head.operation, "CREATE");
+        assert_eq!(r.head.namespace.as_deref(), Some("app"));
+        assert_eq!(r.head.user_info.username, "alice");
+        assert!(r.request_json.starts_with("{\n        \"uid\""));
+        assert!(
+            r.request_json.contains("c2VjcmV0"),
+            "policies see the request as sent"
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_v1_review() {
+        let cases = [
+            ("", ReviewError::Json(String::new())),
+            ("[]", ReviewError::Json(String::new())),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#,
+                ReviewError::ApiVersion("admission.k8s.io/v1beta1".into()),
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#,
+                ReviewError::Kind("Pod".into()),
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+                ReviewError::MissingRequest,
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}"#,
+                ReviewError::MissingRequest,
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":""}}"#,
+                ReviewError::MissingUid,
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}"#,
+                ReviewError::Request(String::new()),
+            ),
+        ];
+        for (body, want) in cases {
+            let got = Review::decode(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                std::mem::discriminant(&got),
+                std::mem::discriminant(&want),
+                "{body}: {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_strings_decode() {
+        let body = REVIEW.replace("\"app\"", "\"a\\u0070p\"");
+        let r = Review::decode(body.as_bytes()).unwrap();
+        assert_eq!(r.head.namespace.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn responses_echo_the_uid_and_omit_empty_parts() {
+        let resp = Response {
+            uid: "u1".into(),
+            allowed: true,
+            ..Default::default()
+        };
+        let json: serde_json::Value = serde_json::from_slice(&resp.to_review_json()).unwrap();
+        assert_eq!(json["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(json["kind"], "AdmissionReview");
+        assert_eq!(
+            json["response"],
+            serde_json::json!({"uid": "u1", "allowed": true})
+        );
+    }
+}

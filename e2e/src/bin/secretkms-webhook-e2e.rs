@@ -1,0 +1,6 @@
+//! The webhook binary, built inside this crate so its tests can run it as a real process
+//! (`CARGO_BIN_EXE_*` only names a package's own binaries). Same code as `secretkms-webhook`.
+
+fn main() -> std::process::ExitCode {
+    secretkms_webhook::main()
+}

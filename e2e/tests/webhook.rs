@@ -1,0 +1,477 @@
+//! The webhook on the real control plane: the apiserver calls it over TLS for every Secret
+//! write in the test namespaces, and its policies decide from the state it knows.
+
+use std::collections::BTreeMap;
+use std::process::Output;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use secretkms_core::state::{
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, SourceStatus,
+};
+use secretkms_e2e::webhook::{excluding_namespaces, register};
+use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
+
+const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
+const KEY: &str = "key-hzz6c1b9e6d1wyd3b5kzi";
+const MARKER: &str = "marker-d41d8cd98f-never-log-me";
+
+fn healthy() -> EncryptionState {
+    EncryptionState {
+        declared: Some(Declared {
+            key: KEY.into(),
+            region: Some("cn-hangzhou".into()),
+            ..Default::default()
+        }),
+        key: Some(KeyFacts {
+            key_id: KEY.into(),
+            region: Some("cn-hangzhou".into()),
+            state: KeyState::Enabled,
+            state_name: "Enabled".into(),
+            spec: "Aliyun_AES_256".into(),
+            usage: "ENCRYPT/DECRYPT".into(),
+            deletion_protection: Some(true),
+            automatic_rotation: Some(true),
+            ..Default::default()
+        }),
+        apiserver: Some(ApiserverFacts {
+            kms_configured: true,
+            kms_healthy: true,
+            detail: "ok".into(),
+        }),
+        sources: ["declared", "kms", "apiserver"]
+            .into_iter()
+            .map(|n| SourceStatus {
+                name: n.into(),
+                age_seconds: Some(0),
+                last_error: None,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn with_key(change: impl FnOnce(&mut KeyFacts)) -> EncryptionState {
+    let mut s = healthy();
+    change(s.key.as_mut().unwrap());
+    s
+}
+
+/// One webhook, registered for namespaces labelled with its own id, plus one such namespace.
+struct Guarded {
+    cp: &'static ControlPlane,
+    client: Client,
+    webhook: Webhook,
+    ns: String,
+}
+
+impl Guarded {
+    async fn new(purpose: &str, options: WebhookOptions, failure_policy: &str) -> Self {
+        let cp = ControlPlane::shared();
+        let client = cp.client().await.unwrap();
+        let ns = cp.namespace(&client, purpose).await.unwrap();
+        let webhook = Webhook::start(cp, WEBHOOK.as_ref(), options).await.unwrap();
+        label(&client, &ns, "secretkms-webhook", &ns).await;
+        let config = webhook.configuration(
+            &format!("secretkms-{ns}"),
+            ("secretkms-webhook", &ns),
+            failure_policy,
+        );
+        register(&client, &webhook, &config, &ns)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", webhook.log_text()));
+        Self {
+            cp,
+            client,
+            webhook,
+            ns,
+        }
+    }
+
+    fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Creating `name` is admitted.
+    async fn accepts(&self, name: &str) {
+        if let Err(e) = self
+            .secrets()
+            .create(&PostParams::default(), &secret(name))
+            .await
+        {
+            panic!(
+                "expected {name} to be accepted, got: {e}\nwebhook log:\n{}",
+                self.webhook.log_text()
+            );
+        }
+    }
+
+    /// Creating `name` is denied; returns the apiserver's message.
+    async fn rejects(&self, name: &str) -> String {
+        match self
+            .secrets()
+            .create(&PostParams::default(), &secret(name))
+            .await
+        {
+            Ok(_) => panic!("expected {name} to be rejected"),
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 403, "{status:?}");
+                status.message
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+
+    /// kubectl, as a person would run it, in this namespace.
+    fn kubectl(&self, args: &[&str]) -> Output {
+        self.cp
+            .kubectl()
+            .args(["-n", &self.ns])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    async fn set_state(&self, state: &EncryptionState) {
+        self.webhook.set_state(state).unwrap();
+        // The file is polled every 200 ms.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+}
+
+fn secret(name: &str) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "password".to_string(),
+            ByteString(MARKER.as_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    }
+}
+
+async fn label(client: &Client, ns: &str, key: &str, value: &str) {
+    let patch = serde_json::json!({ "metadata": { "labels": { key: value } } });
+    Api::<Namespace>::all(client.clone())
+        .patch(ns, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+fn state_file(state: EncryptionState) -> WebhookOptions {
+    WebhookOptions {
+        state: Some(state),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_healthy_state_admits_secret_create_and_update() {
+    let g = Guarded::new("healthy", state_file(healthy()), "Fail").await;
+    g.accepts("app").await;
+    let patch = serde_json::json!({ "metadata": { "labels": { "tier": "db" } } });
+    g.secrets()
+        .patch("app", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("UPDATE admitted");
+}
+
+#[tokio::test]
+async fn a_disabled_key_is_rejected_with_the_fix_and_kubectl_shows_it() {
+    let g = Guarded::new(
+        "disabled",
+        state_file(with_key(|k| {
+            k.state = KeyState::Disabled;
+            k.state_name = "Disabled".into();
+        })),
+        "Fail",
+    )
+    .await;
+    let msg = g.rejects("app").await;
+    assert!(msg.contains(KEY), "{msg}");
+    assert!(
+        msg.contains(&format!("aliyun kms EnableKey --KeyId {KEY}")),
+        "{msg}"
+    );
+    let out = g.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "via-kubectl",
+        "--from-literal=password=x",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("denied the request"), "{stderr}");
+    assert!(
+        stderr.contains("EnableKey"),
+        "kubectl shows the policy's fix: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_pending_deletion_is_rejected_with_its_date_and_the_cancel_call() {
+    let g = Guarded::new(
+        "pending-deletion",
+        state_file(with_key(|k| {
+            k.state = KeyState::PendingDeletion;
+            k.state_name = "PendingDeletion".into();
+            k.delete_date = Some("2026-12-05T09:00:00Z".into());
+        })),
+        "Fail",
+    )
+    .await;
+    let msg = g.rejects("app").await;
+    assert!(msg.contains("2026-12-05T09:00:00Z"), "{msg}");
+    assert!(
+        msg.contains(&format!("CancelKeyDeletion --KeyId {KEY}")),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_of_the_wrong_spec_is_rejected() {
+    let g = Guarded::new(
+        "wrong-spec",
+        state_file(with_key(|k| k.spec = "Aliyun_AES_128".into())),
+        "Fail",
+    )
+    .await;
+    let msg = g.rejects("app").await;
+    assert!(
+        msg.contains("Aliyun_AES_128") && msg.contains("Aliyun_AES_256"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn an_unhealthy_kms_provider_is_rejected() {
+    let mut state = healthy();
+    state.apiserver = Some(ApiserverFacts {
+        kms_configured: true,
+        kms_healthy: false,
+        detail:
+            "kmsv2 Provider ack is not healthy, error: got unexpected healthz status: key disabled"
+                .into(),
+    });
+    let g = Guarded::new("unhealthy", state_file(state), "Fail").await;
+    let msg = g.rejects("app").await;
+    assert!(msg.contains("unhealthy"), "{msg}");
+}
+
+#[tokio::test]
+async fn no_kms_provider_in_the_real_apiserver_is_rejected() {
+    // The shared control plane runs without any EncryptionConfiguration: the webhook's probe of
+    // the real /readyz/kms-providers gets 404. Only the declared and key facts come from the file.
+    let mut state = healthy();
+    state.apiserver = None;
+    state.sources.retain(|s| s.name != "apiserver");
+    let g = Guarded::new(
+        "no-provider",
+        WebhookOptions {
+            state: Some(state),
+            apiserver_probe: true,
+            ..Default::default()
+        },
+        "Fail",
+    )
+    .await;
+    let msg = g.rejects("app").await;
+    assert!(msg.contains("no KMS provider"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_stale_state_is_rejected_naming_the_source() {
+    let mut state = healthy();
+    state.sources[1].age_seconds = Some(3600);
+    let g = Guarded::new("stale", state_file(state), "Fail").await;
+    let msg = g.rejects("app").await;
+    assert!(msg.contains("kms") && msg.contains("stale"), "{msg}");
+}
+
+#[tokio::test]
+async fn delete_is_never_rejected_and_state_changes_apply_without_restart() {
+    let g = Guarded::new("delete", state_file(healthy()), "Fail").await;
+    g.accepts("app").await;
+    g.set_state(&with_key(|k| {
+        k.state = KeyState::Disabled;
+        k.state_name = "Disabled".into();
+    }))
+    .await;
+    g.rejects("other").await;
+    g.secrets()
+        .delete("app", &DeleteParams::default())
+        .await
+        .expect("DELETE is admitted even with a disabled key");
+    g.set_state(&healthy()).await;
+    g.accepts("again").await;
+}
+
+#[tokio::test]
+async fn dry_run_requests_are_evaluated_like_others() {
+    let g = Guarded::new(
+        "dry-run",
+        state_file(with_key(|k| {
+            k.state = KeyState::Disabled;
+            k.state_name = "Disabled".into();
+        })),
+        "Fail",
+    )
+    .await;
+    let out = g.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "x",
+        "--from-literal=a=b",
+        "--dry-run=server",
+    ]);
+    assert!(!out.status.success(), "a server-side dry run is denied too");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EnableKey"));
+}
+
+#[tokio::test]
+async fn audit_mode_admits_and_kubectl_prints_the_warning() {
+    let config = "policies:\n- name: secret-write-guard\n  source: builtin:secret-write-guard\n  mode: audit\n";
+    let g = Guarded::new(
+        "audit",
+        WebhookOptions {
+            state: Some(with_key(|k| {
+                k.state = KeyState::Disabled;
+                k.state_name = "Disabled".into();
+            })),
+            policy_config: Some(config.into()),
+            ..Default::default()
+        },
+        "Fail",
+    )
+    .await;
+    let out = g.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "audited",
+        "--from-literal=password=x",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Warning:") && stderr.contains("EnableKey"),
+        "kubectl prints the warning: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_webhook_fails_closed_or_open_as_configured() {
+    let mut closed = Guarded::new("fail-closed", state_file(healthy()), "Fail").await;
+    closed.webhook.stop();
+    match closed
+        .secrets()
+        .create(&PostParams::default(), &secret("app"))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert!(
+            status.message.contains("failed calling webhook"),
+            "{status:?}"
+        ),
+        other => panic!("failurePolicy Fail must reject while the webhook is down: {other:?}"),
+    }
+    let mut open = Guarded::new("fail-open", state_file(healthy()), "Ignore").await;
+    open.webhook.stop();
+    open.accepts("app").await;
+}
+
+#[tokio::test]
+async fn kube_system_and_the_webhooks_own_namespace_are_excluded() {
+    // A cluster-wide configuration needs its own control plane: it would reach every test.
+    let cp = ControlPlane::start(Options::default()).await.unwrap();
+    let client = cp.client().await.unwrap();
+    let own = "secretkms";
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(own.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let guarded = cp.namespace(&client, "guarded").await.unwrap();
+    let webhook = Webhook::start(
+        &cp,
+        WEBHOOK.as_ref(),
+        state_file(with_key(|k| {
+            k.state = KeyState::Disabled;
+            k.state_name = "Disabled".into();
+        })),
+    )
+    .await
+    .unwrap();
+    let config = webhook.configuration_with(
+        "secretkms",
+        "Fail",
+        excluding_namespaces(&["kube-system", own]),
+    );
+    register(&client, &webhook, &config, &guarded)
+        .await
+        .unwrap();
+    for ns in ["kube-system", own] {
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &secret("allowed"))
+            .await
+            .unwrap_or_else(|e| panic!("{ns} must be excluded: {e}"));
+    }
+    assert!(
+        Api::<Secret>::namespaced(client, &guarded)
+            .create(&PostParams::default(), &secret("denied"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn secret_data_never_reaches_the_log() {
+    let g = Guarded::new(
+        "no-leak",
+        WebhookOptions {
+            state: Some(healthy()),
+            // Every level, for our code and the HTTP stack; the compiler's own tracing is left at
+            // info only because tracing every compiled instruction takes minutes.
+            extra_args: vec!["--log=trace,cranelift_codegen=info,cranelift_frontend=info,wasmtime_cranelift=info".into()],
+            ..Default::default()
+        },
+        "Fail",
+    )
+    .await;
+    g.accepts("app").await;
+    g.set_state(&with_key(|k| {
+        k.state = KeyState::Disabled;
+        k.state_name = "Disabled".into();
+    }))
+    .await;
+    let msg = g.rejects("other").await;
+    assert!(!msg.contains(MARKER));
+    let log = g.webhook.log_text();
+    assert!(
+        log.contains("admission decided"),
+        "the log has the decisions: {log}"
+    );
+    for needle in [MARKER.to_string(), base64_of(MARKER)] {
+        assert!(!log.contains(&needle), "secret data in the webhook log");
+    }
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}

@@ -1,0 +1,94 @@
+//! The HTTP application: routes and the state they share. Built without sockets so that tests
+//! drive it with `tower::ServiceExt::oneshot`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use secretkms_core::policy::PolicySet;
+use tokio::sync::Semaphore;
+
+use crate::admission;
+use crate::metrics::Metrics;
+use crate::sources::StateHub;
+
+/// What every request handler can reach.
+#[derive(Debug)]
+pub struct App {
+    pub policies: Arc<PolicySet>,
+    pub state: Arc<StateHub>,
+    pub metrics: Arc<Metrics>,
+    /// Bounds concurrent evaluations: each runs on a blocking thread and holds a pool slot.
+    pub evaluations: Semaphore,
+    pub default_timeout: Duration,
+    pub max_body_bytes: usize,
+    /// Set on SIGTERM so readiness fails while in-flight requests finish.
+    pub shutting_down: AtomicBool,
+}
+
+impl App {
+    /// Ready to take traffic: policies are loaded (they are, once an `App` exists), the state is
+    /// known, and no shutdown has begun.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err("shutting down");
+        }
+        if !self.state.snapshot().is_known() {
+            return Err("the encryption state is not known yet: no source has answered");
+        }
+        Ok(())
+    }
+}
+
+/// The admission routes plus health; the metrics routes are in [`metrics_router`].
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.max_body_bytes;
+    Router::new()
+        .route(
+            "/validate",
+            post(admission::validate).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(app)
+}
+
+/// `/metrics` with health, for the plain-HTTP port.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(app)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    match app.ready() {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    let body = app.metrics.render(
+        &app.policies.runtime().metrics(),
+        &app.state.snapshot(),
+        SystemTime::now(),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+}

@@ -1,0 +1,236 @@
+//! Prometheus metrics: admission requests and their latency, malformed requests, certificate
+//! reloads, plus — rendered at scrape time — the policy runtime's per-policy counters and each
+//! state source's age and error. Buckets go below a millisecond: the apiserver's own webhook
+//! histogram starts at 5 ms, far above what an evaluation costs.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use secretkms_core::observations::Observations;
+use secretkms_core::policy::{DURATION_BUCKETS_SECONDS, PolicyMetricsSnapshot};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    operation: String,
+    resource: String,
+    /// `allowed`, `denied` or `error`.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// The webhook's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Histogram,
+    rejected: Family<ReasonLabels, Counter>,
+    cert_reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("secretkms");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "Admission reviews answered, by outcome",
+            requests.clone(),
+        );
+        let duration = Histogram::new(
+            DURATION_BUCKETS_SECONDS
+                .iter()
+                .copied()
+                .chain([0.25, 1.0, 5.0]),
+        );
+        registry.register(
+            "admission_duration_seconds",
+            "Time from a decoded review to its response, including policy evaluation",
+            duration.clone(),
+        );
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "admission_bad_requests",
+            "Requests refused before evaluation (malformed review, too large, wrong content type, timeout)",
+            rejected.clone(),
+        );
+        let cert_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "tls_certificate_reloads",
+            "Serving certificate reloads, by result",
+            cert_reloads.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+            rejected,
+            cert_reloads,
+        }
+    }
+
+    pub fn admission(
+        &self,
+        operation: &str,
+        resource: &str,
+        outcome: &'static str,
+        took: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                operation: operation.to_string(),
+                resource: resource.to_string(),
+                outcome,
+            })
+            .inc();
+        self.duration.observe(took.as_secs_f64());
+    }
+
+    pub fn bad_request(&self, reason: &'static str) {
+        self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn cert_reload(&self, ok: bool) {
+        self.cert_reloads
+            .get_or_create(&ResultLabels {
+                result: if ok { "success" } else { "failure" },
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text for a scrape.
+    pub fn render(
+        &self,
+        policies: &[PolicyMetricsSnapshot],
+        observations: &Observations,
+        now: SystemTime,
+    ) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        let mut out = out.strip_suffix("# EOF\n").unwrap_or(&out).to_string();
+        render_policies(&mut out, policies);
+        render_sources(&mut out, observations, now);
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+fn render_policies(out: &mut String, policies: &[PolicyMetricsSnapshot]) {
+    let w = &mut *out;
+    let _ = writeln!(
+        w,
+        "# HELP secretkms_policy_evaluations Policy evaluations, by what the policy answered (before mode and failure mode)."
+    );
+    let _ = writeln!(w, "# TYPE secretkms_policy_evaluations counter");
+    for p in policies {
+        let _ = writeln!(
+            w,
+            "secretkms_policy_evaluations_total{{policy=\"{}\",result=\"allowed\"}} {}",
+            p.policy, p.allowed
+        );
+        let _ = writeln!(
+            w,
+            "secretkms_policy_evaluations_total{{policy=\"{}\",result=\"denied\"}} {}",
+            p.policy, p.denied
+        );
+        for (kind, n) in &p.errors {
+            let _ = writeln!(
+                w,
+                "secretkms_policy_evaluations_total{{policy=\"{}\",result=\"{}\"}} {n}",
+                p.policy,
+                kind.as_str()
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "# HELP secretkms_policy_evaluation_duration_seconds Time of one evaluation in a fresh instance."
+    );
+    let _ = writeln!(
+        w,
+        "# TYPE secretkms_policy_evaluation_duration_seconds histogram"
+    );
+    for p in policies {
+        let bounds = DURATION_BUCKETS_SECONDS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_string()]);
+        for (le, count) in bounds.zip(&p.duration_buckets) {
+            let _ = writeln!(
+                w,
+                "secretkms_policy_evaluation_duration_seconds_bucket{{policy=\"{}\",le=\"{le}\"}} {count}",
+                p.policy
+            );
+        }
+        let _ = writeln!(
+            w,
+            "secretkms_policy_evaluation_duration_seconds_sum{{policy=\"{}\"}} {}",
+            p.policy, p.duration_sum_seconds
+        );
+        let _ = writeln!(
+            w,
+            "secretkms_policy_evaluation_duration_seconds_count{{policy=\"{}\"}} {}",
+            p.policy, p.evaluations
+        );
+    }
+}
+
+fn render_sources(out: &mut String, observations: &Observations, now: SystemTime) {
+    let state = observations.state_at(now);
+    let w = &mut *out;
+    let _ = writeln!(
+        w,
+        "# HELP secretkms_state_source_age_seconds Seconds since each source of facts last answered."
+    );
+    let _ = writeln!(w, "# TYPE secretkms_state_source_age_seconds gauge");
+    for s in &state.sources {
+        if let Some(age) = s.age_seconds {
+            let _ = writeln!(
+                w,
+                "secretkms_state_source_age_seconds{{source=\"{}\"}} {age}",
+                escape(&s.name)
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "# HELP secretkms_state_source_failing 1 when a source's last attempt failed."
+    );
+    let _ = writeln!(w, "# TYPE secretkms_state_source_failing gauge");
+    for s in &state.sources {
+        let _ = writeln!(
+            w,
+            "secretkms_state_source_failing{{source=\"{}\"}} {}",
+            escape(&s.name),
+            u8::from(s.last_error.is_some())
+        );
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,219 @@
+//! Start-up and shutdown: load everything that can be wrong before listening (certificates,
+//! policies, the state file), then serve admission over TLS and metrics over plain HTTP, and on
+//! SIGTERM fail readiness and let in-flight reviews finish.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, anyhow};
+use axum_server::tls_rustls::RustlsConfig;
+use secretkms_core::policy::{CacheDir, NoKeyLookup, PolicyConfig, PolicyRuntime, RuntimeConfig};
+use tokio::sync::Semaphore;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{self, App};
+use crate::args::{Args, LogFormat};
+use crate::metrics::Metrics;
+use crate::sources::{self, StateHub};
+use crate::tls;
+
+/// Runs the webhook until SIGTERM or SIGINT.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    init_logging(&args.log, args.log_format)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the async runtime")?
+        .block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    // Exhaustive on purpose: a new flag that is not wired up fails to compile.
+    let Args {
+        listen,
+        metrics_listen,
+        tls_cert_file,
+        tls_key_file,
+        client_ca_file,
+        cert_reload_interval,
+        policy_config,
+        policy_cache_dir,
+        state_file,
+        state_file_interval,
+        apiserver_probe,
+        apiserver_probe_interval,
+        kubeconfig,
+        max_concurrent_evaluations,
+        max_body_bytes,
+        default_timeout,
+        shutdown_grace,
+        log: _,
+        log_format: _,
+    } = args;
+    let started = std::time::Instant::now();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let certs = Arc::new(tls::CertReloader::load(
+        &tls_cert_file,
+        &tls_key_file,
+        provider.clone(),
+    )?);
+    let tls_config = tls::server_config(certs.resolver(), client_ca_file.as_deref(), provider)?;
+
+    let concurrency = max_concurrent_evaluations
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+        .max(1);
+    let runtime = PolicyRuntime::new(RuntimeConfig {
+        max_instances: u32::try_from(concurrency * 2).unwrap_or(u32::MAX).max(8),
+        cache: match policy_cache_dir.as_deref() {
+            None => CacheDir::Default,
+            Some("off") => CacheDir::Disabled,
+            Some(dir) => CacheDir::At(PathBuf::from(dir)),
+        },
+        ..Default::default()
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    let config = match &policy_config {
+        Some(path) => PolicyConfig::from_file(path).map_err(|e| anyhow!("{e}"))?,
+        None => PolicyConfig::builtin(),
+    };
+    let policies = runtime
+        .load(&config, Arc::new(NoKeyLookup))
+        .map_err(|e| anyhow!("{e}"))?;
+    tracing::info!(
+        policies = %policies.policies().map(|p| p.name).collect::<Vec<_>>().join(","),
+        config = %policy_config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into()),
+        "policies loaded"
+    );
+
+    let hub = Arc::new(StateHub::default());
+    if let Some(path) = &state_file {
+        let hash = sources::state_file::load(path, &hub)?;
+        tokio::spawn(sources::state_file::watch(
+            path.clone(),
+            hash,
+            state_file_interval,
+            hub.clone(),
+        ));
+    }
+    if apiserver_probe {
+        match kube_client(kubeconfig.as_ref()).await {
+            Ok(client) => {
+                tokio::spawn(sources::apiserver::watch(
+                    client,
+                    apiserver_probe_interval,
+                    hub.clone(),
+                ));
+            }
+            Err(e) => {
+                let msg = format!("cannot reach the apiserver to probe its KMS health: {e:#}");
+                tracing::warn!("{msg}");
+                hub.update(|o| o.apiserver.fail(msg));
+            }
+        }
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    tokio::spawn(certs.clone().watch(cert_reload_interval, metrics.clone()));
+    let app = Arc::new(App {
+        policies: Arc::new(policies),
+        state: hub,
+        metrics,
+        evaluations: Semaphore::new(concurrency),
+        default_timeout,
+        max_body_bytes,
+        shutting_down: Default::default(),
+    });
+
+    let handle = axum_server::Handle::new();
+    if let Some(addr) = metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics port {addr}"))?;
+        tracing::info!(address = %listener.local_addr()?, "metrics listening (http)");
+        let router = app::metrics_router(app.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "metrics server stopped");
+            }
+        });
+    }
+    let listener = TcpListener::bind(listen)
+        .with_context(|| format!("binding the admission port {listen}"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let mut server =
+        axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(Arc::new(tls_config)))?
+            .handle(handle.clone());
+    // The apiserver keeps connections to webhooks alive; idle ones are closed by it.
+    server
+        .http_builder()
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(max_body_bytes.max(64 << 10) + (64 << 10));
+    tokio::spawn(shutdown_on_signal(app.clone(), handle, shutdown_grace));
+    tracing::info!(
+        address = %bound,
+        ready_in_ms = started.elapsed().as_millis() as u64,
+        "admission webhook listening (https)"
+    );
+    server
+        .serve(app::router(app).into_make_service())
+        .await
+        .context("serving admission")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn kube_client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn shutdown_on_signal(
+    app: Arc<App>,
+    handle: axum_server::Handle<std::net::SocketAddr>,
+    grace: std::time::Duration,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: readiness off, finishing in-flight reviews"
+    );
+    app.shutting_down.store(true, Ordering::Relaxed);
+    handle.graceful_shutdown(Some(grace));
+}
+
+fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_new(filter).with_context(|| format!("invalid log filter {filter:?}"))?;
+    use std::io::IsTerminal as _;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    result.map_err(|e| anyhow!("initialising logging: {e}"))
+}
