@@ -9,7 +9,21 @@
 //!   compiled once, checked against the contract, pre-linked, and its settings validated.
 //! - [`PolicySet::evaluate`] picks the policies whose rules match the request, runs each in a
 //!   fresh instance (own Store, memory cap, deadline) and merges the outcomes into a
-//!   [`Decision`]. It is synchronous: async hosts call it from `spawn_blocking`.
+//!   [`Decision`]. It is synchronous: async hosts call it from `spawn_blocking` under a
+//!   semaphore of about the number of cores (and below [`RuntimeConfig::max_instances`]).
+//!
+//! Choices a host should know about:
+//! - **Deadlines** (`timeoutMs`) count guest time: wall time from instantiation to the verdict,
+//!   minus the time spent in host calls (`describe-key`). A slow KMS therefore never shows up as a
+//!   policy "deadline exceeded"; the [`KeyLookup`] bounds its own latency, and should sit behind a
+//!   [`CachedKeyLookup`]. Preemption does count, which is one more reason to bound concurrency.
+//! - **Errors are not denials.** A trap, deadline, memory overrun or bad verdict is an
+//!   [`Outcome::Errored`]; the policy's `failureMode` then denies (code 500,
+//!   [`Decision::denied_by_error`]) or allows with a warning.
+//! - **Audit mode** allows and records the denial as a warning
+//!   (`<policy> (audit mode, not enforced): ...`) and the audit annotation `<policy>.denied`.
+//!   All annotation keys are `<policy>.<key>`, valid names for the apiserver's
+//!   `<webhook>/<key>` form.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -653,3 +653,49 @@ fn metrics_count_outcomes_by_kind() {
     assert!(m.errors.contains(&(ErrorKind::Trap, 2)));
     assert_eq!(*m.duration_buckets.last().unwrap(), 2);
 }
+
+#[test]
+fn an_exhausted_instance_pool_is_an_instantiate_error_not_a_hang() {
+    let rt = PolicyRuntime::new(RuntimeConfig {
+        max_instances: 1,
+        cache: CacheDir::At(Path::new(env!("CARGO_TARGET_TMPDIR")).join("policy-artifacts")),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let keys: Arc<dyn KeyLookup> = Arc::new(NoKeyLookup);
+    let config = |spec: PolicySpec| PolicyConfig {
+        policies: vec![spec],
+    };
+    let spinner = rt
+        .load(
+            &config(PolicySpec {
+                timeout_ms: 1_000,
+                ..spec("busy", "loop.wat")
+            }),
+            keys.clone(),
+        )
+        .unwrap();
+    let allower = rt
+        .load(&config(spec("waiting", "allow.wat")), keys)
+        .unwrap();
+    std::thread::scope(|s| {
+        let busy = s.spawn(|| spinner.evaluate(&secret_request(), &healthy()).unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        let d = allower.evaluate(&secret_request(), &healthy()).unwrap();
+        let e = errored(&d);
+        assert_eq!(e.kind, ErrorKind::Instantiate, "{e}");
+        assert!(
+            e.message.starts_with("cannot instantiate: "),
+            "{}",
+            e.message
+        );
+        assert_eq!(errored(&busy.join().unwrap()).kind, ErrorKind::Deadline);
+    });
+    // The slot is free again.
+    assert!(
+        allower
+            .evaluate(&secret_request(), &healthy())
+            .unwrap()
+            .allowed
+    );
+}
