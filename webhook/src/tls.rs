@@ -74,7 +74,11 @@ impl Source {
         h.update(&cert);
         h.update([0]);
         h.update(&key);
-        Ok(Files { hash: h.finalize().into(), cert, key })
+        Ok(Files {
+            hash: h.finalize().into(),
+            cert,
+            key,
+        })
     }
 
     fn parse(

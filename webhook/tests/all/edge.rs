@@ -1,0 +1,196 @@
+//! The HTTP edge, through `router()` with the real compiled policies: what the apiserver gets
+//! back for good, bad and hostile requests.
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use secretkms_webhook::app::router;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::support::{app, disabled, healthy, review};
+
+const LIMIT: usize = 8 << 20;
+
+async fn post(
+    app: std::sync::Arc<secretkms_webhook::app::App>,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
+    let req = Request::post("/validate?timeout=10s")
+        .header("content-type", content_type)
+        .body(body.into())
+        .unwrap();
+    let resp = router(app).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, json)
+}
+
+#[tokio::test]
+async fn a_healthy_state_allows_and_echoes_the_uid() {
+    let (status, body) = post(
+        app(Some(healthy()), LIMIT),
+        "application/json",
+        review("uid-1", false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(body["kind"], "AdmissionReview");
+    assert_eq!(body["response"]["uid"], "uid-1");
+    assert_eq!(body["response"]["allowed"], true);
+    assert!(body["response"].get("status").is_none());
+}
+
+#[tokio::test]
+async fn a_denial_is_http_200_with_code_403_and_the_fix() {
+    let (status, body) = post(
+        app(Some(disabled()), LIMIT),
+        "application/json",
+        review("uid-2", false),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a denial is an answer, not a failed call"
+    );
+    let r = &body["response"];
+    assert_eq!(r["uid"], "uid-2");
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"]["code"], 403);
+    assert_eq!(r["status"]["reason"], "Forbidden");
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("EnableKey"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_requests_are_evaluated_like_others() {
+    let (_, body) = post(
+        app(Some(disabled()), LIMIT),
+        "application/json",
+        review("uid-3", true),
+    )
+    .await;
+    assert_eq!(body["response"]["allowed"], false);
+}
+
+#[tokio::test]
+async fn malformed_reviews_get_400_with_a_json_error() {
+    let full = review("uid-4", false);
+    let cases: Vec<(&str, String)> = vec![
+        ("empty", String::new()),
+        ("not json", "hello".into()),
+        ("truncated", full[..full.len() / 2].to_string()),
+        ("json array", "[1,2]".into()),
+        (
+            "wrong version",
+            full.replace("admission.k8s.io/v1", "admission.k8s.io/v1beta1"),
+        ),
+        (
+            "wrong kind",
+            full.replacen("\"AdmissionReview\"", "\"Pod\"", 1),
+        ),
+        (
+            "no request",
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.into(),
+        ),
+        ("no uid", full.replace("\"uid-4\"", "\"\"")),
+        ("uid not a string", full.replace("\"uid-4\"", "42")),
+        (
+            "deep nesting",
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        ),
+    ];
+    for (what, body) in cases {
+        let (status, json) = post(app(Some(healthy()), LIMIT), "application/json", body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: JSON error body: {json}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_content_type_is_checked() {
+    let (status, json) = post(
+        app(Some(healthy()), LIMIT),
+        "text/plain",
+        review("u", false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(json["error"].as_str().unwrap().contains("application/json"));
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_and_a_large_secret_fits() {
+    let (status, json) = post(
+        app(Some(healthy()), 64 << 10),
+        "application/json",
+        "x".repeat(100 << 10),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json["error"].as_str().unwrap().contains("65536"), "{json}");
+
+    // A 1 MiB Secret UPDATE: object and oldObject in base64, about 2.8 MB.
+    let mut v: Value = serde_json::from_str(&review("big", false)).unwrap();
+    let blob = "QUJD".repeat((1 << 20) * 4 / 3 / 4);
+    v["request"]["operation"] = "UPDATE".into();
+    v["request"]["object"]["data"]["blob"] = blob.clone().into();
+    v["request"]["oldObject"] = v["request"]["object"].clone();
+    let body = v.to_string();
+    assert!(body.len() > 2_700_000);
+    let (status, json) = post(app(Some(healthy()), LIMIT), "application/json", body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["response"]["allowed"], true);
+    let text = json.to_string();
+    assert!(
+        !text.contains(&blob[..64]),
+        "the response never carries Secret data"
+    );
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_state() {
+    let get = |app| async move {
+        router(app)
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(get(app(None, LIMIT)).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(get(app(Some(healthy()), LIMIT)).await, StatusCode::OK);
+    let shutting = app(Some(healthy()), LIMIT);
+    shutting
+        .shutting_down
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(get(shutting).await, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn nothing_declared_allows_with_a_warning() {
+    let (status, body) = post(app(None, LIMIT), "application/json", review("uid-5", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["response"]["allowed"], true,
+        "no SecretEncryption declared: allowed with a warning"
+    );
+    assert!(
+        body["response"]["warnings"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty()),
+        "{body}"
+    );
+}

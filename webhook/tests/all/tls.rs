@@ -1,0 +1,343 @@
+//! The real binary over TLS: protocol versions, certificate reload without restart, client
+//! certificates, configuration from the environment, and a clean SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{HEALTHY, Pki, review};
+
+const BIN: &str = env!("CARGO_BIN_EXE_secretkms-webhook");
+
+struct Running {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes cert/key/state into a temp dir and starts the binary; `env` holds extra environment.
+fn start(pki: &Pki, extra: &[&str], env: &[(&str, String)], use_env_for_files: bool) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = pki.leaf("webhook", &["127.0.0.1"]);
+    install_pair(dir.path(), &cert, &key);
+    std::fs::write(dir.path().join("state.json"), HEALTHY).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    let files = [
+        ("SECRETKMS_TLS_CERT_FILE", dir.path().join("tls.crt")),
+        ("SECRETKMS_TLS_KEY_FILE", dir.path().join("tls.key")),
+        ("SECRETKMS_STATE_FILE", dir.path().join("state.json")),
+    ];
+    if use_env_for_files {
+        cmd.envs(files.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        cmd.env("SECRETKMS_LISTEN", format!("127.0.0.1:{port}"));
+    } else {
+        cmd.arg(format!("--listen=127.0.0.1:{port}"));
+        for (flag, (_, path)) in ["--tls-cert-file", "--tls-key-file", "--state-file"]
+            .iter()
+            .zip(&files)
+        {
+            cmd.arg(format!("{flag}={}", path.display()));
+        }
+    }
+    cmd.args([
+        "--metrics-listen=off",
+        "--apiserver-probe=false",
+        "--cert-reload-interval=200ms",
+    ])
+    .arg(format!(
+        "--policy-cache-dir={}",
+        std::env::temp_dir()
+            .join("secretkms-webhook-tests-policy-cache")
+            .display()
+    ))
+    .args(extra)
+    .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+    .stdout(Stdio::null())
+    .stderr(Stdio::from(
+        std::fs::File::create(dir.path().join("log")).unwrap(),
+    ));
+    let child = cmd.spawn().unwrap();
+    let running = Running { child, port, dir };
+    wait_listening(port, &running);
+    running
+}
+
+/// Kubelet's way of updating a mounted Secret: a new directory and a symlink swap.
+fn install_pair(dir: &Path, cert: &str, key: &str) {
+    let generation = dir.join(format!(
+        "..{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir(&generation).unwrap();
+    std::fs::write(generation.join("tls.crt"), cert).unwrap();
+    std::fs::write(generation.join("tls.key"), key).unwrap();
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&generation, &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    for f in ["tls.crt", "tls.key"] {
+        let link = dir.join(f);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(PathBuf::from("..data").join(f), &link).unwrap();
+        }
+    }
+}
+
+fn wait_listening(port: u16, running: &Running) {
+    let since = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let log = std::fs::read_to_string(running.dir.path().join("log")).unwrap_or_default();
+        assert!(
+            since.elapsed() < Duration::from_secs(20),
+            "webhook did not listen:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn client(ca: &str, identity: Option<(String, String)>, max_tls12: bool) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut b = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
+        .tls_info(true);
+    if let Some((cert, key)) = identity {
+        b = b.identity(reqwest::Identity::from_pem(format!("{cert}\n{key}").as_bytes()).unwrap());
+    }
+    if max_tls12 {
+        b = b.tls_version_max(reqwest::tls::Version::TLS_1_2);
+    }
+    b.build().unwrap()
+}
+
+async fn validate(client: &reqwest::Client, port: u16) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("https://127.0.0.1:{port}/validate"))
+        .header("content-type", "application/json")
+        .body(review("tls", false))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn serves_tls_1_3_and_1_2_and_answers_reviews() {
+    let pki = Pki::new("ca");
+    let w = start(&pki, &[], &[], false);
+    for tls12 in [false, true] {
+        let resp = validate(&client(&pki.ca, None, tls12), w.port)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let json: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(json["response"]["uid"], "tls");
+    }
+}
+
+#[test]
+fn refuses_tls_1_1() {
+    let pki = Pki::new("ca");
+    let w = start(&pki, &[], &[], false);
+    // SECLEVEL=0 lets this openssl client offer TLS 1.1 at all; the 1.2 handshake is the control
+    // that proves the client works against this server.
+    let handshake = |version: &str| {
+        Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", w.port),
+                version,
+                "-cipher",
+                "DEFAULT@SECLEVEL=0",
+            ])
+            .stdin(Stdio::null())
+            .output()
+    };
+    let Ok(tls12) = handshake("-tls1_2") else {
+        eprintln!("openssl is not installed: TLS 1.1 refusal not checked here");
+        return;
+    };
+    assert!(
+        tls12.status.success(),
+        "TLS 1.2 handshake: {}",
+        String::from_utf8_lossy(&tls12.stderr)
+    );
+    let tls11 = handshake("-tls1_1").unwrap();
+    assert!(!tls11.status.success(), "a TLS 1.1 handshake must fail");
+}
+
+#[tokio::test]
+async fn reloads_a_rotated_certificate_without_restart() {
+    let old = Pki::new("old-ca");
+    let w = start(&old, &[], &[], false);
+    let new = Pki::new("new-ca");
+    assert!(
+        validate(&client(&new.ca, None, false), w.port)
+            .await
+            .is_err(),
+        "not yet trusted under the new CA"
+    );
+    let (cert, key) = new.leaf("webhook", &["127.0.0.1"]);
+    install_pair(w.dir.path(), &cert, &key);
+    let since = Instant::now();
+    loop {
+        // A fresh client per attempt: a new connection, a new handshake.
+        if let Ok(r) = validate(&client(&new.ca, None, false), w.port).await {
+            assert_eq!(r.status(), 200);
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the new certificate was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn keeps_the_old_certificate_when_the_new_files_are_broken() {
+    let pki = Pki::new("ca");
+    let w = start(&pki, &[], &[], false);
+    install_pair(
+        w.dir.path(),
+        "-----BEGIN CERTIFICATE-----\nbroken\n",
+        "not a key",
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        validate(&client(&pki.ca, None, false), w.port)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn requires_a_client_certificate_when_a_client_ca_is_set() {
+    let pki = Pki::new("ca");
+    let clients = Pki::new("apiserver-clients");
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), &clients.ca).unwrap();
+    let w = start(
+        &pki,
+        &[&format!("--client-ca-file={}", ca_file.path().display())],
+        &[],
+        false,
+    );
+    assert!(
+        validate(&client(&pki.ca, None, false), w.port)
+            .await
+            .is_err(),
+        "no client certificate"
+    );
+    let stranger = Pki::new("other").leaf("intruder", &[]);
+    assert!(
+        validate(&client(&pki.ca, Some(stranger), false), w.port)
+            .await
+            .is_err(),
+        "untrusted client certificate"
+    );
+    let apiserver = clients.leaf("kube-apiserver", &[]);
+    assert_eq!(
+        validate(&client(&pki.ca, Some(apiserver), false), w.port)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn every_flag_can_come_from_the_environment() {
+    let pki = Pki::new("ca");
+    let w = start(
+        &pki,
+        &[],
+        &[("SECRETKMS_MAX_BODY_BYTES", "1024".into())],
+        true,
+    );
+    let resp = validate(&client(&pki.ca, None, false), w.port)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413, "SECRETKMS_MAX_BODY_BYTES applies");
+}
+
+#[test]
+fn refuses_to_start_with_a_key_that_does_not_match() {
+    let pki = Pki::new("ca");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = pki.leaf("webhook", &["127.0.0.1"]);
+    let (_, other_key) = pki.leaf("other", &["127.0.0.1"]);
+    std::fs::write(dir.path().join("c"), cert).unwrap();
+    std::fs::write(dir.path().join("k"), other_key).unwrap();
+    let out = Command::new(BIN)
+        .arg(format!(
+            "--tls-cert-file={}",
+            dir.path().join("c").display()
+        ))
+        .arg(format!("--tls-key-file={}", dir.path().join("k").display()))
+        .args([
+            "--listen=127.0.0.1:0",
+            "--metrics-listen=off",
+            "--apiserver-probe=false",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not belong to the certificate"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly() {
+    let pki = Pki::new("ca");
+    let mut w = start(&pki, &["--shutdown-grace=2s"], &[], false);
+    assert_eq!(
+        validate(&client(&pki.ca, None, false), w.port)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let pid = w.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let since = Instant::now();
+    let status = loop {
+        if let Some(s) = w.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
