@@ -18,6 +18,12 @@ packages=(
   "alibabacloud-credentials==1.0.12"
   "aliyun-python-sdk-kms==2.16.5"
   "aliyun-python-sdk-core==2.16.1"
+  # Transitive packages that build and sign the requests, pinned so the check does not drift.
+  "alibabacloud-tea==0.4.3"
+  "alibabacloud-tea-util==0.3.15"
+  "darabonba-core==1.0.9"
+  "alibabacloud-gateway-spi==0.0.4"
+  "alibabacloud-endpoint-util==0.0.4"
 )
 stamp_text="$(printf '%s\n' "${packages[@]}")"
 stamp="$venv/.secretkms-sdk-stamp"

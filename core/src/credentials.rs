@@ -69,7 +69,11 @@ pub struct Credentials {
 
 impl Credentials {
     /// Long-lived AccessKey credentials.
-    pub fn access_key(id: impl Into<String>, secret: impl Into<String>, source: &'static str) -> Self {
+    pub fn access_key(
+        id: impl Into<String>,
+        secret: impl Into<String>,
+        source: &'static str,
+    ) -> Self {
         Self {
             access_key_id: id.into(),
             access_key_secret: SecretString::new(secret),
@@ -95,7 +99,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("access_key_secret", &self.access_key_secret)
-            .field("security_token", &self.security_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("expiration", &self.expiration)
             .field("source", &self.source)
             .finish()
@@ -108,18 +115,37 @@ impl fmt::Debug for Credentials {
 pub enum CredentialsError {
     /// The source is not configured here (the chain moves on).
     #[error("{source_name}: {detail}")]
-    NotConfigured { source_name: &'static str, detail: String },
+    NotConfigured {
+        source_name: &'static str,
+        detail: String,
+    },
     /// The source is configured but its configuration is wrong.
     #[error("{source_name}: {detail}")]
-    Invalid { source_name: &'static str, detail: String },
+    Invalid {
+        source_name: &'static str,
+        detail: String,
+    },
     #[error("{source_name}: cannot read {}: {error}", path.display())]
-    File { source_name: &'static str, path: PathBuf, error: std::io::Error },
+    File {
+        source_name: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// STS answered with an error code.
     #[error("{source_name}: sts {action} failed with {code}: {message}")]
-    Sts { source_name: &'static str, action: &'static str, code: String, message: String },
+    Sts {
+        source_name: &'static str,
+        action: &'static str,
+        code: String,
+        message: String,
+    },
     /// An HTTP request to STS or the metadata service failed.
     #[error("{source_name}: request to {url} failed: {detail}")]
-    Http { source_name: &'static str, url: String, detail: String },
+    Http {
+        source_name: &'static str,
+        url: String,
+        detail: String,
+    },
     /// No source in the chain produced credentials.
     #[error(
         "no alibaba cloud credentials found; set ALIBABA_CLOUD_ACCESS_KEY_ID and \
@@ -141,7 +167,11 @@ impl CredentialsError {
             detail.push_str(&c.to_string());
             cause = c.source();
         }
-        Self::Http { source_name, url: url.to_string(), detail }
+        Self::Http {
+            source_name,
+            url: url.to_string(),
+            detail,
+        }
     }
 }
 
@@ -193,7 +223,11 @@ impl<P: CredentialsProvider> CachedProvider<P> {
     }
 
     pub fn with_margin(inner: P, margin: Duration) -> Self {
-        Self { inner, margin, cached: tokio::sync::Mutex::new(None) }
+        Self {
+            inner,
+            margin,
+            cached: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// Returns cached credentials, refreshing them first when they are about to expire.

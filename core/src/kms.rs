@@ -37,9 +37,9 @@ pub use endpoint::Endpoint;
 pub use error::{ApiError, KmsError};
 pub use key_metadata::{KeyArn, KeyMetadata};
 pub use responses::{
-    Acknowledged, Alias, Aliases, CreateKeyRequest, CreateKeyResponse, DataKey, Decrypted, DescribeKeyResponse,
-    DescribeKeyVersionResponse, EncryptResponse, KeyVersion, KeyVersions, ListAliasesResponse,
-    ListKeyVersionsResponse, SecretBytes,
+    Acknowledged, Alias, Aliases, CreateKeyRequest, CreateKeyResponse, DataKey, Decrypted,
+    DescribeKeyResponse, DescribeKeyVersionResponse, EncryptResponse, KeyVersion, KeyVersions,
+    ListAliasesResponse, ListKeyVersionsResponse, SecretBytes,
 };
 pub use retry::RetryPolicy;
 pub use signature::SignatureMethod;
@@ -69,6 +69,9 @@ pub struct KmsConfig {
     /// the emulator with TLS.
     pub ca_pem: Option<Vec<u8>>,
     pub user_agent: String,
+    /// Added to the local clock when stamping requests. Zero in production; tests use it to
+    /// reproduce clock skew (`IllegalTimestamp`) without touching the system clock.
+    pub clock_offset: time::Duration,
 }
 
 impl KmsConfig {
@@ -81,6 +84,7 @@ impl KmsConfig {
             retry: RetryPolicy::default(),
             ca_pem: None,
             user_agent: concat!("secretkms/", env!("CARGO_PKG_VERSION")).into(),
+            clock_offset: time::Duration::ZERO,
         }
     }
 }
@@ -103,7 +107,11 @@ fn p(name: &str, value: impl Into<String>) -> (String, String) {
 
 /// The `detail` of a transport error: reqwest's message plus its causes, without duplication.
 fn describe_transport(error: &reqwest::Error) -> String {
-    let mut detail = if error.is_timeout() { "timed out".to_string() } else { error.without_url_ref().to_string() };
+    let mut detail = if error.is_timeout() {
+        "timed out".to_string()
+    } else {
+        error.without_url_ref().to_string()
+    };
     let mut cause = std::error::Error::source(error);
     while let Some(c) = cause {
         let text = c.to_string();
@@ -148,8 +156,16 @@ impl KmsClient {
             }
             builder = builder.tls_certs_only(certs);
         }
-        let http = builder.build().map_err(|e| KmsError::Config(format!("cannot build http client: {e}")))?;
-        Ok(Self { host: endpoint::host_header(&base), base, http, config: Arc::new(config), credentials })
+        let http = builder
+            .build()
+            .map_err(|e| KmsError::Config(format!("cannot build http client: {e}")))?;
+        Ok(Self {
+            host: endpoint::host_header(&base),
+            base,
+            http,
+            config: Arc::new(config),
+            credentials,
+        })
     }
 
     /// The endpoint's base URL.
@@ -158,7 +174,11 @@ impl KmsClient {
     }
 
     /// Calls `action` with `params`, retrying per the policy, and decodes the JSON answer.
-    pub async fn call<T: DeserializeOwned>(&self, action: &'static str, params: Params) -> Result<T> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        action: &'static str,
+        params: Params,
+    ) -> Result<T> {
         let max = self.config.retry.max_attempts.max(1);
         let mut attempt = 1;
         loop {
@@ -168,22 +188,45 @@ impl KmsClient {
                     tokio::time::sleep(self.config.retry.backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(KmsError::Throttled { api, .. }) => return Err(KmsError::Throttled { api, attempts: attempt }),
-                Err(KmsError::Transport { operation, host, detail, .. }) => {
-                    return Err(KmsError::Transport { operation, host, attempts: attempt, detail });
+                Err(KmsError::Throttled { api, .. }) => {
+                    return Err(KmsError::Throttled {
+                        api,
+                        attempts: attempt,
+                    });
+                }
+                Err(KmsError::Transport {
+                    operation,
+                    host,
+                    detail,
+                    ..
+                }) => {
+                    return Err(KmsError::Transport {
+                        operation,
+                        host,
+                        attempts: attempt,
+                        detail,
+                    });
                 }
                 other => return other,
             }
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(&self, action: &'static str, params: &Params) -> Result<T> {
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        action: &'static str,
+        params: &Params,
+    ) -> Result<T> {
         let creds = self
             .credentials
             .fetch()
             .await
-            .map_err(|source| KmsError::Credentials { operation: action, source })?;
-        let request = self.signed_request(action, params, &creds, OffsetDateTime::now_utc());
+            .map_err(|source| KmsError::Credentials {
+                operation: action,
+                source,
+            })?;
+        let now = OffsetDateTime::now_utc() + self.config.clock_offset;
+        let request = self.signed_request(action, params, &creds, now);
         let transport = |e: reqwest::Error| KmsError::Transport {
             operation: action,
             host: self.host.clone(),
@@ -197,7 +240,10 @@ impl KmsClient {
             return serde_json::from_slice(&body).map_err(|e| KmsError::MalformedResponse {
                 operation: action,
                 http_status: status,
-                detail: format!("{action} response is not the expected json ({} bytes): {e}", body.len()),
+                detail: format!(
+                    "{action} response is not the expected json ({} bytes): {e}",
+                    body.len()
+                ),
             });
         }
         #[derive(serde::Deserialize)]
@@ -228,7 +274,10 @@ impl KmsClient {
             Err(e) => Err(KmsError::MalformedResponse {
                 operation: action,
                 http_status: status,
-                detail: format!("error response is not kms error json ({} bytes): {e}", body.len()),
+                detail: format!(
+                    "error response is not kms error json ({} bytes): {e}",
+                    body.len()
+                ),
             }),
         }
     }
@@ -292,9 +341,15 @@ impl KmsClient {
                     all.push(p("SecurityToken", token.expose()));
                 }
                 let to_sign = signature::rpc_string_to_sign("POST", &all);
-                all.push(p("Signature", signature::rpc_signature(creds.access_key_secret.expose(), &to_sign)));
+                all.push(p(
+                    "Signature",
+                    signature::rpc_signature(creds.access_key_secret.expose(), &to_sign),
+                ));
                 url.set_query(Some(&signature::canonical_query(&all)));
-                self.http.post(url).header("host", self.host.clone()).header("accept", "application/json")
+                self.http
+                    .post(url)
+                    .header("host", self.host.clone())
+                    .header("accept", "application/json")
             }
         }
     }
@@ -309,10 +364,19 @@ impl KmsClient {
         Ok(KeyFacts::from(self.describe_key(key).await?.key_metadata))
     }
 
-    pub async fn list_key_versions(&self, key: &str, page_number: u32, page_size: u32) -> Result<ListKeyVersionsResponse> {
+    pub async fn list_key_versions(
+        &self,
+        key: &str,
+        page_number: u32,
+        page_size: u32,
+    ) -> Result<ListKeyVersionsResponse> {
         self.call(
             "ListKeyVersions",
-            vec![p("KeyId", key), p("PageNumber", page_number.to_string()), p("PageSize", page_size.to_string())],
+            vec![
+                p("KeyId", key),
+                p("PageNumber", page_number.to_string()),
+                p("PageSize", page_size.to_string()),
+            ],
         )
         .await
     }
@@ -331,13 +395,24 @@ impl KmsClient {
         Ok(versions)
     }
 
-    pub async fn describe_key_version(&self, key: &str, version: &str) -> Result<DescribeKeyVersionResponse> {
-        self.call("DescribeKeyVersion", vec![p("KeyId", key), p("KeyVersionId", version)]).await
+    pub async fn describe_key_version(
+        &self,
+        key: &str,
+        version: &str,
+    ) -> Result<DescribeKeyVersionResponse> {
+        self.call(
+            "DescribeKeyVersion",
+            vec![p("KeyId", key), p("KeyVersionId", version)],
+        )
+        .await
     }
 
     fn context_param(params: &mut Params, context: Option<&BTreeMap<String, String>>) {
         if let Some(ctx) = context.filter(|c| !c.is_empty()) {
-            params.push(p("EncryptionContext", serde_json::to_string(ctx).unwrap_or_default()));
+            params.push(p(
+                "EncryptionContext",
+                serde_json::to_string(ctx).unwrap_or_default(),
+            ));
         }
     }
 
@@ -348,19 +423,34 @@ impl KmsClient {
         plaintext: &[u8],
         context: Option<&BTreeMap<String, String>>,
     ) -> Result<EncryptResponse> {
-        let mut params = vec![p("KeyId", key), p("Plaintext", base64::engine::general_purpose::STANDARD.encode(plaintext))];
+        let mut params = vec![
+            p("KeyId", key),
+            p(
+                "Plaintext",
+                base64::engine::general_purpose::STANDARD.encode(plaintext),
+            ),
+        ];
         Self::context_param(&mut params, context);
         self.call("Encrypt", params).await
     }
 
     fn decode_plaintext(action: &'static str, text: &str) -> Result<SecretBytes> {
-        base64::engine::general_purpose::STANDARD.decode(text).map(SecretBytes).map_err(|e| {
-            KmsError::MalformedResponse { operation: action, http_status: 200, detail: format!("Plaintext is not base64: {e}") }
-        })
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(SecretBytes)
+            .map_err(|e| KmsError::MalformedResponse {
+                operation: action,
+                http_status: 200,
+                detail: format!("Plaintext is not base64: {e}"),
+            })
     }
 
     /// Decrypt; the blob identifies its key and version, so no key id is sent.
-    pub async fn decrypt(&self, ciphertext_blob: &str, context: Option<&BTreeMap<String, String>>) -> Result<Decrypted> {
+    pub async fn decrypt(
+        &self,
+        ciphertext_blob: &str,
+        context: Option<&BTreeMap<String, String>>,
+    ) -> Result<Decrypted> {
         let mut params = vec![p("CiphertextBlob", ciphertext_blob)];
         Self::context_param(&mut params, context);
         let r: responses::PlaintextResponse = self.call("Decrypt", params).await?;
@@ -379,7 +469,10 @@ impl KmsClient {
         number_of_bytes: u32,
         context: Option<&BTreeMap<String, String>>,
     ) -> Result<DataKey> {
-        let mut params = vec![p("KeyId", key), p("NumberOfBytes", number_of_bytes.to_string())];
+        let mut params = vec![
+            p("KeyId", key),
+            p("NumberOfBytes", number_of_bytes.to_string()),
+        ];
         Self::context_param(&mut params, context);
         let r: responses::PlaintextResponse = self.call("GenerateDataKey", params).await?;
         Ok(DataKey {
@@ -410,12 +503,26 @@ impl KmsClient {
 
     /// CreateAlias; `alias` must start with `alias/`.
     pub async fn create_alias(&self, alias: &str, key_id: &str) -> Result<Acknowledged> {
-        self.call("CreateAlias", vec![p("AliasName", alias), p("KeyId", key_id)]).await
+        self.call(
+            "CreateAlias",
+            vec![p("AliasName", alias), p("KeyId", key_id)],
+        )
+        .await
     }
 
-    pub async fn list_aliases(&self, page_number: u32, page_size: u32) -> Result<ListAliasesResponse> {
-        self.call("ListAliases", vec![p("PageNumber", page_number.to_string()), p("PageSize", page_size.to_string())])
-            .await
+    pub async fn list_aliases(
+        &self,
+        page_number: u32,
+        page_size: u32,
+    ) -> Result<ListAliasesResponse> {
+        self.call(
+            "ListAliases",
+            vec![
+                p("PageNumber", page_number.to_string()),
+                p("PageSize", page_size.to_string()),
+            ],
+        )
+        .await
     }
 
     pub async fn enable_key(&self, key: &str) -> Result<Acknowledged> {
@@ -427,10 +534,17 @@ impl KmsClient {
     }
 
     /// ScheduleKeyDeletion after `pending_window_in_days` (7–366).
-    pub async fn schedule_key_deletion(&self, key: &str, pending_window_in_days: u32) -> Result<Acknowledged> {
+    pub async fn schedule_key_deletion(
+        &self,
+        key: &str,
+        pending_window_in_days: u32,
+    ) -> Result<Acknowledged> {
         self.call(
             "ScheduleKeyDeletion",
-            vec![p("KeyId", key), p("PendingWindowInDays", pending_window_in_days.to_string())],
+            vec![
+                p("KeyId", key),
+                p("PendingWindowInDays", pending_window_in_days.to_string()),
+            ],
         )
         .await
     }
@@ -440,8 +554,16 @@ impl KmsClient {
     }
 
     /// UpdateRotationPolicy; `interval` (e.g. `"365d"` or `"31536000s"`) is required to enable.
-    pub async fn update_rotation_policy(&self, key: &str, enable: bool, interval: Option<&str>) -> Result<Acknowledged> {
-        let mut params = vec![p("KeyId", key), p("EnableAutomaticRotation", enable.to_string())];
+    pub async fn update_rotation_policy(
+        &self,
+        key: &str,
+        enable: bool,
+        interval: Option<&str>,
+    ) -> Result<Acknowledged> {
+        let mut params = vec![
+            p("KeyId", key),
+            p("EnableAutomaticRotation", enable.to_string()),
+        ];
         if let Some(interval) = interval {
             params.push(p("RotationInterval", interval));
         }
@@ -449,8 +571,16 @@ impl KmsClient {
     }
 
     /// SetDeletionProtection on the key's ARN.
-    pub async fn set_deletion_protection(&self, key_arn: &str, enable: bool, description: Option<&str>) -> Result<Acknowledged> {
-        let mut params = vec![p("ProtectedResourceArn", key_arn), p("EnableDeletionProtection", enable.to_string())];
+    pub async fn set_deletion_protection(
+        &self,
+        key_arn: &str,
+        enable: bool,
+        description: Option<&str>,
+    ) -> Result<Acknowledged> {
+        let mut params = vec![
+            p("ProtectedResourceArn", key_arn),
+            p("EnableDeletionProtection", enable.to_string()),
+        ];
         if let Some(d) = description {
             params.push(p("DeletionProtectionDescription", d));
         }

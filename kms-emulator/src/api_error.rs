@@ -24,24 +24,42 @@ impl ApiError {
         Self::new(
             400,
             "MissingParameter",
-            format!("The input parameter \"{parameter}\" that is mandatory for processing this request is not supplied."),
+            format!(
+                "The input parameter \"{parameter}\" that is mandatory for processing this request is not supplied."
+            ),
         )
     }
 
     pub fn invalid(parameter: &str, detail: impl std::fmt::Display) -> Self {
-        Self::new(400, "InvalidParameter", format!("The specified parameter \"{parameter}\" is not valid: {detail}"))
+        Self::new(
+            400,
+            "InvalidParameter",
+            format!("The specified parameter \"{parameter}\" is not valid: {detail}"),
+        )
     }
 
     pub fn key_not_found(key: &str) -> Self {
-        Self::new(404, "Forbidden.KeyNotFound", format!("The specified Key is not found: {key}"))
+        Self::new(
+            404,
+            "Forbidden.KeyNotFound",
+            format!("The specified Key is not found: {key}"),
+        )
     }
 
     /// `Rejected.<State>`: the key's state forbids the operation (HTTP 409).
     pub fn key_state(state: &str, action: &str) -> Self {
-        Self::new(409, format!("Rejected.{state}"), format!("The key state is {state}, so {action} is not allowed."))
+        Self::new(
+            409,
+            format!("Rejected.{state}"),
+            format!("The key state is {state}, so {action} is not allowed."),
+        )
     }
 
     pub fn state_modified_failed(state: &str) -> Self {
-        Self::new(409, "Rejected.StateModifiedFailed", format!("The key state {state} cannot be changed by this operation."))
+        Self::new(
+            409,
+            "Rejected.StateModifiedFailed",
+            format!("The key state {state} cannot be changed by this operation."),
+        )
     }
 }

@@ -27,7 +27,9 @@ pub struct StsCredential {
 
 impl std::fmt::Debug for StsCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StsCredential").field("expiration", &self.expiration).finish_non_exhaustive()
+        f.debug_struct("StsCredential")
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +70,11 @@ impl std::fmt::Debug for Auth {
 }
 
 fn incomplete(detail: &str) -> ApiError {
-    ApiError::new(400, "IncompleteSignature", format!("The request signature does not conform to Aliyun standards: {detail}"))
+    ApiError::new(
+        400,
+        "IncompleteSignature",
+        format!("The request signature does not conform to Aliyun standards: {detail}"),
+    )
 }
 
 /// Like the real gateway, the message ends with the server's string-to-sign (it holds no
@@ -77,13 +83,17 @@ fn mismatch(string_to_sign: &str) -> ApiError {
     ApiError::new(
         400,
         "SignatureDoesNotMatch",
-        format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
+        format!(
+            "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+        ),
     )
 }
 
 fn random_text(len: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..len).map(|_| CHARS[rand::random_range(0..CHARS.len())] as char).collect()
+    (0..len)
+        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 impl Auth {
@@ -102,7 +112,9 @@ impl Auth {
         let cred = StsCredential {
             secret: random_text(40),
             token: base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 48]>()),
-            expiration: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc())
+            expiration: OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or(OffsetDateTime::now_utc())
                 + time::Duration::seconds(seconds as i64),
         };
         self.sts.insert(id.clone(), cred.clone());
@@ -122,7 +134,11 @@ impl Auth {
             return Ok(secret.clone());
         }
         let Some(sts) = self.sts.get(id) else {
-            return Err(ApiError::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."));
+            return Err(ApiError::new(
+                404,
+                "InvalidAccessKeyId.NotFound",
+                "Specified access key is not found.",
+            ));
         };
         if !token.is_some_and(|t| signature::constant_time_eq(t, &sts.token)) {
             return Err(ApiError::new(
@@ -132,7 +148,11 @@ impl Auth {
             ));
         }
         if sts.expiration <= OffsetDateTime::now_utc() {
-            return Err(ApiError::new(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."));
+            return Err(ApiError::new(
+                400,
+                "InvalidSecurityToken.Expired",
+                "Specified SecurityToken is expired.",
+            ));
         }
         Ok(sts.secret.clone())
     }
@@ -140,13 +160,19 @@ impl Auth {
     fn check_time_and_nonce(&mut self, timestamp: &str, nonce: &str) -> Result<(), ApiError> {
         let now = OffsetDateTime::now_utc();
         let at = signature::parse_timestamp(timestamp).ok_or_else(|| {
-            ApiError::new(400, "IllegalTimestamp", format!("The input timestamp {timestamp:?} is not in yyyy-MM-ddTHH:mm:ssZ format."))
+            ApiError::new(
+                400,
+                "IllegalTimestamp",
+                format!("The input timestamp {timestamp:?} is not in yyyy-MM-ddTHH:mm:ssZ format."),
+            )
         })?;
         if (now - at).abs() > MAX_SKEW {
             return Err(ApiError::new(
                 400,
                 "IllegalTimestamp",
-                format!("Specified time stamp or date value {timestamp} is not within 15 minutes of the server time."),
+                format!(
+                    "Specified time stamp or date value {timestamp} is not within 15 minutes of the server time."
+                ),
             ));
         }
         if nonce.is_empty() {
@@ -161,7 +187,11 @@ impl Auth {
             }
         }
         if self.nonces.contains_key(nonce) {
-            return Err(ApiError::new(400, "SignatureNonceUsed", "Specified signature nonce was used already."));
+            return Err(ApiError::new(
+                400,
+                "SignatureNonceUsed",
+                "Specified signature nonce was used already.",
+            ));
         }
         self.nonces.insert(nonce.to_string(), now);
         self.nonce_order.push_back((nonce.to_string(), now));
@@ -170,10 +200,16 @@ impl Auth {
 
     /// Verifies whichever signature the request carries.
     pub fn verify(&mut self, req: &Incoming<'_>) -> Result<Verified, ApiError> {
-        match req.headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        match req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+        {
             Some(auth) if auth.starts_with("ACS3-") => self.verify_v3(req, auth),
             _ if req.params.get("Signature").is_some() => self.verify_v2(req),
-            _ => Err(incomplete("neither an Authorization header nor a Signature parameter was sent")),
+            _ => Err(incomplete(
+                "neither an Authorization header nor a Signature parameter was sent",
+            )),
         }
     }
 
@@ -182,11 +218,23 @@ impl Auth {
     }
 
     fn verify_v3(&mut self, req: &Incoming<'_>, authorization: &str) -> Result<Verified, ApiError> {
-        let auth = Acs3Authorization::parse(authorization).ok_or_else(|| incomplete("malformed Authorization header"))?;
+        let auth = Acs3Authorization::parse(authorization)
+            .ok_or_else(|| incomplete("malformed Authorization header"))?;
         if auth.algorithm != signature::ACS3_HMAC_SHA256 {
-            return Err(ApiError::new(400, "InvalidSignatureMethod", format!("Signature method {} is not supported.", auth.algorithm)));
+            return Err(ApiError::new(
+                400,
+                "InvalidSignatureMethod",
+                format!("Signature method {} is not supported.", auth.algorithm),
+            ));
         }
-        for required in ["host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"] {
+        for required in [
+            "host",
+            "x-acs-action",
+            "x-acs-version",
+            "x-acs-date",
+            "x-acs-signature-nonce",
+            "x-acs-content-sha256",
+        ] {
             if Self::header(req.headers, required).is_none() {
                 return Err(incomplete(&format!("header {required} is missing")));
             }
@@ -197,7 +245,9 @@ impl Auth {
         // Every x-acs-* header and content-type must be covered, so none can be altered.
         for name in req.headers.keys() {
             let name = name.as_str();
-            if (name.starts_with("x-acs-") || name == "content-type") && !auth.signed_headers.iter().any(|h| h == name) {
+            if (name.starts_with("x-acs-") || name == "content-type")
+                && !auth.signed_headers.iter().any(|h| h == name)
+            {
                 return Err(incomplete(&format!("header {name} is not signed")));
             }
         }
@@ -205,11 +255,20 @@ impl Auth {
         let secret = self.secret_for(&auth.access_key_id, token)?;
         let content_sha = Self::header(req.headers, "x-acs-content-sha256").unwrap_or_default();
         if !content_sha.eq_ignore_ascii_case(&signature::sha256_hex(req.body)) {
-            return Err(ApiError::new(400, "SignatureDoesNotMatch", "x-acs-content-sha256 does not match the request body."));
+            return Err(ApiError::new(
+                400,
+                "SignatureDoesNotMatch",
+                "x-acs-content-sha256 does not match the request body.",
+            ));
         }
         let mut headers = Vec::new();
         for name in &auth.signed_headers {
-            let values: Vec<_> = req.headers.get_all(name.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
+            let values: Vec<_> = req
+                .headers
+                .get_all(name.as_str())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
             if values.is_empty() {
                 return Err(incomplete(&format!("signed header {name} is missing")));
             }
@@ -234,21 +293,38 @@ impl Auth {
             Self::header(req.headers, "x-acs-signature-nonce").unwrap_or_default(),
         )?;
         Ok(Verified {
-            action: Self::header(req.headers, "x-acs-action").unwrap_or_default().to_string(),
-            version: Self::header(req.headers, "x-acs-version").unwrap_or_default().to_string(),
+            action: Self::header(req.headers, "x-acs-action")
+                .unwrap_or_default()
+                .to_string(),
+            version: Self::header(req.headers, "x-acs-version")
+                .unwrap_or_default()
+                .to_string(),
             access_key_id: auth.access_key_id,
         })
     }
 
     fn verify_v2(&mut self, req: &Incoming<'_>) -> Result<Verified, ApiError> {
         let p = req.params;
-        for required in ["AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp", "Action", "Version"] {
+        for required in [
+            "AccessKeyId",
+            "SignatureMethod",
+            "SignatureVersion",
+            "SignatureNonce",
+            "Timestamp",
+            "Action",
+            "Version",
+        ] {
             if p.opt(required).is_none() {
                 return Err(incomplete(&format!("parameter {required} is missing")));
             }
         }
-        if p.get("SignatureMethod") != Some("HMAC-SHA1") || p.get("SignatureVersion") != Some("1.0") {
-            return Err(ApiError::new(400, "InvalidSignatureMethod", "Only SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 is supported."));
+        if p.get("SignatureMethod") != Some("HMAC-SHA1") || p.get("SignatureVersion") != Some("1.0")
+        {
+            return Err(ApiError::new(
+                400,
+                "InvalidSignatureMethod",
+                "Only SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 is supported.",
+            ));
         }
         let id = p.get("AccessKeyId").unwrap_or_default().to_string();
         let secret = self.secret_for(&id, p.opt("SecurityToken"))?;
@@ -257,7 +333,10 @@ impl Auth {
         if !signature::constant_time_eq(&expected, p.get("Signature").unwrap_or_default()) {
             return Err(mismatch(&string_to_sign));
         }
-        self.check_time_and_nonce(p.get("Timestamp").unwrap_or_default(), p.get("SignatureNonce").unwrap_or_default())?;
+        self.check_time_and_nonce(
+            p.get("Timestamp").unwrap_or_default(),
+            p.get("SignatureNonce").unwrap_or_default(),
+        )?;
         Ok(Verified {
             action: p.get("Action").unwrap_or_default().to_string(),
             version: p.get("Version").unwrap_or_default().to_string(),

@@ -13,16 +13,32 @@ const VERSION_ID_LEN: usize = 36;
 const NONCE_LEN: usize = 12;
 
 /// Encrypts `plaintext` with `material` (16, 24 or 32 bytes).
-pub fn seal(version_id: &str, material: &[u8], plaintext: &[u8], aad: &[u8]) -> Result<String, String> {
+pub fn seal(
+    version_id: &str,
+    material: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<String, String> {
     if version_id.len() != VERSION_ID_LEN {
-        return Err(format!("key version id {version_id:?} is not a 36-character uuid"));
+        return Err(format!(
+            "key version id {version_id:?} is not a 36-character uuid"
+        ));
     }
     let nonce: [u8; NONCE_LEN] = rand::random();
-    let payload = Payload { msg: plaintext, aad };
+    let payload = Payload {
+        msg: plaintext,
+        aad,
+    };
     let sealed = match material.len() {
-        16 => Aes128Gcm::new_from_slice(material).map_err(|e| e.to_string())?.encrypt((&nonce).into(), payload),
-        24 => AesGcm::<Aes192, U12>::new_from_slice(material).map_err(|e| e.to_string())?.encrypt((&nonce).into(), payload),
-        32 => Aes256Gcm::new_from_slice(material).map_err(|e| e.to_string())?.encrypt((&nonce).into(), payload),
+        16 => Aes128Gcm::new_from_slice(material)
+            .map_err(|e| e.to_string())?
+            .encrypt((&nonce).into(), payload),
+        24 => AesGcm::<Aes192, U12>::new_from_slice(material)
+            .map_err(|e| e.to_string())?
+            .encrypt((&nonce).into(), payload),
+        32 => Aes256Gcm::new_from_slice(material)
+            .map_err(|e| e.to_string())?
+            .encrypt((&nonce).into(), payload),
         n => return Err(format!("key material of {n} bytes is not an AES key")),
     }
     .map_err(|_| "aes-gcm encryption failed".to_string())?;
@@ -43,23 +59,45 @@ pub struct Blob {
 
 impl Blob {
     pub fn parse(text: &str) -> Option<Self> {
-        let raw = base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()?;
         if raw.len() < VERSION_ID_LEN + NONCE_LEN + 16 {
             return None;
         }
-        let version_id = std::str::from_utf8(&raw[..VERSION_ID_LEN]).ok()?.to_string();
-        let nonce = raw[VERSION_ID_LEN..VERSION_ID_LEN + NONCE_LEN].try_into().ok()?;
-        Some(Self { version_id, nonce, sealed: raw[VERSION_ID_LEN + NONCE_LEN..].to_vec() })
+        let version_id = std::str::from_utf8(&raw[..VERSION_ID_LEN])
+            .ok()?
+            .to_string();
+        let nonce = raw[VERSION_ID_LEN..VERSION_ID_LEN + NONCE_LEN]
+            .try_into()
+            .ok()?;
+        Some(Self {
+            version_id,
+            nonce,
+            sealed: raw[VERSION_ID_LEN + NONCE_LEN..].to_vec(),
+        })
     }
 
     /// Decrypts; `None` when the blob was altered or the context differs.
     pub fn open(&self, material: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-        let payload = Payload { msg: &self.sealed, aad };
+        let payload = Payload {
+            msg: &self.sealed,
+            aad,
+        };
         let nonce = (&self.nonce).into();
         match material.len() {
-            16 => Aes128Gcm::new_from_slice(material).ok()?.decrypt(nonce, payload).ok(),
-            24 => AesGcm::<Aes192, U12>::new_from_slice(material).ok()?.decrypt(nonce, payload).ok(),
-            32 => Aes256Gcm::new_from_slice(material).ok()?.decrypt(nonce, payload).ok(),
+            16 => Aes128Gcm::new_from_slice(material)
+                .ok()?
+                .decrypt(nonce, payload)
+                .ok(),
+            24 => AesGcm::<Aes192, U12>::new_from_slice(material)
+                .ok()?
+                .decrypt(nonce, payload)
+                .ok(),
+            32 => Aes256Gcm::new_from_slice(material)
+                .ok()?
+                .decrypt(nonce, payload)
+                .ok(),
             _ => None,
         }
     }
@@ -79,10 +117,16 @@ mod tests {
             let parsed = Blob::parse(&blob).unwrap();
             assert_eq!(parsed.version_id, VERSION);
             assert_eq!(parsed.open(&material, b"{}").unwrap(), b"hello");
-            assert!(parsed.open(&material, br#"{"a":"b"}"#).is_none(), "context is bound");
-            let mut raw = base64::engine::general_purpose::STANDARD.decode(&blob).unwrap();
+            assert!(
+                parsed.open(&material, br#"{"a":"b"}"#).is_none(),
+                "context is bound"
+            );
+            let mut raw = base64::engine::general_purpose::STANDARD
+                .decode(&blob)
+                .unwrap();
             *raw.last_mut().unwrap() ^= 1;
-            let tampered = Blob::parse(&base64::engine::general_purpose::STANDARD.encode(raw)).unwrap();
+            let tampered =
+                Blob::parse(&base64::engine::general_purpose::STANDARD.encode(raw)).unwrap();
             assert!(tampered.open(&material, b"{}").is_none());
         }
     }

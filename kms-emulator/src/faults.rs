@@ -52,10 +52,15 @@ impl Fault {
             return Err(format!("count {} must be 1 to {MAX_COUNT}", self.count));
         }
         if self.latency_ms > MAX_LATENCY_MS {
-            return Err(format!("latency_ms {} must be at most {MAX_LATENCY_MS}", self.latency_ms));
+            return Err(format!(
+                "latency_ms {} must be at most {MAX_LATENCY_MS}",
+                self.latency_ms
+            ));
         }
         match (self.kind, self.status) {
-            (_, None) | (FaultKind::ServerError, Some(500 | 503)) | (FaultKind::Throttle, Some(400 | 429)) => Ok(()),
+            (_, None)
+            | (FaultKind::ServerError, Some(500 | 503))
+            | (FaultKind::Throttle, Some(400 | 429)) => Ok(()),
             (kind, Some(status)) => Err(format!("status {status} does not fit fault {kind:?}")),
         }
     }
@@ -82,7 +87,10 @@ impl Faults {
 
     /// Takes one use of the first rule matching `action`.
     pub fn take(&mut self, action: &str) -> Option<Fault> {
-        let index = self.rules.iter().position(|f| f.action.as_deref().is_none_or(|a| a == action))?;
+        let index = self
+            .rules
+            .iter()
+            .position(|f| f.action.as_deref().is_none_or(|a| a == action))?;
         let rule = &mut self.rules[index];
         rule.count -= 1;
         let taken = rule.clone();
@@ -99,7 +107,8 @@ mod tests {
 
     #[test]
     fn rules_are_bounded_and_consumed() {
-        let mut f: Fault = serde_json::from_str(r#"{"kind":"throttle","count":2,"action":"Encrypt"}"#).unwrap();
+        let mut f: Fault =
+            serde_json::from_str(r#"{"kind":"throttle","count":2,"action":"Encrypt"}"#).unwrap();
         f.validate().unwrap();
         let mut faults = Faults::default();
         faults.add(f);
@@ -107,7 +116,8 @@ mod tests {
         assert!(faults.take("Encrypt").is_some());
         assert!(faults.take("Encrypt").is_some());
         assert!(faults.take("Encrypt").is_none());
-        let mut too_many: Fault = serde_json::from_str(r#"{"kind":"drop","count":100000}"#).unwrap();
+        let mut too_many: Fault =
+            serde_json::from_str(r#"{"kind":"drop","count":100000}"#).unwrap();
         assert!(too_many.validate().is_err());
     }
 }

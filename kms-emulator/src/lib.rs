@@ -48,7 +48,10 @@ impl Default for EmulatorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             region: "cn-hangzhou".into(),
             account: "1234567890123456".into(),
-            access_keys: vec![(DEFAULT_ACCESS_KEY_ID.into(), DEFAULT_ACCESS_KEY_SECRET.into())],
+            access_keys: vec![(
+                DEFAULT_ACCESS_KEY_ID.into(),
+                DEFAULT_ACCESS_KEY_SECRET.into(),
+            )],
             data_file: None,
             seed_keys: Vec::new(),
             ecs_role: "secretkms-emulator-role".into(),
@@ -60,10 +63,15 @@ impl Default for EmulatorConfig {
 /// Errors starting the emulator.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("refusing to listen on {0}: the emulator's controls are unauthenticated, use a loopback address")]
+    #[error(
+        "refusing to listen on {0}: the emulator's controls are unauthenticated, use a loopback address"
+    )]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot load tls certificate or key: {0}")]
     Tls(std::io::Error),
     #[error("{0}")]
@@ -83,7 +91,9 @@ pub struct Emulator {
 impl Emulator {
     /// Opens the data file (if any) and creates missing seed keys.
     pub fn new(config: &EmulatorConfig) -> Result<Arc<Self>, StartError> {
-        let mut store = store::Store::open(&config.region, &config.account, config.data_file.clone()).map_err(StartError::Store)?;
+        let mut store =
+            store::Store::open(&config.region, &config.account, config.data_file.clone())
+                .map_err(StartError::Store)?;
         store.seed(&config.seed_keys).map_err(StartError::Store)?;
         Ok(Arc::new(Self {
             store: Mutex::new(store),
@@ -123,20 +133,47 @@ pub async fn start(config: EmulatorConfig) -> Result<Running, StartError> {
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let emulator = Emulator::new(&config)?;
-    let listener = std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let listener =
+        std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let app = router(emulator.clone());
     let (url, task) = match &config.tls {
         Some((cert, key)) => {
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(StartError::Tls)?;
-            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls).map_err(|source| StartError::Bind { addr, source })?;
-            (format!("https://{addr}"), tokio::spawn(server.serve(app.into_make_service())))
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(StartError::Tls)?;
+            let server = axum_server::tls_rustls::from_tcp_rustls(listener, tls)
+                .map_err(|source| StartError::Bind { addr, source })?;
+            (
+                format!("https://{addr}"),
+                tokio::spawn(server.serve(app.into_make_service())),
+            )
         }
         None => {
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(|source| StartError::Bind { addr, source })?;
-            (format!("http://{addr}"), tokio::spawn(async move { axum::serve(listener, app).await }))
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|source| StartError::Bind { addr, source })?;
+            (
+                format!("http://{addr}"),
+                tokio::spawn(async move { axum::serve(listener, app).await }),
+            )
         }
     };
-    Ok(Running { addr, url, emulator, task })
+    Ok(Running {
+        addr,
+        url,
+        emulator,
+        task,
+    })
 }

@@ -7,14 +7,20 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use secretkms_kms_emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, SeedKey};
+use secretkms_kms_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, SeedKey,
+};
 
 /// A local Alibaba Cloud KMS (OpenAPI 2016-01-20) emulator for tests and for trying secretkms.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
     /// Loopback address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:0", env = "SECRETKMS_KMS_EMULATOR_LISTEN")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:0",
+        env = "SECRETKMS_KMS_EMULATOR_LISTEN"
+    )]
     listen: SocketAddr,
     /// AccessKey id accepted for signed requests.
     #[arg(long, default_value = DEFAULT_ACCESS_KEY_ID)]
@@ -49,7 +55,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let Args {
@@ -74,7 +82,9 @@ async fn main() -> anyhow::Result<()> {
         ecs_role,
         tls: tls_cert.zip(tls_key),
     };
-    let running = secretkms_kms_emulator::start(config).await.context("starting the kms emulator")?;
+    let running = secretkms_kms_emulator::start(config)
+        .await
+        .context("starting the kms emulator")?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", running.url)?;

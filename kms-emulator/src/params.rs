@@ -10,7 +10,10 @@ pub struct Params(pub Vec<(String, String)>);
 impl Params {
     /// Parses `a=b&c=d` with percent-decoding (`+` is a space, as in forms).
     pub fn parse_into(&mut self, encoded: &str) {
-        self.0.extend(url::form_urlencoded::parse(encoded.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())));
+        self.0.extend(
+            url::form_urlencoded::parse(encoded.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned())),
+        );
     }
 
     pub fn push(&mut self, name: &str, value: &str) {
@@ -19,7 +22,10 @@ impl Params {
 
     /// The first value of `name`, if present (possibly empty).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A present, non-empty value.
@@ -33,7 +39,12 @@ impl Params {
     }
 
     pub fn opt_u64(&self, name: &str) -> Result<Option<u64>, ApiError> {
-        self.opt(name).map(|v| v.parse::<u64>().map_err(|_| ApiError::invalid(name, format!("{v:?} is not a number")))).transpose()
+        self.opt(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| ApiError::invalid(name, format!("{v:?} is not a number")))
+            })
+            .transpose()
     }
 
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
@@ -41,7 +52,10 @@ impl Params {
             .map(|v| match v.to_ascii_lowercase().as_str() {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err(ApiError::invalid(name, format!("{v:?} is not true or false"))),
+                _ => Err(ApiError::invalid(
+                    name,
+                    format!("{v:?} is not true or false"),
+                )),
             })
             .transpose()
     }

@@ -34,16 +34,30 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/cancel-deletion", post(cancel_deletion))
         .route("/_emulator/set-state", post(set_state))
         .route("/_emulator/expire-sts", post(expire_sts))
-        .route("/_emulator/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route(
+            "/_emulator/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
         .route("/latest/api/token", put(sts::imds_token))
         .route("/latest/meta-data/region-id", get(sts::region_id))
-        .route("/latest/meta-data/ram/security-credentials/", get(sts::role_name))
-        .route("/latest/meta-data/ram/security-credentials/{role}", get(sts::role_credentials))
+        .route(
+            "/latest/meta-data/ram/security-credentials/",
+            get(sts::role_name),
+        )
+        .route(
+            "/latest/meta-data/ram/security-credentials/{role}",
+            get(sts::role_credentials),
+        )
         .with_state(emulator)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// KMS's error body.
@@ -61,7 +75,13 @@ pub(crate) fn error_response(error: &ApiError, request_id: &str) -> Response {
 }
 
 /// One OpenAPI request: faults, authentication, dispatch by version and action.
-async fn api(State(emu): State<Arc<Emulator>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn api(
+    State(emu): State<Arc<Emulator>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = uuid().to_uppercase();
     let raw_query = uri.query().unwrap_or_default().to_string();
     let mut params = Params::default();
@@ -88,16 +108,40 @@ async fn api(State(emu): State<Arc<Emulator>>, method: Method, uri: Uri, headers
         }
         match f.kind {
             FaultKind::ServerError if f.status == Some(503) => {
-                return error_response(&ApiError::new(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."), &request_id);
+                return error_response(
+                    &ApiError::new(
+                        503,
+                        "ServiceUnavailable",
+                        "The request has failed due to a temporary failure of the server.",
+                    ),
+                    &request_id,
+                );
             }
             FaultKind::ServerError => {
-                return error_response(&ApiError::new(500, "InternalFailure", "The request processing has failed due to some unknown error."), &request_id);
+                return error_response(
+                    &ApiError::new(
+                        500,
+                        "InternalFailure",
+                        "The request processing has failed due to some unknown error.",
+                    ),
+                    &request_id,
+                );
             }
             FaultKind::Throttle if f.status == Some(400) => {
-                return error_response(&ApiError::new(400, "Throttling", "Request was denied due to request throttling."), &request_id);
+                return error_response(
+                    &ApiError::new(
+                        400,
+                        "Throttling",
+                        "Request was denied due to request throttling.",
+                    ),
+                    &request_id,
+                );
             }
             FaultKind::Throttle => {
-                return error_response(&ApiError::new(429, "Rejected.Throttling", "QPS Limit Exceeded"), &request_id);
+                return error_response(
+                    &ApiError::new(429, "Rejected.Throttling", "QPS Limit Exceeded"),
+                    &request_id,
+                );
             }
             _ => {}
         }
@@ -116,7 +160,11 @@ async fn api(State(emu): State<Arc<Emulator>>, method: Method, uri: Uri, headers
         }
     };
     tracing::debug!(action = %claimed_action, "request served");
-    with_fault(fault.as_ref(), json_response(status, &body), Some(body.to_string()))
+    with_fault(
+        fault.as_ref(),
+        json_response(status, &body),
+        Some(body.to_string()),
+    )
 }
 
 /// Applies the after-processing faults: drop, truncate, malformed.
@@ -124,14 +172,25 @@ fn with_fault(fault: Option<&Fault>, response: Response, body: Option<String>) -
     match fault.map(|f| f.kind) {
         Some(FaultKind::Drop) => {
             let stream = futures_util::stream::once(async {
-                Err::<Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected connection drop"))
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "injected connection drop",
+                ))
             });
-            Response::builder().status(StatusCode::OK).body(Body::from_stream(stream)).unwrap_or(response)
+            Response::builder()
+                .status(StatusCode::OK)
+                .body(Body::from_stream(stream))
+                .unwrap_or(response)
         }
         Some(FaultKind::Truncate) => {
             let full = body.unwrap_or_else(|| "{\"Code\":\"InternalFailure\"}".into());
             let cut = full[..full.len() / 2].to_string();
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], cut).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+                cut,
+            )
+                .into_response()
         }
         Some(FaultKind::Malformed) => (
             StatusCode::OK,
@@ -143,9 +202,20 @@ fn with_fault(fault: Option<&Fault>, response: Response, body: Option<String>) -
     }
 }
 
-fn handle(emu: &Emulator, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], params: &Params) -> Result<Value, ApiError> {
+fn handle(
+    emu: &Emulator,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    params: &Params,
+) -> Result<Value, ApiError> {
     if !matches!(*method, Method::GET | Method::POST) {
-        return Err(ApiError::new(405, "UnsupportedHTTPMethod", format!("The HTTP method {method} is not supported.")));
+        return Err(ApiError::new(
+            405,
+            "UnsupportedHTTPMethod",
+            format!("The HTTP method {method} is not supported."),
+        ));
     }
     // AssumeRoleWithOIDC is unsigned by design: the OIDC token is the proof.
     let unsigned_oidc = params.get("Action") == Some("AssumeRoleWithOIDC")
@@ -165,7 +235,11 @@ fn handle(emu: &Emulator, method: &Method, uri: &Uri, headers: &HeaderMap, body:
     match verified.version.as_str() {
         KMS_VERSION => lock(&emu.store).call(&verified.action, params),
         sts::STS_VERSION => sts::dispatch(emu, &verified.action, params),
-        other => Err(ApiError::new(400, "InvalidVersion", format!("Specified parameter Version {other:?} is not valid."))),
+        other => Err(ApiError::new(
+            400,
+            "InvalidVersion",
+            format!("Specified parameter Version {other:?} is not valid."),
+        )),
     }
 }
 
@@ -188,7 +262,10 @@ fn control(result: Result<Value, ApiError>) -> Response {
 async fn list_keys(State(emu): State<Arc<Emulator>>) -> Response {
     let store = lock(&emu.store);
     let keys: Vec<Value> = store.keys.values().map(|k| store.metadata(k)).collect();
-    json_response(StatusCode::OK, &json!({ "Keys": keys, "Aliases": store.aliases }))
+    json_response(
+        StatusCode::OK,
+        &json!({ "Keys": keys, "Aliases": store.aliases }),
+    )
 }
 
 fn describe(emu: &Emulator, key: &str) -> Result<Value, ApiError> {
@@ -215,7 +292,10 @@ async fn enable(State(emu): State<Arc<Emulator>>, Query(q): Query<KeyQuery>) -> 
     control(lock(&emu.store).force_state(&q.key, "Enabled", None))
 }
 
-async fn schedule_deletion(State(emu): State<Arc<Emulator>>, Query(q): Query<KeyQuery>) -> Response {
+async fn schedule_deletion(
+    State(emu): State<Arc<Emulator>>,
+    Query(q): Query<KeyQuery>,
+) -> Response {
     control(lock(&emu.store).force_state(&q.key, "PendingDeletion", Some(q.days.unwrap_or(7))))
 }
 
@@ -252,9 +332,15 @@ async fn add_fault(State(emu): State<Arc<Emulator>>, body: Bytes) -> Response {
 }
 
 async fn list_faults(State(emu): State<Arc<Emulator>>) -> Response {
-    json_response(StatusCode::OK, &json!({ "Faults": lock(&emu.faults).pending() }))
+    json_response(
+        StatusCode::OK,
+        &json!({ "Faults": lock(&emu.faults).pending() }),
+    )
 }
 
 async fn clear_faults(State(emu): State<Arc<Emulator>>) -> Response {
-    json_response(StatusCode::OK, &json!({ "Cleared": lock(&emu.faults).clear() }))
+    json_response(
+        StatusCode::OK,
+        &json!({ "Cleared": lock(&emu.faults).clear() }),
+    )
 }

@@ -21,15 +21,31 @@ pub fn uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
-const SYMMETRIC_SPECS: [(&str, usize); 3] = [("Aliyun_AES_256", 32), ("Aliyun_AES_128", 16), ("Aliyun_AES_192", 24)];
-const ASYMMETRIC_SPECS: [&str; 6] = ["RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P256K", "EC_SM2"];
+const SYMMETRIC_SPECS: [(&str, usize); 3] = [
+    ("Aliyun_AES_256", 32),
+    ("Aliyun_AES_128", 16),
+    ("Aliyun_AES_192", 24),
+];
+const ASYMMETRIC_SPECS: [&str; 6] = [
+    "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P256K", "EC_SM2",
+];
 const STATES: [&str; 4] = ["Enabled", "Disabled", "PendingDeletion", "PendingImport"];
 
 fn material_len(spec: &str) -> Option<usize> {
-    SYMMETRIC_SPECS.iter().find(|(s, _)| *s == spec).map(|(_, n)| *n)
+    SYMMETRIC_SPECS
+        .iter()
+        .find(|(s, _)| *s == spec)
+        .map(|(_, n)| *n)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,21 +121,37 @@ impl std::str::FromStr for SeedKey {
             deletion_protection: false,
         };
         for part in text.split(',').filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').ok_or_else(|| format!("seed key part {part:?} is not key=value"))?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("seed key part {part:?} is not key=value"))?;
             match k {
                 "id" => seed.id = Some(v.into()),
-                "alias" => seed.alias = Some(if v.starts_with("alias/") { v.into() } else { format!("alias/{v}") }),
+                "alias" => {
+                    seed.alias = Some(if v.starts_with("alias/") {
+                        v.into()
+                    } else {
+                        format!("alias/{v}")
+                    })
+                }
                 "spec" => seed.spec = v.into(),
                 "usage" => seed.usage = v.into(),
                 "state" => seed.state = v.into(),
                 "level" => seed.protection_level = v.into(),
                 "rotation" => seed.rotation_interval = Some(v.into()),
                 "protection" => seed.deletion_protection = matches!(v, "on" | "true" | "Enabled"),
-                other => return Err(format!("unknown seed key field {other:?} (id, alias, spec, usage, state, level, rotation, protection)")),
+                other => {
+                    return Err(format!(
+                        "unknown seed key field {other:?} (id, alias, spec, usage, state, level, rotation, protection)"
+                    ));
+                }
             }
         }
         if !STATES.contains(&seed.state.as_str()) {
-            return Err(format!("seed key state {:?} is not one of {}", seed.state, STATES.join(", ")));
+            return Err(format!(
+                "seed key state {:?} is not one of {}",
+                seed.state,
+                STATES.join(", ")
+            ));
         }
         Ok(seed)
     }
@@ -135,7 +167,10 @@ pub fn parse_interval(text: &str) -> Result<u64, ApiError> {
     };
     match seconds {
         Some(s) if (7 * 86_400..=730 * 86_400).contains(&s) => Ok(s),
-        _ => Err(ApiError::invalid("RotationInterval", format!("{text:?} must be 7d to 730d, e.g. 365d or 31536000s"))),
+        _ => Err(ApiError::invalid(
+            "RotationInterval",
+            format!("{text:?} must be 7d to 730d, e.g. 365d or 31536000s"),
+        )),
     }
 }
 
@@ -166,7 +201,9 @@ fn page(params: &Params) -> Result<(usize, usize), ApiError> {
 
 /// Canonical associated data for an optional `EncryptionContext` JSON object.
 fn context_aad(params: &Params) -> Result<Vec<u8>, ApiError> {
-    let Some(text) = params.opt("EncryptionContext") else { return Ok(b"{}".to_vec()) };
+    let Some(text) = params.opt("EncryptionContext") else {
+        return Ok(b"{}".to_vec());
+    };
     let map: BTreeMap<String, Value> = serde_json::from_str(text)
         .map_err(|e| ApiError::invalid("EncryptionContext", format!("not a json object: {e}")))?;
     let mut canonical = BTreeMap::new();
@@ -185,8 +222,10 @@ impl Store {
     pub fn open(region: &str, account: &str, data_file: Option<PathBuf>) -> Result<Self, String> {
         let mut store = match &data_file {
             Some(path) if path.exists() => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                serde_json::from_str::<Store>(&text).map_err(|e| format!("{} is not an emulator data file: {e}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                serde_json::from_str::<Store>(&text)
+                    .map_err(|e| format!("{} is not an emulator data file: {e}", path.display()))?
             }
             _ => Store::default(),
         };
@@ -198,7 +237,9 @@ impl Store {
 
     /// Writes the data file atomically (temp file + rename) so a crash never leaves half a file.
     pub fn persist(&self) -> Result<(), ApiError> {
-        let Some(path) = &self.data_file else { return Ok(()) };
+        let Some(path) = &self.data_file else {
+            return Ok(());
+        };
         let write = |path: &Path| -> std::io::Result<()> {
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, serde_json::to_vec_pretty(self).unwrap_or_default())?;
@@ -206,20 +247,35 @@ impl Store {
         };
         write(path).map_err(|e| {
             tracing::error!(path = %path.display(), error = %e, "cannot persist emulator state");
-            ApiError::new(500, "InternalFailure", "The emulator could not persist its state.")
+            ApiError::new(
+                500,
+                "InternalFailure",
+                "The emulator could not persist its state.",
+            )
         })
     }
 
     pub fn arn(&self, key_id: &str) -> String {
-        KeyArn { region: self.region.clone(), account: self.account.clone(), key_id: key_id.into() }.format()
+        KeyArn {
+            region: self.region.clone(),
+            account: self.account.clone(),
+            key_id: key_id.into(),
+        }
+        .format()
     }
 
     /// Creates seed keys whose alias (or id) does not exist yet, so restarts with a data file
     /// keep the existing keys.
     pub fn seed(&mut self, seeds: &[SeedKey]) -> Result<(), String> {
         for seed in seeds {
-            let exists = seed.alias.as_ref().is_some_and(|a| self.aliases.contains_key(a))
-                || seed.id.as_ref().is_some_and(|id| self.keys.contains_key(id));
+            let exists = seed
+                .alias
+                .as_ref()
+                .is_some_and(|a| self.aliases.contains_key(a))
+                || seed
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| self.keys.contains_key(id));
             if exists {
                 continue;
             }
@@ -234,7 +290,9 @@ impl Store {
                 params.push("EnableAutomaticRotation", "true");
                 params.push("RotationInterval", interval);
             }
-            let key_id = self.create_key_with_id(&params, seed.id.clone()).map_err(|e| e.to_string())?;
+            let key_id = self
+                .create_key_with_id(&params, seed.id.clone())
+                .map_err(|e| e.to_string())?;
             let key = self.keys.get_mut(&key_id).expect("just created");
             key.deletion_protection = seed.deletion_protection;
             match seed.state.as_str() {
@@ -259,7 +317,10 @@ impl Store {
             .values()
             .filter(|k| {
                 k.key_state == "PendingDeletion"
-                    && k.delete_date.as_deref().and_then(secretkms_core::kms::signature::parse_timestamp).is_some_and(|d| d <= now)
+                    && k.delete_date
+                        .as_deref()
+                        .and_then(secretkms_core::kms::signature::parse_timestamp)
+                        .is_some_and(|d| d <= now)
             })
             .map(|k| k.key_id.clone())
             .collect();
@@ -273,7 +334,10 @@ impl Store {
             .filter(|k| {
                 k.key_state == "Enabled"
                     && k.automatic_rotation == "Enabled"
-                    && k.next_rotation_date.as_deref().and_then(secretkms_core::kms::signature::parse_timestamp).is_some_and(|d| d <= now)
+                    && k.next_rotation_date
+                        .as_deref()
+                        .and_then(secretkms_core::kms::signature::parse_timestamp)
+                        .is_some_and(|d| d <= now)
             })
             .map(|k| k.key_id.clone())
             .collect();
@@ -292,22 +356,33 @@ impl Store {
             return Err(ApiError::missing("KeyId"));
         }
         if key.starts_with("alias/") {
-            return self
-                .aliases
-                .get(key)
-                .cloned()
-                .ok_or_else(|| ApiError::new(404, "Forbidden.AliasNotFound", format!("The specified Alias is not found: {key}")));
+            return self.aliases.get(key).cloned().ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "Forbidden.AliasNotFound",
+                    format!("The specified Alias is not found: {key}"),
+                )
+            });
         }
         let id = if key.starts_with("acs:") {
             match KeyArn::parse(key) {
                 Some(arn) if arn.region == self.region && arn.account == self.account => arn.key_id,
                 Some(_) => return Err(ApiError::key_not_found(key)),
-                None => return Err(ApiError::invalid("KeyId", format!("{key:?} is not a key arn"))),
+                None => {
+                    return Err(ApiError::invalid(
+                        "KeyId",
+                        format!("{key:?} is not a key arn"),
+                    ));
+                }
             }
         } else {
             key.to_string()
         };
-        if self.keys.contains_key(&id) { Ok(id) } else { Err(ApiError::key_not_found(key)) }
+        if self.keys.contains_key(&id) {
+            Ok(id)
+        } else {
+            Err(ApiError::key_not_found(key))
+        }
     }
 
     fn key(&self, key: &str) -> Result<&StoredKey, ApiError> {
@@ -363,28 +438,63 @@ impl Store {
 
     fn new_version(spec: &str) -> StoredVersion {
         let material = material_len(spec)
-            .map(|n| base64::engine::general_purpose::STANDARD.encode((0..n).map(|_| rand::random::<u8>()).collect::<Vec<_>>()))
+            .map(|n| {
+                base64::engine::general_purpose::STANDARD
+                    .encode((0..n).map(|_| rand::random::<u8>()).collect::<Vec<_>>())
+            })
             .unwrap_or_default();
-        StoredVersion { id: uuid(), creation_date: date(now()), material }
+        StoredVersion {
+            id: uuid(),
+            creation_date: date(now()),
+            material,
+        }
     }
 
-    fn create_key_with_id(&mut self, params: &Params, id: Option<String>) -> Result<String, ApiError> {
-        let spec = params.opt("KeySpec").unwrap_or("Aliyun_AES_256").to_string();
+    fn create_key_with_id(
+        &mut self,
+        params: &Params,
+        id: Option<String>,
+    ) -> Result<String, ApiError> {
+        let spec = params
+            .opt("KeySpec")
+            .unwrap_or("Aliyun_AES_256")
+            .to_string();
         let symmetric = material_len(&spec).is_some();
         if !symmetric && !ASYMMETRIC_SPECS.contains(&spec.as_str()) {
-            return Err(ApiError::invalid("KeySpec", format!("{spec:?} is not supported by the emulator")));
+            return Err(ApiError::invalid(
+                "KeySpec",
+                format!("{spec:?} is not supported by the emulator"),
+            ));
         }
-        let usage = params.opt("KeyUsage").unwrap_or("ENCRYPT/DECRYPT").to_string();
-        if !["ENCRYPT/DECRYPT", "SIGN/VERIFY"].contains(&usage.as_str()) || (symmetric && usage != "ENCRYPT/DECRYPT") {
-            return Err(ApiError::invalid("KeyUsage", format!("{usage:?} does not fit key spec {spec}")));
+        let usage = params
+            .opt("KeyUsage")
+            .unwrap_or("ENCRYPT/DECRYPT")
+            .to_string();
+        if !["ENCRYPT/DECRYPT", "SIGN/VERIFY"].contains(&usage.as_str())
+            || (symmetric && usage != "ENCRYPT/DECRYPT")
+        {
+            return Err(ApiError::invalid(
+                "KeyUsage",
+                format!("{usage:?} does not fit key spec {spec}"),
+            ));
         }
-        let level = params.opt("ProtectionLevel").unwrap_or("SOFTWARE").to_string();
+        let level = params
+            .opt("ProtectionLevel")
+            .unwrap_or("SOFTWARE")
+            .to_string();
         if !["SOFTWARE", "HSM"].contains(&level.as_str()) {
-            return Err(ApiError::invalid("ProtectionLevel", format!("{level:?} is not SOFTWARE or HSM")));
+            return Err(ApiError::invalid(
+                "ProtectionLevel",
+                format!("{level:?} is not SOFTWARE or HSM"),
+            ));
         }
         let origin = params.opt("Origin").unwrap_or("Aliyun_KMS").to_string();
         if !["Aliyun_KMS", "EXTERNAL"].contains(&origin.as_str()) {
-            return Err(ApiError::new(400, "Unsupported.Origin", format!("The origin {origin:?} is not supported.")));
+            return Err(ApiError::new(
+                400,
+                "Unsupported.Origin",
+                format!("The origin {origin:?} is not supported."),
+            ));
         }
         let rotation = params.opt_bool("EnableAutomaticRotation")?.unwrap_or(false);
         let interval = match (rotation, params.opt("RotationInterval")) {
@@ -404,10 +514,18 @@ impl Store {
             creation_date: created.clone(),
             key_spec: spec,
             key_usage: usage,
-            key_state: if origin == "EXTERNAL" { "PendingImport".into() } else { "Enabled".into() },
+            key_state: if origin == "EXTERNAL" {
+                "PendingImport".into()
+            } else {
+                "Enabled".into()
+            },
             protection_level: level,
             origin,
-            automatic_rotation: if rotation { "Enabled".into() } else { "Disabled".into() },
+            automatic_rotation: if rotation {
+                "Enabled".into()
+            } else {
+                "Disabled".into()
+            },
             rotation_interval: interval,
             last_rotation_date: Some(created.clone()),
             next_rotation_date: interval.and_then(|s| after(&created, s)),
@@ -425,14 +543,20 @@ impl Store {
     pub fn rotate(&mut self, key: &str) -> Result<String, ApiError> {
         let k = self.key_mut(key)?;
         if material_len(&k.key_spec).is_none() {
-            return Err(ApiError::new(400, "UnsupportedOperation", "Asymmetric keys do not rotate."));
+            return Err(ApiError::new(
+                400,
+                "UnsupportedOperation",
+                "Asymmetric keys do not rotate.",
+            ));
         }
         let version = Self::new_version(&k.key_spec);
         let id = version.id.clone();
         k.primary_key_version = id.clone();
         k.last_rotation_date = Some(version.creation_date.clone());
         if k.automatic_rotation == "Enabled" {
-            k.next_rotation_date = k.rotation_interval.and_then(|s| after(&version.creation_date, s));
+            k.next_rotation_date = k
+                .rotation_interval
+                .and_then(|s| after(&version.creation_date, s));
         }
         k.versions.push(version);
         Ok(id)
@@ -443,8 +567,15 @@ impl Store {
         self.tick();
         let mutating = !matches!(
             action,
-            "DescribeKey" | "ListKeys" | "ListKeyVersions" | "DescribeKeyVersion" | "ListAliases" | "ListAliasesByKeyId"
-                | "Encrypt" | "Decrypt" | "GenerateDataKey"
+            "DescribeKey"
+                | "ListKeys"
+                | "ListKeyVersions"
+                | "DescribeKeyVersion"
+                | "ListAliases"
+                | "ListAliasesByKeyId"
+                | "Encrypt"
+                | "Decrypt"
+                | "GenerateDataKey"
         );
         let result = self.dispatch(action, params);
         if result.is_ok() && mutating {
@@ -459,7 +590,9 @@ impl Store {
                 let id = self.create_key_with_id(params, None)?;
                 Ok(json!({ "KeyMetadata": self.metadata(&self.keys[&id]) }))
             }
-            "DescribeKey" => Ok(json!({ "KeyMetadata": self.metadata(self.key(params.req("KeyId")?)?) })),
+            "DescribeKey" => {
+                Ok(json!({ "KeyMetadata": self.metadata(self.key(params.req("KeyId")?)?) }))
+            }
             "ListKeys" => {
                 let (number, size) = page(params)?;
                 let all: Vec<Value> = self
@@ -468,8 +601,14 @@ impl Store {
                     .map(|k| json!({ "KeyId": k.key_id, "KeyArn": self.arn(&k.key_id) }))
                     .collect();
                 let total = all.len();
-                let items: Vec<Value> = all.into_iter().skip((number - 1) * size).take(size).collect();
-                Ok(json!({ "Keys": { "Key": items }, "PageNumber": number, "PageSize": size, "TotalCount": total }))
+                let items: Vec<Value> = all
+                    .into_iter()
+                    .skip((number - 1) * size)
+                    .take(size)
+                    .collect();
+                Ok(
+                    json!({ "Keys": { "Key": items }, "PageNumber": number, "PageSize": size, "TotalCount": total }),
+                )
             }
             "ListKeyVersions" => {
                 let key = self.key(params.req("KeyId")?)?;
@@ -489,10 +628,20 @@ impl Store {
             "DescribeKeyVersion" => {
                 let key = self.key(params.req("KeyId")?)?;
                 let wanted = params.req("KeyVersionId")?;
-                let v = key.versions.iter().find(|v| v.id == wanted).ok_or_else(|| {
-                    ApiError::new(404, "Forbidden.KeyVersionNotFound", format!("The specified key version is not found: {wanted}"))
-                })?;
-                Ok(json!({ "KeyVersion": { "KeyId": key.key_id, "KeyVersionId": v.id, "CreationDate": v.creation_date } }))
+                let v = key
+                    .versions
+                    .iter()
+                    .find(|v| v.id == wanted)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            404,
+                            "Forbidden.KeyVersionNotFound",
+                            format!("The specified key version is not found: {wanted}"),
+                        )
+                    })?;
+                Ok(
+                    json!({ "KeyVersion": { "KeyId": key.key_id, "KeyVersionId": v.id, "CreationDate": v.creation_date } }),
+                )
             }
             "Encrypt" => {
                 let key = self.usable(params.req("KeyId")?, action)?;
@@ -500,57 +649,101 @@ impl Store {
                 if plaintext.len() > 6144 {
                     return Err(ApiError::invalid("Plaintext", "must be at most 6 KB"));
                 }
-                let (version, blob) = seal_with_primary(key, plaintext.as_bytes(), &context_aad(params)?)?;
+                let (version, blob) =
+                    seal_with_primary(key, plaintext.as_bytes(), &context_aad(params)?)?;
                 Ok(json!({ "CiphertextBlob": blob, "KeyId": key.key_id, "KeyVersionId": version }))
             }
             "GenerateDataKey" => {
                 let key = self.usable(params.req("KeyId")?, action)?;
                 let bytes = match (params.opt_u64("NumberOfBytes")?, params.opt("KeySpec")) {
                     (Some(n), _) if (1..=1024).contains(&n) => n as usize,
-                    (Some(n), _) => return Err(ApiError::invalid("NumberOfBytes", format!("{n} is not 1 to 1024"))),
+                    (Some(n), _) => {
+                        return Err(ApiError::invalid(
+                            "NumberOfBytes",
+                            format!("{n} is not 1 to 1024"),
+                        ));
+                    }
                     (None, Some("AES_128")) => 16,
                     (None, Some("AES_256") | None) => 32,
-                    (None, Some(other)) => return Err(ApiError::invalid("KeySpec", format!("{other:?} is not AES_256 or AES_128"))),
+                    (None, Some(other)) => {
+                        return Err(ApiError::invalid(
+                            "KeySpec",
+                            format!("{other:?} is not AES_256 or AES_128"),
+                        ));
+                    }
                 };
                 let data_key: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
                 let text = base64::engine::general_purpose::STANDARD.encode(data_key);
-                let (version, blob) = seal_with_primary(key, text.as_bytes(), &context_aad(params)?)?;
-                Ok(json!({ "CiphertextBlob": blob, "KeyId": key.key_id, "KeyVersionId": version, "Plaintext": text }))
+                let (version, blob) =
+                    seal_with_primary(key, text.as_bytes(), &context_aad(params)?)?;
+                Ok(
+                    json!({ "CiphertextBlob": blob, "KeyId": key.key_id, "KeyVersionId": version, "Plaintext": text }),
+                )
             }
             "Decrypt" => {
-                let invalid = || ApiError::new(400, "InvalidCiphertext", "The specified ciphertext blob is invalid.");
-                let blob = crypto::Blob::parse(params.req("CiphertextBlob")?).ok_or_else(invalid)?;
+                let invalid = || {
+                    ApiError::new(
+                        400,
+                        "InvalidCiphertext",
+                        "The specified ciphertext blob is invalid.",
+                    )
+                };
+                let blob =
+                    crypto::Blob::parse(params.req("CiphertextBlob")?).ok_or_else(invalid)?;
                 let key = self
                     .keys
                     .values()
                     .find(|k| k.versions.iter().any(|v| v.id == blob.version_id))
                     .ok_or_else(invalid)?;
                 check_usable(key, action)?;
-                let version = key.versions.iter().find(|v| v.id == blob.version_id).expect("found above");
-                let material = base64::engine::general_purpose::STANDARD.decode(&version.material).map_err(|_| invalid())?;
-                let plaintext = blob.open(&material, &context_aad(params)?).ok_or_else(invalid)?;
+                let version = key
+                    .versions
+                    .iter()
+                    .find(|v| v.id == blob.version_id)
+                    .expect("found above");
+                let material = base64::engine::general_purpose::STANDARD
+                    .decode(&version.material)
+                    .map_err(|_| invalid())?;
+                let plaintext = blob
+                    .open(&material, &context_aad(params)?)
+                    .ok_or_else(invalid)?;
                 let plaintext = String::from_utf8(plaintext).map_err(|_| invalid())?;
-                Ok(json!({ "KeyId": key.key_id, "KeyVersionId": version.id, "Plaintext": plaintext }))
+                Ok(
+                    json!({ "KeyId": key.key_id, "KeyVersionId": version.id, "Plaintext": plaintext }),
+                )
             }
             "EnableKey" | "DisableKey" => {
                 let k = self.key_mut(params.req("KeyId")?)?;
                 if matches!(k.key_state.as_str(), "PendingDeletion" | "PendingImport") {
                     return Err(ApiError::state_modified_failed(&k.key_state));
                 }
-                k.key_state = if action == "EnableKey" { "Enabled".into() } else { "Disabled".into() };
+                k.key_state = if action == "EnableKey" {
+                    "Enabled".into()
+                } else {
+                    "Disabled".into()
+                };
                 Ok(json!({}))
             }
             "ScheduleKeyDeletion" => {
-                let days = params.opt_u64("PendingWindowInDays")?.ok_or_else(|| ApiError::missing("PendingWindowInDays"))?;
+                let days = params
+                    .opt_u64("PendingWindowInDays")?
+                    .ok_or_else(|| ApiError::missing("PendingWindowInDays"))?;
                 if !(7..=366).contains(&days) {
-                    return Err(ApiError::invalid("PendingWindowInDays", format!("{days} is not 7 to 366")));
+                    return Err(ApiError::invalid(
+                        "PendingWindowInDays",
+                        format!("{days} is not 7 to 366"),
+                    ));
                 }
                 let k = self.key_mut(params.req("KeyId")?)?;
                 if k.key_state == "PendingDeletion" {
                     return Err(ApiError::key_state(&k.key_state, action));
                 }
                 if k.deletion_protection {
-                    return Err(ApiError::new(403, "Forbidden.ResourceProtected", "The key has deletion protection enabled; disable it with SetDeletionProtection first."));
+                    return Err(ApiError::new(
+                        403,
+                        "Forbidden.ResourceProtected",
+                        "The key has deletion protection enabled; disable it with SetDeletionProtection first.",
+                    ));
                 }
                 k.key_state = "PendingDeletion".into();
                 k.delete_date = Some(date(now() + time::Duration::days(days as i64)));
@@ -566,20 +759,32 @@ impl Store {
                 Ok(json!({}))
             }
             "UpdateRotationPolicy" => {
-                let enable = params.opt_bool("EnableAutomaticRotation")?.ok_or_else(|| ApiError::missing("EnableAutomaticRotation"))?;
-                let interval = params.opt("RotationInterval").map(parse_interval).transpose()?;
+                let enable = params
+                    .opt_bool("EnableAutomaticRotation")?
+                    .ok_or_else(|| ApiError::missing("EnableAutomaticRotation"))?;
+                let interval = params
+                    .opt("RotationInterval")
+                    .map(parse_interval)
+                    .transpose()?;
                 let k = self.key_mut(params.req("KeyId")?)?;
                 if k.key_state == "PendingDeletion" {
                     return Err(ApiError::key_state(&k.key_state, action));
                 }
                 if k.protection_level == "HSM" || material_len(&k.key_spec).is_none() {
-                    return Err(ApiError::new(400, "UnsupportedOperation", "This key does not support automatic rotation."));
+                    return Err(ApiError::new(
+                        400,
+                        "UnsupportedOperation",
+                        "This key does not support automatic rotation.",
+                    ));
                 }
                 if enable {
                     let seconds = interval.ok_or_else(|| ApiError::missing("RotationInterval"))?;
                     k.automatic_rotation = "Enabled".into();
                     k.rotation_interval = Some(seconds);
-                    let base = k.last_rotation_date.clone().unwrap_or_else(|| k.creation_date.clone());
+                    let base = k
+                        .last_rotation_date
+                        .clone()
+                        .unwrap_or_else(|| k.creation_date.clone());
                     k.next_rotation_date = after(&base, seconds);
                 } else {
                     k.automatic_rotation = "Disabled".into();
@@ -588,13 +793,17 @@ impl Store {
                 Ok(json!({}))
             }
             "SetDeletionProtection" => {
-                let enable = params.opt_bool("EnableDeletionProtection")?.ok_or_else(|| ApiError::missing("EnableDeletionProtection"))?;
+                let enable = params
+                    .opt_bool("EnableDeletionProtection")?
+                    .ok_or_else(|| ApiError::missing("EnableDeletionProtection"))?;
                 let target = params
                     .opt("ProtectedResourceArn")
                     .or(params.opt("KeyId"))
                     .ok_or_else(|| ApiError::missing("ProtectedResourceArn"))?
                     .to_string();
-                let description = params.opt("DeletionProtectionDescription").map(str::to_string);
+                let description = params
+                    .opt("DeletionProtectionDescription")
+                    .map(str::to_string);
                 let k = self.key_mut(&target)?;
                 if k.key_state == "PendingDeletion" {
                     return Err(ApiError::key_state(&k.key_state, action));
@@ -605,25 +814,46 @@ impl Store {
             }
             "CreateAlias" => {
                 let alias = params.req("AliasName")?.to_string();
-                if !alias.starts_with("alias/") || alias.starts_with("alias/acs") || alias.len() > 255 || alias.len() <= 6 {
-                    return Err(ApiError::invalid("AliasName", format!("{alias:?} must start with alias/, not alias/acs, and be at most 255 characters")));
+                if !alias.starts_with("alias/")
+                    || alias.starts_with("alias/acs")
+                    || alias.len() > 255
+                    || alias.len() <= 6
+                {
+                    return Err(ApiError::invalid(
+                        "AliasName",
+                        format!(
+                            "{alias:?} must start with alias/, not alias/acs, and be at most 255 characters"
+                        ),
+                    ));
                 }
                 let key_id = self.resolve(params.req("KeyId")?)?;
                 if self.aliases.contains_key(&alias) {
-                    return Err(ApiError::new(400, "AliasAlreadyExists", format!("The alias {alias} already exists.")));
+                    return Err(ApiError::new(
+                        400,
+                        "AliasAlreadyExists",
+                        format!("The alias {alias} already exists."),
+                    ));
                 }
                 self.aliases.insert(alias, key_id);
                 Ok(json!({}))
             }
             "DeleteAlias" => {
                 let alias = params.req("AliasName")?;
-                self.aliases
-                    .remove(alias)
-                    .ok_or_else(|| ApiError::new(404, "Forbidden.AliasNotFound", format!("The specified Alias is not found: {alias}")))?;
+                self.aliases.remove(alias).ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "Forbidden.AliasNotFound",
+                        format!("The specified Alias is not found: {alias}"),
+                    )
+                })?;
                 Ok(json!({}))
             }
             "ListAliases" | "ListAliasesByKeyId" => {
-                let filter = if action == "ListAliasesByKeyId" { Some(self.resolve(params.req("KeyId")?)?) } else { None };
+                let filter = if action == "ListAliasesByKeyId" {
+                    Some(self.resolve(params.req("KeyId")?)?)
+                } else {
+                    None
+                };
                 let (number, size) = page(params)?;
                 let all: Vec<Value> = self
                     .aliases
@@ -634,8 +864,14 @@ impl Store {
                     })
                     .collect();
                 let total = all.len();
-                let items: Vec<Value> = all.into_iter().skip((number - 1) * size).take(size).collect();
-                Ok(json!({ "Aliases": { "Alias": items }, "PageNumber": number, "PageSize": size, "TotalCount": total }))
+                let items: Vec<Value> = all
+                    .into_iter()
+                    .skip((number - 1) * size)
+                    .take(size)
+                    .collect();
+                Ok(
+                    json!({ "Aliases": { "Alias": items }, "PageNumber": number, "PageSize": size, "TotalCount": total }),
+                )
             }
             other => Err(ApiError::new(
                 404,
@@ -652,14 +888,23 @@ impl Store {
     }
 
     /// Sets a key's state directly (the test controls), bypassing the API's transition rules.
-    pub fn force_state(&mut self, key: &str, state: &str, delete_in_days: Option<u32>) -> Result<Value, ApiError> {
+    pub fn force_state(
+        &mut self,
+        key: &str,
+        state: &str,
+        delete_in_days: Option<u32>,
+    ) -> Result<Value, ApiError> {
         if !STATES.contains(&state) {
-            return Err(ApiError::invalid("state", format!("{state:?} is not one of {}", STATES.join(", "))));
+            return Err(ApiError::invalid(
+                "state",
+                format!("{state:?} is not one of {}", STATES.join(", ")),
+            ));
         }
         let id = self.resolve(key)?;
         let k = self.keys.get_mut(&id).expect("resolved");
         k.key_state = state.into();
-        k.delete_date = (state == "PendingDeletion").then(|| date(now() + time::Duration::days(delete_in_days.unwrap_or(7) as i64)));
+        k.delete_date = (state == "PendingDeletion")
+            .then(|| date(now() + time::Duration::days(delete_in_days.unwrap_or(7) as i64)));
         let meta = self.metadata(&self.keys[&id]);
         self.persist()?;
         Ok(meta)
@@ -671,21 +916,36 @@ fn check_usable(key: &StoredKey, action: &str) -> Result<(), ApiError> {
         return Err(ApiError::key_state(&key.key_state, action));
     }
     if key.key_usage != "ENCRYPT/DECRYPT" || material_len(&key.key_spec).is_none() {
-        return Err(ApiError::new(400, "UnsupportedOperation", format!("{action} is not supported for key spec {}", key.key_spec)));
+        return Err(ApiError::new(
+            400,
+            "UnsupportedOperation",
+            format!("{action} is not supported for key spec {}", key.key_spec),
+        ));
     }
     Ok(())
 }
 
-fn seal_with_primary(key: &StoredKey, plaintext: &[u8], aad: &[u8]) -> Result<(String, String), ApiError> {
+fn seal_with_primary(
+    key: &StoredKey,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<(String, String), ApiError> {
     let version = key
         .versions
         .iter()
         .find(|v| v.id == key.primary_key_version)
-        .ok_or_else(|| ApiError::new(500, "InternalFailure", "The primary key version is missing."))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                500,
+                "InternalFailure",
+                "The primary key version is missing.",
+            )
+        })?;
     let material = base64::engine::general_purpose::STANDARD
         .decode(&version.material)
         .map_err(|_| ApiError::new(500, "InternalFailure", "The key material is corrupt."))?;
-    let blob = crypto::seal(&version.id, &material, plaintext, aad).map_err(|e| ApiError::new(500, "InternalFailure", e))?;
+    let blob = crypto::seal(&version.id, &material, plaintext, aad)
+        .map_err(|e| ApiError::new(500, "InternalFailure", e))?;
     Ok((version.id.clone(), blob))
 }
 
@@ -710,37 +970,77 @@ mod tests {
         let mut s = store();
         s.seed(&["alias=k8s".parse().unwrap()]).unwrap();
         let enc = params(&[("KeyId", "alias/k8s"), ("Plaintext", "aGk=")]);
-        let blob = s.call("Encrypt", &enc).unwrap()["CiphertextBlob"].as_str().unwrap().to_string();
-        s.call("DisableKey", &params(&[("KeyId", "alias/k8s")])).unwrap();
+        let blob = s.call("Encrypt", &enc).unwrap()["CiphertextBlob"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.call("DisableKey", &params(&[("KeyId", "alias/k8s")]))
+            .unwrap();
         let err = s.call("Encrypt", &enc).unwrap_err();
-        assert_eq!((err.status.as_u16(), err.code.as_str()), (409, "Rejected.Disabled"));
-        let err = s.call("Decrypt", &params(&[("CiphertextBlob", &blob)])).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.code.as_str()),
+            (409, "Rejected.Disabled")
+        );
+        let err = s
+            .call("Decrypt", &params(&[("CiphertextBlob", &blob)]))
+            .unwrap_err();
         assert_eq!(err.code, "Rejected.Disabled");
-        s.call("ScheduleKeyDeletion", &params(&[("KeyId", "alias/k8s"), ("PendingWindowInDays", "7")])).unwrap();
-        let meta = s.call("DescribeKey", &params(&[("KeyId", "alias/k8s")])).unwrap();
+        s.call(
+            "ScheduleKeyDeletion",
+            &params(&[("KeyId", "alias/k8s"), ("PendingWindowInDays", "7")]),
+        )
+        .unwrap();
+        let meta = s
+            .call("DescribeKey", &params(&[("KeyId", "alias/k8s")]))
+            .unwrap();
         assert!(meta["KeyMetadata"]["DeleteDate"].is_string());
-        let err = s.call("EnableKey", &params(&[("KeyId", "alias/k8s")])).unwrap_err();
+        let err = s
+            .call("EnableKey", &params(&[("KeyId", "alias/k8s")]))
+            .unwrap_err();
         assert_eq!(err.code, "Rejected.StateModifiedFailed");
-        s.call("CancelKeyDeletion", &params(&[("KeyId", "alias/k8s")])).unwrap();
-        let meta = s.call("DescribeKey", &params(&[("KeyId", "alias/k8s")])).unwrap();
+        s.call("CancelKeyDeletion", &params(&[("KeyId", "alias/k8s")]))
+            .unwrap();
+        let meta = s
+            .call("DescribeKey", &params(&[("KeyId", "alias/k8s")]))
+            .unwrap();
         assert_eq!(meta["KeyMetadata"]["KeyState"], "Enabled");
         assert!(meta["KeyMetadata"].get("DeleteDate").is_none());
-        let dec = s.call("Decrypt", &params(&[("CiphertextBlob", &blob)])).unwrap();
+        let dec = s
+            .call("Decrypt", &params(&[("CiphertextBlob", &blob)]))
+            .unwrap();
         assert_eq!(dec["Plaintext"], "aGk=");
     }
 
     #[test]
     fn rotation_keeps_old_versions_decryptable() {
         let mut s = store();
-        s.seed(&["alias=k8s,rotation=365d".parse().unwrap()]).unwrap();
-        let first = s.call("Encrypt", &params(&[("KeyId", "alias/k8s"), ("Plaintext", "YQ==")])).unwrap();
+        s.seed(&["alias=k8s,rotation=365d".parse().unwrap()])
+            .unwrap();
+        let first = s
+            .call(
+                "Encrypt",
+                &params(&[("KeyId", "alias/k8s"), ("Plaintext", "YQ==")]),
+            )
+            .unwrap();
         let new_version = s.rotate("alias/k8s").unwrap();
-        let second = s.call("Encrypt", &params(&[("KeyId", "alias/k8s"), ("Plaintext", "Yg==")])).unwrap();
+        let second = s
+            .call(
+                "Encrypt",
+                &params(&[("KeyId", "alias/k8s"), ("Plaintext", "Yg==")]),
+            )
+            .unwrap();
         assert_eq!(second["KeyVersionId"], new_version.as_str());
         assert_ne!(first["KeyVersionId"], second["KeyVersionId"]);
-        let dec = s.call("Decrypt", &params(&[("CiphertextBlob", first["CiphertextBlob"].as_str().unwrap())])).unwrap();
+        let dec = s
+            .call(
+                "Decrypt",
+                &params(&[("CiphertextBlob", first["CiphertextBlob"].as_str().unwrap())]),
+            )
+            .unwrap();
         assert_eq!(dec["KeyVersionId"], first["KeyVersionId"]);
-        let meta = &s.call("DescribeKey", &params(&[("KeyId", "alias/k8s")])).unwrap()["KeyMetadata"];
+        let meta = &s
+            .call("DescribeKey", &params(&[("KeyId", "alias/k8s")]))
+            .unwrap()["KeyMetadata"];
         assert_eq!(meta["RotationInterval"], "31536000s");
         assert_eq!(meta["PrimaryKeyVersion"], new_version.as_str());
     }
@@ -751,21 +1051,45 @@ mod tests {
         let path = dir.path().join("kms.json");
         let mut s = Store::open("cn-hangzhou", "1", Some(path.clone())).unwrap();
         s.seed(&["alias=k8s".parse().unwrap()]).unwrap();
-        let blob = s.call("Encrypt", &params(&[("KeyId", "alias/k8s"), ("Plaintext", "eA==")])).unwrap();
+        let blob = s
+            .call(
+                "Encrypt",
+                &params(&[("KeyId", "alias/k8s"), ("Plaintext", "eA==")]),
+            )
+            .unwrap();
         let mut again = Store::open("cn-hangzhou", "1", Some(path)).unwrap();
         again.seed(&["alias=k8s".parse().unwrap()]).unwrap();
         assert_eq!(again.keys.len(), 1, "seeding is idempotent");
-        let dec = again.call("Decrypt", &params(&[("CiphertextBlob", blob["CiphertextBlob"].as_str().unwrap())])).unwrap();
+        let dec = again
+            .call(
+                "Decrypt",
+                &params(&[("CiphertextBlob", blob["CiphertextBlob"].as_str().unwrap())]),
+            )
+            .unwrap();
         assert_eq!(dec["Plaintext"], "eA==");
     }
 
     #[test]
     fn deletion_protection_blocks_scheduling() {
         let mut s = store();
-        s.seed(&["alias=k8s,protection=on".parse().unwrap()]).unwrap();
-        let err = s.call("ScheduleKeyDeletion", &params(&[("KeyId", "alias/k8s"), ("PendingWindowInDays", "7")])).unwrap_err();
+        s.seed(&["alias=k8s,protection=on".parse().unwrap()])
+            .unwrap();
+        let err = s
+            .call(
+                "ScheduleKeyDeletion",
+                &params(&[("KeyId", "alias/k8s"), ("PendingWindowInDays", "7")]),
+            )
+            .unwrap_err();
         assert_eq!(err.code, "Forbidden.ResourceProtected");
-        let err = s.call("DescribeKey", &params(&[("KeyId", "acs:kms:cn-beijing:1234567890:key/x")])).unwrap_err();
-        assert_eq!((err.status.as_u16(), err.code.as_str()), (404, "Forbidden.KeyNotFound"));
+        let err = s
+            .call(
+                "DescribeKey",
+                &params(&[("KeyId", "acs:kms:cn-beijing:1234567890:key/x")]),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.code.as_str()),
+            (404, "Forbidden.KeyNotFound")
+        );
     }
 }

@@ -32,7 +32,11 @@ fn check_role_arn(arn: &str) -> Result<(), ApiError> {
     if arn.starts_with("acs:ram::") && arn.contains(":role/") {
         Ok(())
     } else {
-        Err(ApiError::new(400, "InvalidParameter.RoleArn", format!("The parameter RoleArn {arn:?} is wrongly formed.")))
+        Err(ApiError::new(
+            400,
+            "InvalidParameter.RoleArn",
+            format!("The parameter RoleArn {arn:?} is wrongly formed."),
+        ))
     }
 }
 
@@ -56,17 +60,29 @@ fn credentials(emu: &Emulator, role_arn: &str, session: &str, seconds: u64) -> V
 /// token (it has no cluster issuer to check against) but checks every required parameter.
 pub fn assume_role_with_oidc(emu: &Emulator, params: &Params) -> Result<Value, ApiError> {
     if params.get("Version") != Some(STS_VERSION) {
-        return Err(ApiError::new(400, "InvalidVersion", "AssumeRoleWithOIDC needs Version 2015-04-01."));
+        return Err(ApiError::new(
+            400,
+            "InvalidVersion",
+            "AssumeRoleWithOIDC needs Version 2015-04-01.",
+        ));
     }
     let role = params.req("RoleArn")?;
     check_role_arn(role)?;
     let provider = params.req("OIDCProviderArn")?;
     if !provider.starts_with("acs:ram::") {
-        return Err(ApiError::new(400, "InvalidParameter.OIDCProviderArn", format!("The parameter OIDCProviderArn {provider:?} is wrongly formed.")));
+        return Err(ApiError::new(
+            400,
+            "InvalidParameter.OIDCProviderArn",
+            format!("The parameter OIDCProviderArn {provider:?} is wrongly formed."),
+        ));
     }
     let token = params.req("OIDCToken")?;
     if token.split('.').count() != 3 {
-        return Err(ApiError::new(400, "AuthenticationFail.OIDCToken.Invalid", "The OIDC token is not a JWT."));
+        return Err(ApiError::new(
+            400,
+            "AuthenticationFail.OIDCToken.Invalid",
+            "The OIDC token is not a JWT.",
+        ));
     }
     let session = params.req("RoleSessionName")?;
     Ok(credentials(emu, role, session, duration(params)?))
@@ -82,7 +98,11 @@ pub fn dispatch(emu: &Emulator, action: &str, params: &Params) -> Result<Value, 
             Ok(credentials(emu, role, session, duration(params)?))
         }
         "AssumeRoleWithOIDC" => assume_role_with_oidc(emu, params),
-        other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("Specified api {other:?} is not found."))),
+        other => Err(ApiError::new(
+            404,
+            "InvalidAction.NotFound",
+            format!("Specified api {other:?} is not found."),
+        )),
     }
 }
 
@@ -98,9 +118,16 @@ pub async fn role_name(State(emu): State<Arc<Emulator>>) -> Response {
     (StatusCode::OK, emu.ecs_role.clone()).into_response()
 }
 
-pub async fn role_credentials(State(emu): State<Arc<Emulator>>, Path(role): Path<String>) -> Response {
+pub async fn role_credentials(
+    State(emu): State<Arc<Emulator>>,
+    Path(role): Path<String>,
+) -> Response {
     if role != emu.ecs_role {
-        return (StatusCode::NOT_FOUND, format!("role {role} is not attached")).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            format!("role {role} is not attached"),
+        )
+            .into_response();
     }
     let (id, cred) = lock(&emu.auth).issue_sts(21_600);
     let now = time::OffsetDateTime::now_utc();
@@ -112,5 +139,10 @@ pub async fn role_credentials(State(emu): State<Arc<Emulator>>, Path(role): Path
         "Expiration": format_timestamp(cred.expiration),
         "LastUpdated": format_timestamp(now),
     });
-    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }

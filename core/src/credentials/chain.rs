@@ -9,7 +9,9 @@ use super::ecs::EcsRamRoleProvider;
 use super::environment::{EnvProvider, Environment};
 use super::oidc::OidcProvider;
 use super::profile::ProfileProvider;
-use super::{BoxFuture, CachedProvider, Credentials, CredentialsError, CredentialsProvider, Result};
+use super::{
+    BoxFuture, CachedProvider, Credentials, CredentialsError, CredentialsProvider, Result,
+};
 
 /// The SDKs' default chain.
 #[derive(Debug)]
@@ -24,7 +26,8 @@ impl DefaultChain {
     /// Builds the chain from an environment snapshot. `ALIBABA_CLOUD_CLI_PROFILE_DISABLED` and
     /// `ALIBABA_CLOUD_ECS_METADATA_DISABLED` remove those sources.
     pub fn from_env(env: &Environment) -> Self {
-        let mut providers: Vec<Box<dyn CredentialsProvider>> = vec![Box::new(EnvProvider::new(env.clone()))];
+        let mut providers: Vec<Box<dyn CredentialsProvider>> =
+            vec![Box::new(EnvProvider::new(env.clone()))];
         let mut skipped = Vec::new();
         match OidcProvider::from_env(env) {
             Ok(p) => providers.push(Box::new(p)),
@@ -46,7 +49,11 @@ impl DefaultChain {
                 Err(e) => skipped.push(e.to_string()),
             }
         }
-        Self { providers, skipped, last_used: Mutex::new(None) }
+        Self {
+            providers,
+            skipped,
+            last_used: Mutex::new(None),
+        }
     }
 
     /// The chain wrapped in a refreshing cache; what clients normally use.
@@ -109,8 +116,17 @@ mod tests {
             ("HOME", home_s.as_str()),
             ("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true"),
         ]);
-        let err = DefaultChain::from_env(&env).fetch().await.unwrap_err().to_string();
-        for needle in ["ALIBABA_CLOUD_ACCESS_KEY_ID is not set", "rrsa:", "config.json does not exist", "ALIBABA_CLOUD_ECS_METADATA_DISABLED"] {
+        let err = DefaultChain::from_env(&env)
+            .fetch()
+            .await
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "ALIBABA_CLOUD_ACCESS_KEY_ID is not set",
+            "rrsa:",
+            "config.json does not exist",
+            "ALIBABA_CLOUD_ECS_METADATA_DISABLED",
+        ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
     }

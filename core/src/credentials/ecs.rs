@@ -53,14 +53,18 @@ impl EcsRamRoleProvider {
     /// Role from `ALIBABA_CLOUD_ECS_METADATA`, endpoint from `SECRETKMS_ECS_METADATA_ENDPOINT`,
     /// IMDSv1 fallback off when `ALIBABA_CLOUD_IMDSV1_DISABLED`.
     pub fn from_env(env: &Environment, role_name: Option<String>) -> Result<Self> {
-        let text = env.get(METADATA_ENDPOINT_VAR).unwrap_or(DEFAULT_METADATA_ENDPOINT);
+        let text = env
+            .get(METADATA_ENDPOINT_VAR)
+            .unwrap_or(DEFAULT_METADATA_ENDPOINT);
         let endpoint = Url::parse(text).map_err(|e| CredentialsError::Invalid {
             source_name: NAME,
             detail: format!("{METADATA_ENDPOINT_VAR}={text:?} is not a url: {e}"),
         })?;
         if text != DEFAULT_METADATA_ENDPOINT {
-            require_secure_or_loopback(&endpoint)
-                .map_err(|detail| CredentialsError::Invalid { source_name: NAME, detail })?;
+            require_secure_or_loopback(&endpoint).map_err(|detail| CredentialsError::Invalid {
+                source_name: NAME,
+                detail,
+            })?;
         }
         let role = role_name.or_else(|| env.get("ALIBABA_CLOUD_ECS_METADATA").map(str::to_string));
         let mut provider = Self::new(role, endpoint)?;
@@ -79,9 +83,15 @@ impl EcsRamRoleProvider {
         if let Some(token) = token {
             request = request.header("X-aliyun-ecs-metadata-token", token);
         }
-        let response = request.send().await.map_err(|e| CredentialsError::http(NAME, url.as_str(), &e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CredentialsError::http(NAME, url.as_str(), &e))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| CredentialsError::http(NAME, url.as_str(), &e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CredentialsError::http(NAME, url.as_str(), &e))?;
         if !status.is_success() {
             return Err(CredentialsError::Http {
                 source_name: NAME,
@@ -101,9 +111,11 @@ impl EcsRamRoleProvider {
             .send()
             .await
         {
-            Ok(r) if r.status().is_success() => {
-                Some(r.text().await.map_err(|e| CredentialsError::http(NAME, token_url.as_str(), &e))?)
-            }
+            Ok(r) if r.status().is_success() => Some(
+                r.text()
+                    .await
+                    .map_err(|e| CredentialsError::http(NAME, token_url.as_str(), &e))?,
+            ),
             Ok(r) if self.imdsv1_disabled => {
                 return Err(CredentialsError::Http {
                     source_name: NAME,
@@ -114,13 +126,17 @@ impl EcsRamRoleProvider {
                     ),
                 });
             }
-            Err(e) if self.imdsv1_disabled => return Err(CredentialsError::http(NAME, token_url.as_str(), &e)),
+            Err(e) if self.imdsv1_disabled => {
+                return Err(CredentialsError::http(NAME, token_url.as_str(), &e));
+            }
             _ => None,
         };
         let role = match &self.role_name {
             Some(role) => role.clone(),
             None => {
-                let listing = self.get_text(self.url(CREDENTIALS_PATH), token.as_deref()).await?;
+                let listing = self
+                    .get_text(self.url(CREDENTIALS_PATH), token.as_deref())
+                    .await?;
                 listing.lines().next().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).ok_or_else(|| {
                     CredentialsError::Invalid {
                         source_name: NAME,
@@ -131,22 +147,28 @@ impl EcsRamRoleProvider {
         };
         let url = self.url(&format!("{CREDENTIALS_PATH}{role}"));
         let text = self.get_text(url.clone(), token.as_deref()).await?;
-        let parsed: MetadataCredentials = serde_json::from_str(&text).map_err(|e| CredentialsError::Http {
-            source_name: NAME,
-            url: url.to_string(),
-            detail: format!("credentials of role {role:?} are not valid json: {e}"),
-        })?;
+        let parsed: MetadataCredentials =
+            serde_json::from_str(&text).map_err(|e| CredentialsError::Http {
+                source_name: NAME,
+                url: url.to_string(),
+                detail: format!("credentials of role {role:?} are not valid json: {e}"),
+            })?;
         if parsed.code != "Success" {
             return Err(CredentialsError::Http {
                 source_name: NAME,
                 url: url.to_string(),
-                detail: format!("metadata service returned Code {:?} for role {role:?}", parsed.code),
+                detail: format!(
+                    "metadata service returned Code {:?} for role {role:?}",
+                    parsed.code
+                ),
             });
         }
-        let expiration = signature::parse_timestamp(&parsed.expiration).ok_or_else(|| CredentialsError::Http {
-            source_name: NAME,
-            url: url.to_string(),
-            detail: format!("unparsable Expiration {:?}", parsed.expiration),
+        let expiration = signature::parse_timestamp(&parsed.expiration).ok_or_else(|| {
+            CredentialsError::Http {
+                source_name: NAME,
+                url: url.to_string(),
+                detail: format!("unparsable Expiration {:?}", parsed.expiration),
+            }
         })?;
         Ok(Credentials {
             access_key_id: parsed.access_key_id,

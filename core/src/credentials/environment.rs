@@ -17,24 +17,38 @@ impl std::fmt::Debug for Environment {
         // Values may be secrets; names are enough to debug the chain.
         let mut names: Vec<&String> = self.vars.keys().collect();
         names.sort();
-        f.debug_struct("Environment").field("names", &names).finish()
+        f.debug_struct("Environment")
+            .field("names", &names)
+            .finish()
     }
 }
 
 impl Environment {
     /// The current process environment.
     pub fn from_process() -> Self {
-        Self { vars: std::env::vars().collect() }
+        Self {
+            vars: std::env::vars().collect(),
+        }
     }
 
     /// An explicit set of variables (tests, embedding).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
     }
 
     /// A non-empty value, trimmed of surrounding whitespace.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
     }
 
     /// The first non-empty value among `names` (aliases such as `ALIBABACLOUD_*`).
@@ -44,7 +58,8 @@ impl Environment {
 
     /// True for `true`/`1`/`yes` (any case).
     pub fn flag(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+        self.get(name)
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
     }
 
     /// `$HOME`, where `~/.aliyun/config.json` lives.
@@ -80,7 +95,9 @@ impl EnvProvider {
         let Some(secret) = self.env.get(ACCESS_KEY_SECRET) else {
             return Err(CredentialsError::Invalid {
                 source_name: NAME,
-                detail: format!("{ACCESS_KEY_ID} is set but {ACCESS_KEY_SECRET} is empty; set both"),
+                detail: format!(
+                    "{ACCESS_KEY_ID} is set but {ACCESS_KEY_SECRET} is empty; set both"
+                ),
             });
         };
         let mut creds = Credentials::access_key(id, secret, NAME);

@@ -49,9 +49,18 @@ impl OidcProvider {
     /// From the three RRSA variables the ack-pod-identity-webhook injects.
     pub fn from_env(env: &Environment) -> Result<Self> {
         const NAME: &str = "rrsa";
-        let vars = [env.get(ROLE_ARN), env.get(OIDC_PROVIDER_ARN), env.get(OIDC_TOKEN_FILE)];
+        let vars = [
+            env.get(ROLE_ARN),
+            env.get(OIDC_PROVIDER_ARN),
+            env.get(OIDC_TOKEN_FILE),
+        ];
         let names = [ROLE_ARN, OIDC_PROVIDER_ARN, OIDC_TOKEN_FILE];
-        let missing: Vec<&str> = names.iter().zip(&vars).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+        let missing: Vec<&str> = names
+            .iter()
+            .zip(&vars)
+            .filter(|(_, v)| v.is_none())
+            .map(|(n, _)| *n)
+            .collect();
         if missing.len() == names.len() {
             return Err(CredentialsError::NotConfigured {
                 source_name: NAME,
@@ -64,9 +73,14 @@ impl OidcProvider {
                 detail: format!("partly configured; also set {}", missing.join(", ")),
             });
         }
-        let endpoint = StsEndpoint::from_env(env, None)
-            .map_err(|detail| CredentialsError::Invalid { source_name: NAME, detail })?;
-        let [Some(role), Some(provider), Some(file)] = vars else { unreachable!("checked above") };
+        let endpoint =
+            StsEndpoint::from_env(env, None).map_err(|detail| CredentialsError::Invalid {
+                source_name: NAME,
+                detail,
+            })?;
+        let [Some(role), Some(provider), Some(file)] = vars else {
+            unreachable!("checked above")
+        };
         let mut provider = Self::new(role, provider, file, endpoint)?;
         if let Some(name) = env.get(SESSION_NAME) {
             provider.session_name = name.to_string();
@@ -75,11 +89,13 @@ impl OidcProvider {
     }
 
     async fn exchange(&self) -> Result<Credentials> {
-        let token = tokio::fs::read_to_string(&self.token_file).await.map_err(|error| CredentialsError::File {
-            source_name: self.source_name,
-            path: self.token_file.clone(),
-            error,
-        })?;
+        let token = tokio::fs::read_to_string(&self.token_file)
+            .await
+            .map_err(|error| CredentialsError::File {
+                source_name: self.source_name,
+                path: self.token_file.clone(),
+                error,
+            })?;
         let token = token.trim();
         if token.is_empty() {
             return Err(CredentialsError::Invalid {
@@ -89,12 +105,26 @@ impl OidcProvider {
         }
         let form = vec![
             ("RoleArn".to_string(), self.role_arn.clone()),
-            ("OIDCProviderArn".to_string(), self.oidc_provider_arn.clone()),
+            (
+                "OIDCProviderArn".to_string(),
+                self.oidc_provider_arn.clone(),
+            ),
             ("OIDCToken".to_string(), token.to_string()),
             ("RoleSessionName".to_string(), self.session_name.clone()),
-            ("DurationSeconds".to_string(), self.duration.as_secs().max(900).to_string()),
+            (
+                "DurationSeconds".to_string(),
+                self.duration.as_secs().max(900).to_string(),
+            ),
         ];
-        sts::call(&self.http, &self.endpoint, self.source_name, "AssumeRoleWithOIDC", sts::oidc_query(), form).await
+        sts::call(
+            &self.http,
+            &self.endpoint,
+            self.source_name,
+            "AssumeRoleWithOIDC",
+            sts::oidc_query(),
+            form,
+        )
+        .await
     }
 }
 
@@ -115,7 +145,10 @@ mod tests {
     fn partial_rrsa_configuration_names_what_is_missing() {
         let env = Environment::from_pairs([(ROLE_ARN, "acs:ram::1:role/r")]);
         let err = OidcProvider::from_env(&env).unwrap_err().to_string();
-        assert!(err.contains(OIDC_PROVIDER_ARN) && err.contains(OIDC_TOKEN_FILE), "{err}");
+        assert!(
+            err.contains(OIDC_PROVIDER_ARN) && err.contains(OIDC_TOKEN_FILE),
+            "{err}"
+        );
         let err = OidcProvider::from_env(&Environment::default()).unwrap_err();
         assert!(matches!(err, CredentialsError::NotConfigured { .. }));
     }

@@ -10,7 +10,10 @@ use super::ecs::EcsRamRoleProvider;
 use super::environment::Environment;
 use super::oidc::OidcProvider;
 use super::sts::{RamRoleArnProvider, StsEndpoint};
-use super::{BoxFuture, Credentials, CredentialsError, CredentialsProvider, Result, SecretString, StaticProvider};
+use super::{
+    BoxFuture, Credentials, CredentialsError, CredentialsProvider, Result, SecretString,
+    StaticProvider,
+};
 
 const NAME: &str = "profile";
 
@@ -52,18 +55,25 @@ impl ProfileProvider {
     pub fn from_env(env: &Environment) -> Result<Self> {
         let path = match env.get("ALIBABA_CLOUD_CONFIG_FILE") {
             Some(path) => PathBuf::from(path),
-            None => env.home().map(|h| h.join(".aliyun").join("config.json")).ok_or_else(|| {
-                CredentialsError::NotConfigured {
+            None => env
+                .home()
+                .map(|h| h.join(".aliyun").join("config.json"))
+                .ok_or_else(|| CredentialsError::NotConfigured {
                     source_name: NAME,
                     detail: "HOME is not set, so ~/.aliyun/config.json cannot be found".into(),
-                }
-            })?,
+                })?,
         };
-        Ok(Self { env: env.clone(), path })
+        Ok(Self {
+            env: env.clone(),
+            path,
+        })
     }
 
     fn invalid(&self, detail: String) -> CredentialsError {
-        CredentialsError::Invalid { source_name: NAME, detail: format!("{}: {detail}", self.path.display()) }
+        CredentialsError::Invalid {
+            source_name: NAME,
+            detail: format!("{}: {detail}", self.path.display()),
+        }
     }
 
     /// Reads the file and builds the provider of the selected profile's mode.
@@ -76,34 +86,57 @@ impl ProfileProvider {
                     detail: format!("{} does not exist", self.path.display()),
                 });
             }
-            Err(error) => return Err(CredentialsError::File { source_name: NAME, path: self.path.clone(), error }),
+            Err(error) => {
+                return Err(CredentialsError::File {
+                    source_name: NAME,
+                    path: self.path.clone(),
+                    error,
+                });
+            }
         };
-        let config: ConfigFile =
-            serde_json::from_str(&text).map_err(|e| self.invalid(format!("not a valid cli config: {e}")))?;
+        let config: ConfigFile = serde_json::from_str(&text)
+            .map_err(|e| self.invalid(format!("not a valid cli config: {e}")))?;
         let wanted = self
             .env
-            .first(&["ALIBABA_CLOUD_PROFILE", "ALIBABACLOUD_PROFILE", "ALICLOUD_PROFILE"])
+            .first(&[
+                "ALIBABA_CLOUD_PROFILE",
+                "ALIBABACLOUD_PROFILE",
+                "ALICLOUD_PROFILE",
+            ])
             .map(str::to_string)
             .unwrap_or(config.current.clone());
-        let wanted = if wanted.is_empty() { "default".to_string() } else { wanted };
-        let profile = config.profiles.into_iter().find(|p| p.name == wanted).ok_or_else(|| {
-            self.invalid(format!("profile {wanted:?} not found; set ALIBABA_CLOUD_PROFILE or \"current\""))
-        })?;
+        let wanted = if wanted.is_empty() {
+            "default".to_string()
+        } else {
+            wanted
+        };
+        let profile = config
+            .profiles
+            .into_iter()
+            .find(|p| p.name == wanted)
+            .ok_or_else(|| {
+                self.invalid(format!(
+                    "profile {wanted:?} not found; set ALIBABA_CLOUD_PROFILE or \"current\""
+                ))
+            })?;
         let require = |field: &str, value: &str| -> Result<()> {
             if value.trim().is_empty() {
-                Err(self.invalid(format!("profile {wanted:?} (mode {}) needs {field}", profile.mode)))
+                Err(self.invalid(format!(
+                    "profile {wanted:?} (mode {}) needs {field}",
+                    profile.mode
+                )))
             } else {
                 Ok(())
             }
         };
         let sts_region = Some(profile.sts_region.as_str()).filter(|r| !r.is_empty());
-        let sts_endpoint = || {
-            StsEndpoint::from_env(&self.env, sts_region).map_err(|detail| self.invalid(detail))
-        };
+        let sts_endpoint =
+            || StsEndpoint::from_env(&self.env, sts_region).map_err(|detail| self.invalid(detail));
         let access_key = |with_token: bool| -> Result<Credentials> {
             require("access_key_id", &profile.access_key_id)?;
             require("access_key_secret", &profile.access_key_secret)?;
-            let mut creds = Credentials::access_key(&profile.access_key_id, &profile.access_key_secret, NAME);
+            let mut creds =
+                Credentials::access_key(&profile.access_key_id, &profile.access_key_secret, NAME);
             if with_token {
                 require("sts_token", &profile.sts_token)?;
                 creds.security_token = Some(SecretString::new(profile.sts_token.clone()));
@@ -116,7 +149,8 @@ impl ProfileProvider {
             "RamRoleArn" => {
                 require("ram_role_arn", &profile.ram_role_arn)?;
                 let source = Box::new(StaticProvider(access_key(false)?));
-                let mut p = RamRoleArnProvider::new(source, &profile.ram_role_arn, sts_endpoint()?)?;
+                let mut p =
+                    RamRoleArnProvider::new(source, &profile.ram_role_arn, sts_endpoint()?)?;
                 if !profile.ram_session_name.is_empty() {
                     p.session_name = profile.ram_session_name.clone();
                 }
@@ -196,7 +230,10 @@ mod tests {
         write_config(home.path(), CONFIG);
         let creds = provider(home.path(), &[]).fetch().await.unwrap();
         assert_eq!(creds.access_key_id, "LTAImain");
-        let creds = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "sts")]).fetch().await.unwrap();
+        let creds = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "sts")])
+            .fetch()
+            .await
+            .unwrap();
         assert_eq!(creds.security_token.unwrap().expose(), "t");
     }
 
@@ -204,14 +241,29 @@ mod tests {
     async fn errors_name_the_profile_and_field() {
         let home = tempfile::tempdir().unwrap();
         write_config(home.path(), CONFIG);
-        let err = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "broken")]).fetch().await.unwrap_err();
-        assert!(err.to_string().contains("\"broken\"") && err.to_string().contains("sts_token"), "{err}");
-        let err = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "sso")]).fetch().await.unwrap_err();
+        let err = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "broken")])
+            .fetch()
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("\"broken\"") && err.to_string().contains("sts_token"),
+            "{err}"
+        );
+        let err = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "sso")])
+            .fetch()
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("CloudSSO"), "{err}");
-        let err = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "nope")]).fetch().await.unwrap_err();
+        let err = provider(home.path(), &[("ALIBABA_CLOUD_PROFILE", "nope")])
+            .fetch()
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("\"nope\" not found"), "{err}");
         let empty = tempfile::tempdir().unwrap();
         let err = provider(empty.path(), &[]).fetch().await.unwrap_err();
-        assert!(matches!(err, CredentialsError::NotConfigured { .. }), "{err}");
+        assert!(
+            matches!(err, CredentialsError::NotConfigured { .. }),
+            "{err}"
+        );
     }
 }

@@ -31,7 +31,8 @@ impl StsEndpoint {
         let url = if text.contains("://") {
             Url::parse(text).map_err(|e| format!("invalid sts endpoint {text:?}: {e}"))?
         } else {
-            Url::parse(&format!("https://{text}/")).map_err(|e| format!("invalid sts endpoint {text:?}: {e}"))?
+            Url::parse(&format!("https://{text}/"))
+                .map_err(|e| format!("invalid sts endpoint {text:?}: {e}"))?
         };
         require_secure_or_loopback(&url)?;
         Ok(Self(url))
@@ -39,7 +40,10 @@ impl StsEndpoint {
 
     /// The SDKs' rule: `ALIBABA_CLOUD_STS_ENDPOINT`, else `sts[-vpc].<ALIBABA_CLOUD_STS_REGION>`
     /// (VPC when `ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED`), else the global endpoint.
-    pub fn from_env(env: &Environment, profile_region: Option<&str>) -> std::result::Result<Self, String> {
+    pub fn from_env(
+        env: &Environment,
+        profile_region: Option<&str>,
+    ) -> std::result::Result<Self, String> {
         if let Some(endpoint) = env.get("ALIBABA_CLOUD_STS_ENDPOINT") {
             return Self::parse(endpoint);
         }
@@ -91,25 +95,47 @@ pub(crate) async fn call(
     if !form.is_empty() {
         let body = form
             .iter()
-            .map(|(k, v)| format!("{}={}", signature::percent_encode(k), signature::percent_encode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    signature::percent_encode(k),
+                    signature::percent_encode(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
-        request = request.header("content-type", "application/x-www-form-urlencoded").body(body);
+        request = request
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
     }
-    let response = request.send().await.map_err(|e| CredentialsError::http(source_name, url, &e))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| CredentialsError::http(source_name, url, &e))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| CredentialsError::http(source_name, url, &e))?;
-    let parsed: StsResponse = serde_json::from_slice(&body).map_err(|e| CredentialsError::Http {
-        source_name,
-        url: url.to_string(),
-        detail: format!("sts {action} returned http {status} with a body that is not sts json: {e}"),
-    })?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| CredentialsError::http(source_name, url, &e))?;
+    let parsed: StsResponse =
+        serde_json::from_slice(&body).map_err(|e| CredentialsError::Http {
+            source_name,
+            url: url.to_string(),
+            detail: format!(
+                "sts {action} returned http {status} with a body that is not sts json: {e}"
+            ),
+        })?;
     match parsed.credentials {
         Some(c) if status.is_success() => {
-            let expiration = signature::parse_timestamp(&c.expiration).ok_or_else(|| CredentialsError::Http {
-                source_name,
-                url: url.to_string(),
-                detail: format!("sts {action} returned an unparsable Expiration {:?}", c.expiration),
+            let expiration = signature::parse_timestamp(&c.expiration).ok_or_else(|| {
+                CredentialsError::Http {
+                    source_name,
+                    url: url.to_string(),
+                    detail: format!(
+                        "sts {action} returned an unparsable Expiration {:?}",
+                        c.expiration
+                    ),
+                }
             })?;
             Ok(Credentials {
                 access_key_id: c.access_key_id,
@@ -129,7 +155,10 @@ pub(crate) async fn call(
 }
 
 pub(crate) fn default_session_name() -> String {
-    format!("secretkms-{}", OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000)
+    format!(
+        "secretkms-{}",
+        OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000
+    )
 }
 
 /// `AssumeRole` with credentials from another provider (`RamRoleArn` profiles).
@@ -167,14 +196,20 @@ impl RamRoleArnProvider {
             ("Action".into(), "AssumeRole".into()),
             ("Version".into(), STS_VERSION.into()),
             ("Format".into(), "JSON".into()),
-            ("Timestamp".into(), signature::format_timestamp(OffsetDateTime::now_utc())),
+            (
+                "Timestamp".into(),
+                signature::format_timestamp(OffsetDateTime::now_utc()),
+            ),
             ("SignatureNonce".into(), signature::new_nonce()),
             ("SignatureMethod".into(), "HMAC-SHA1".into()),
             ("SignatureVersion".into(), "1.0".into()),
             ("AccessKeyId".into(), source.access_key_id.clone()),
             ("RoleArn".into(), self.role_arn.clone()),
             ("RoleSessionName".into(), self.session_name.clone()),
-            ("DurationSeconds".into(), self.duration.as_secs().to_string()),
+            (
+                "DurationSeconds".into(),
+                self.duration.as_secs().to_string(),
+            ),
         ];
         if let Some(token) = &source.security_token {
             params.push(("SecurityToken".into(), token.expose().to_string()));
@@ -187,7 +222,15 @@ impl RamRoleArnProvider {
             "Signature".into(),
             signature::rpc_signature(source.access_key_secret.expose(), &to_sign),
         ));
-        call(&self.http, &self.endpoint, "ram-role-arn", "AssumeRole", params, Vec::new()).await
+        call(
+            &self.http,
+            &self.endpoint,
+            "ram-role-arn",
+            "AssumeRole",
+            params,
+            Vec::new(),
+        )
+        .await
     }
 }
 
@@ -205,7 +248,10 @@ pub(crate) fn oidc_query() -> Vec<(String, String)> {
         ("Action".into(), "AssumeRoleWithOIDC".into()),
         ("Version".into(), STS_VERSION.into()),
         ("Format".into(), "JSON".into()),
-        ("Timestamp".into(), signature::format_timestamp(OffsetDateTime::now_utc())),
+        (
+            "Timestamp".into(),
+            signature::format_timestamp(OffsetDateTime::now_utc()),
+        ),
     ]
 }
 
@@ -216,7 +262,10 @@ mod tests {
     #[test]
     fn endpoint_follows_the_sdk_rules() {
         let env = Environment::from_pairs([("ALIBABA_CLOUD_STS_REGION", "cn-beijing")]);
-        assert_eq!(StsEndpoint::from_env(&env, None).unwrap().url().as_str(), "https://sts.cn-beijing.aliyuncs.com/");
+        assert_eq!(
+            StsEndpoint::from_env(&env, None).unwrap().url().as_str(),
+            "https://sts.cn-beijing.aliyuncs.com/"
+        );
         let env = Environment::from_pairs([
             ("ALIBABA_CLOUD_STS_REGION", "cn-beijing"),
             ("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "true"),
@@ -225,9 +274,16 @@ mod tests {
             StsEndpoint::from_env(&env, None).unwrap().url().as_str(),
             "https://sts-vpc.cn-beijing.aliyuncs.com/"
         );
-        assert_eq!(StsEndpoint::from_env(&Environment::default(), None).unwrap(), StsEndpoint::global());
+        assert_eq!(
+            StsEndpoint::from_env(&Environment::default(), None).unwrap(),
+            StsEndpoint::global()
+        );
         let env = Environment::from_pairs([("ALIBABA_CLOUD_STS_ENDPOINT", "http://example.com")]);
-        assert!(StsEndpoint::from_env(&env, None).unwrap_err().contains("example.com"));
+        assert!(
+            StsEndpoint::from_env(&env, None)
+                .unwrap_err()
+                .contains("example.com")
+        );
         let env = Environment::from_pairs([("ALIBABA_CLOUD_STS_ENDPOINT", "http://127.0.0.1:9")]);
         assert!(StsEndpoint::from_env(&env, None).is_ok());
     }

@@ -21,11 +21,17 @@ impl Endpoint {
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let endpoint = if let Some(region) = text.strip_prefix("public:") {
-            Self::Public { region: region.to_string() }
+            Self::Public {
+                region: region.to_string(),
+            }
         } else if let Some(region) = text.strip_prefix("vpc:") {
-            Self::Vpc { region: region.to_string() }
+            Self::Vpc {
+                region: region.to_string(),
+            }
         } else {
-            Self::Custom(Url::parse(text).map_err(|e| format!("invalid kms endpoint {text:?}: {e}"))?)
+            Self::Custom(
+                Url::parse(text).map_err(|e| format!("invalid kms endpoint {text:?}: {e}"))?,
+            )
         };
         endpoint.url()?;
         Ok(endpoint)
@@ -34,8 +40,14 @@ impl Endpoint {
     /// The base URL requests are sent to.
     pub fn url(&self) -> Result<Url, String> {
         let check_region = |region: &str| {
-            if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                Err(format!("invalid region {region:?}: expected a region id such as cn-hangzhou"))
+            if region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                Err(format!(
+                    "invalid region {region:?}: expected a region id such as cn-hangzhou"
+                ))
             } else {
                 Ok(())
             }
@@ -67,7 +79,9 @@ pub(crate) fn require_secure_or_loopback(url: &Url) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
-        "http" => Err(format!("refusing plain http to {url}: use https, or http only on a loopback address")),
+        "http" => Err(format!(
+            "refusing plain http to {url}: use https, or http only on a loopback address"
+        )),
         other => Err(format!("unsupported scheme {other:?} in {url}: use https")),
     }
 }
@@ -75,7 +89,8 @@ pub(crate) fn require_secure_or_loopback(url: &Url) -> Result<(), String> {
 /// `localhost`, 127.0.0.0/8 or ::1.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The `host` header value HTTP clients send for `url` (port only when not the default).
@@ -94,14 +109,27 @@ mod tests {
     #[test]
     fn region_endpoints() {
         assert_eq!(
-            Endpoint::Public { region: "cn-hangzhou".into() }.url().unwrap().as_str(),
+            Endpoint::Public {
+                region: "cn-hangzhou".into()
+            }
+            .url()
+            .unwrap()
+            .as_str(),
             "https://kms.cn-hangzhou.aliyuncs.com/"
         );
         assert_eq!(
-            Endpoint::parse("vpc:cn-beijing").unwrap().url().unwrap().as_str(),
+            Endpoint::parse("vpc:cn-beijing")
+                .unwrap()
+                .url()
+                .unwrap()
+                .as_str(),
             "https://kms-vpc.cn-beijing.aliyuncs.com/"
         );
-        assert!(Endpoint::parse("public:cn hangzhou").unwrap_err().contains("cn hangzhou"));
+        assert!(
+            Endpoint::parse("public:cn hangzhou")
+                .unwrap_err()
+                .contains("cn hangzhou")
+        );
     }
 
     #[test]
@@ -116,7 +144,13 @@ mod tests {
 
     #[test]
     fn host_header_keeps_non_default_ports() {
-        assert_eq!(host_header(&Url::parse("http://127.0.0.1:8080/").unwrap()), "127.0.0.1:8080");
-        assert_eq!(host_header(&Url::parse("https://kms.cn-hangzhou.aliyuncs.com/").unwrap()), "kms.cn-hangzhou.aliyuncs.com");
+        assert_eq!(
+            host_header(&Url::parse("http://127.0.0.1:8080/").unwrap()),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            host_header(&Url::parse("https://kms.cn-hangzhou.aliyuncs.com/").unwrap()),
+            "kms.cn-hangzhou.aliyuncs.com"
+        );
     }
 }

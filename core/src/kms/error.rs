@@ -43,12 +43,24 @@ pub enum KmsError {
     Api(ApiError),
     /// The request never got a complete answer (connect, timeout, reset, cut body).
     #[error("kms {operation}: request to {host} failed after {attempts} attempts: {detail}")]
-    Transport { operation: &'static str, host: String, attempts: u32, detail: String },
+    Transport {
+        operation: &'static str,
+        host: String,
+        attempts: u32,
+        detail: String,
+    },
     /// KMS answered, but not with the JSON this operation returns.
     #[error("kms {operation}: malformed response (http {http_status}): {detail}")]
-    MalformedResponse { operation: &'static str, http_status: u16, detail: String },
+    MalformedResponse {
+        operation: &'static str,
+        http_status: u16,
+        detail: String,
+    },
     #[error("kms {operation}: {source}")]
-    Credentials { operation: &'static str, source: CredentialsError },
+    Credentials {
+        operation: &'static str,
+        source: CredentialsError,
+    },
     #[error("kms client configuration: {0}")]
     Config(String),
 }
@@ -74,7 +86,8 @@ impl KmsError {
             || code == "MissingSignature"
         {
             Self::Signature(api)
-        } else if code.starts_with("InvalidAccessKeyId") || code.starts_with("InvalidSecurityToken") {
+        } else if code.starts_with("InvalidAccessKeyId") || code.starts_with("InvalidSecurityToken")
+        {
             Self::InvalidCredentials(api)
         } else {
             Self::Api(api)
@@ -133,14 +146,38 @@ mod tests {
 
     #[test]
     fn codes_map_to_variants() {
-        assert!(matches!(KmsError::from_api(api("Forbidden.KeyNotFound", 404)), KmsError::KeyNotFound(_)));
-        assert!(matches!(KmsError::from_api(api("Forbidden.NoPermission", 403)), KmsError::NoPermission(_)));
-        assert!(matches!(KmsError::from_api(api("Rejected.Disabled", 409)), KmsError::KeyState(_)));
-        assert!(matches!(KmsError::from_api(api("Rejected.Throttling", 429)), KmsError::Throttled { .. }));
-        assert!(matches!(KmsError::from_api(api("Throttling.User", 400)), KmsError::Throttled { .. }));
-        assert!(matches!(KmsError::from_api(api("IllegalTimestamp", 400)), KmsError::IllegalTimestamp(_)));
-        assert!(matches!(KmsError::from_api(api("SignatureDoesNotMatch", 400)), KmsError::Signature(_)));
-        assert!(matches!(KmsError::from_api(api("InvalidAccessKeyId.NotFound", 404)), KmsError::InvalidCredentials(_)));
+        assert!(matches!(
+            KmsError::from_api(api("Forbidden.KeyNotFound", 404)),
+            KmsError::KeyNotFound(_)
+        ));
+        assert!(matches!(
+            KmsError::from_api(api("Forbidden.NoPermission", 403)),
+            KmsError::NoPermission(_)
+        ));
+        assert!(matches!(
+            KmsError::from_api(api("Rejected.Disabled", 409)),
+            KmsError::KeyState(_)
+        ));
+        assert!(matches!(
+            KmsError::from_api(api("Rejected.Throttling", 429)),
+            KmsError::Throttled { .. }
+        ));
+        assert!(matches!(
+            KmsError::from_api(api("Throttling.User", 400)),
+            KmsError::Throttled { .. }
+        ));
+        assert!(matches!(
+            KmsError::from_api(api("IllegalTimestamp", 400)),
+            KmsError::IllegalTimestamp(_)
+        ));
+        assert!(matches!(
+            KmsError::from_api(api("SignatureDoesNotMatch", 400)),
+            KmsError::Signature(_)
+        ));
+        assert!(matches!(
+            KmsError::from_api(api("InvalidAccessKeyId.NotFound", 404)),
+            KmsError::InvalidCredentials(_)
+        ));
         let internal = KmsError::from_api(api("InternalFailure", 500));
         assert!(internal.is_retryable());
         assert!(!KmsError::from_api(api("InvalidParameter", 400)).is_retryable());
@@ -149,6 +186,9 @@ mod tests {
     #[test]
     fn display_names_operation_and_code() {
         let text = KmsError::from_api(api("Rejected.Disabled", 409)).to_string();
-        assert_eq!(text, "kms DescribeKey: rejected by key state (Rejected.Disabled): m");
+        assert_eq!(
+            text,
+            "kms DescribeKey: rejected by key state (Rejected.Disabled): m"
+        );
     }
 }

@@ -51,11 +51,18 @@ impl KeyArn {
         if region.is_empty() || key_id.is_empty() {
             return None;
         }
-        Some(Self { region: region.into(), account: account.into(), key_id: key_id.into() })
+        Some(Self {
+            region: region.into(),
+            account: account.into(),
+            key_id: key_id.into(),
+        })
     }
 
     pub fn format(&self) -> String {
-        format!("acs:kms:{}:{}:key/{}", self.region, self.account, self.key_id)
+        format!(
+            "acs:kms:{}:{}:key/{}",
+            self.region, self.account, self.key_id
+        )
     }
 }
 
@@ -119,7 +126,10 @@ mod tests {
             key_metadata: KeyMetadata,
         }
         let r: R = serde_json::from_str(SAMPLE).unwrap();
-        assert_eq!(r.key_metadata.dkms_instance_id.as_deref(), Some("kst-bjj62d8f5e0sgtx8h****"));
+        assert_eq!(
+            r.key_metadata.dkms_instance_id.as_deref(),
+            Some("kst-bjj62d8f5e0sgtx8h****")
+        );
         let facts = KeyFacts::from(r.key_metadata);
         assert_eq!(facts.region.as_deref(), Some("cn-hangzhou"));
         assert_eq!(facts.state, KeyState::PendingDeletion);
@@ -132,7 +142,10 @@ mod tests {
     #[test]
     fn arn_round_trips() {
         let arn = KeyArn::parse("acs:kms:cn-beijing:123:key/abc").unwrap();
-        assert_eq!((arn.region.as_str(), arn.key_id.as_str()), ("cn-beijing", "abc"));
+        assert_eq!(
+            (arn.region.as_str(), arn.key_id.as_str()),
+            ("cn-beijing", "abc")
+        );
         assert_eq!(arn.format(), "acs:kms:cn-beijing:123:key/abc");
         assert!(KeyArn::parse("acs:ecs:cn-beijing:123:key/abc").is_none());
     }

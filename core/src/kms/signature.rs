@@ -68,7 +68,11 @@ pub struct Acs3Request<'a> {
 impl Acs3Request<'_> {
     /// Returns the canonical request and the `SignedHeaders` list (`a;b;c`).
     pub fn canonical(&self) -> (String, String) {
-        let mut names: Vec<String> = self.headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+        let mut names: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .collect();
         names.sort();
         names.dedup();
         let mut canonical_headers = String::new();
@@ -99,14 +103,19 @@ impl Acs3Request<'_> {
     /// `ACS3-HMAC-SHA256\n` + hex(sha256(canonical request)).
     pub fn string_to_sign(&self) -> (String, String) {
         let (canonical, signed_headers) = self.canonical();
-        (format!("{ACS3_HMAC_SHA256}\n{}", sha256_hex(canonical.as_bytes())), signed_headers)
+        (
+            format!("{ACS3_HMAC_SHA256}\n{}", sha256_hex(canonical.as_bytes())),
+            signed_headers,
+        )
     }
 
     /// The full `Authorization` header value.
     pub fn authorization(&self, access_key_id: &str, access_key_secret: &str) -> String {
         let (string_to_sign, signed_headers) = self.string_to_sign();
         let signature = acs3_signature(access_key_secret, &string_to_sign);
-        format!("{ACS3_HMAC_SHA256} Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature}")
+        format!(
+            "{ACS3_HMAC_SHA256} Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature}"
+        )
     }
 }
 
@@ -157,7 +166,11 @@ impl Acs3Authorization {
 
 /// RPC V2 string-to-sign: `METHOD&%2F&pct(canonical query)`; `params` must not contain `Signature`.
 pub fn rpc_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    format!("{method}&{}&{}", percent_encode("/"), percent_encode(&canonical_query(params)))
+    format!(
+        "{method}&{}&{}",
+        percent_encode("/"),
+        percent_encode(&canonical_query(params))
+    )
 }
 
 /// Base64 HMAC-SHA1 keyed with `secret + "&"`.
@@ -170,7 +183,10 @@ pub fn rpc_signature(access_key_secret: &str, string_to_sign: &str) -> String {
 
 /// UTC `yyyy-MM-ddTHH:mm:ssZ`, the format of `Timestamp` and `x-acs-date`.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(at);
+    let at = at
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(at);
     at.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -195,7 +211,10 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -250,7 +269,10 @@ mod tests {
         ]);
         let to_sign = rpc_string_to_sign("POST", &params);
         assert!(to_sign.starts_with("POST&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeKey"));
-        assert_eq!(rpc_signature("testsecret", &to_sign), "NFoeUIAC1GhCBPpnkh0BsTiGDzI=");
+        assert_eq!(
+            rpc_signature("testsecret", &to_sign),
+            "NFoeUIAC1GhCBPpnkh0BsTiGDzI="
+        );
     }
 
     #[test]
@@ -269,6 +291,11 @@ mod tests {
     fn timestamps_use_whole_seconds_in_utc() {
         let at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
         assert_eq!(format_timestamp(at), "2023-11-14T22:13:20Z");
-        assert_eq!(parse_timestamp("2023-11-14T22:13:20Z").unwrap().unix_timestamp(), 1_700_000_000);
+        assert_eq!(
+            parse_timestamp("2023-11-14T22:13:20Z")
+                .unwrap()
+                .unix_timestamp(),
+            1_700_000_000
+        );
     }
 }
