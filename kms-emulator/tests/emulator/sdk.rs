@@ -25,7 +25,10 @@ fn python() -> Option<PathBuf> {
         return None;
     }
     // hack/test.sh installs the SDKs once and exports the interpreter.
-    if let Some(path) = std::env::var_os("SECRETKMS_SDK_PYTHON").map(PathBuf::from).filter(|p| p.exists()) {
+    if let Some(path) = std::env::var_os("SECRETKMS_SDK_PYTHON")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+    {
         return Some(path);
     }
     let output = Command::new("bash")
