@@ -5,6 +5,7 @@
 pub mod credentials;
 pub mod kms;
 pub mod observations;
-pub mod review;
 pub mod policy;
+pub mod review;
+pub mod secret_encryption;
 pub mod state;

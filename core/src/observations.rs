@@ -42,6 +42,14 @@ impl<T> Observed<T> {
         self.active = true;
     }
 
+    /// Records a successful observation of "nothing there" (e.g. no SecretEncryption object).
+    pub fn absent(&mut self, at: SystemTime) {
+        self.value = None;
+        self.last_success = Some(at);
+        self.last_error = None;
+        self.active = true;
+    }
+
     /// Records a failure. The last good value is kept, so policies can still name the key, but
     /// its age keeps growing until it is too old to trust.
     pub fn fail(&mut self, error: impl Into<String>) {

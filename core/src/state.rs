@@ -5,10 +5,11 @@
 //! The JSON form (camelCase) is a stable file format: `--state-file`, `policy run --state` and the
 //! policy test cases all use it.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Lifecycle state of a cloud KMS key. Serialized exactly as Alibaba Cloud KMS spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 pub enum KeyState {
     Enabled,
     Disabled,
@@ -63,7 +64,7 @@ impl Default for Declared {
 }
 
 /// Live key metadata from the cloud KMS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyFacts {
     pub key_id: String,

@@ -41,6 +41,17 @@ pub struct Supervised {
 impl Supervised {
     /// Starts `program args...`, its stdout and stderr appended to `log`.
     pub fn spawn(what: &'static str, program: &Path, args: &[String], log: &Path) -> Result<Self> {
+        Self::spawn_with_env(what, program, args, &[], log)
+    }
+
+    /// Like [`Supervised::spawn`], with extra environment variables.
+    pub fn spawn_with_env(
+        what: &'static str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Result<Self> {
         let out =
             File::create(log).map_err(HarnessError::io(format!("creating {}", log.display())))?;
         let err = out
@@ -52,6 +63,7 @@ impl Supervised {
             .arg("watchdog")
             .arg(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(err)

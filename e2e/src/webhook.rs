@@ -29,6 +29,10 @@ pub struct WebhookOptions {
     pub policy_config: Option<String>,
     /// Probe the apiserver's KMS health with the admin kubeconfig.
     pub apiserver_probe: bool,
+    /// Watch the SecretEncryption `cluster`, poll its key in KMS, and write its status back.
+    pub monitor: bool,
+    /// Environment for the process (e.g. Alibaba Cloud credentials for the emulator).
+    pub env: Vec<(String, String)>,
     pub extra_args: Vec<String>,
 }
 
@@ -71,6 +75,10 @@ impl Webhook {
             format!("--tls-cert-file={}", cert.display()),
             format!("--tls-key-file={}", key.display()),
             format!("--apiserver-probe={}", options.apiserver_probe),
+            format!("--watch-secret-encryption={}", options.monitor),
+            format!("--status-writeback={}", options.monitor),
+            "--kms-poll-interval=1s".into(),
+            "--status-interval=1s".into(),
             format!("--kubeconfig={}", cp.kubeconfig.display()),
             "--state-file-interval=200ms".into(),
             "--cert-reload-interval=500ms".into(),

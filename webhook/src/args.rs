@@ -73,6 +73,37 @@ pub struct Args {
     #[arg(long, env = "SECRETKMS_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 
+    /// Watch the SecretEncryption object named `cluster` for the declared settings.
+    #[arg(long, env = "SECRETKMS_WATCH_SECRET_ENCRYPTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_secret_encryption: bool,
+
+    /// KMS endpoint for every key, overriding the SecretEncryption's region and endpoint:
+    /// `public:<region>`, `vpc:<region>` or a URL (the local emulator).
+    #[arg(long, env = "SECRETKMS_KMS_ENDPOINT", value_parser = secretkms_core::kms::Endpoint::parse)]
+    pub kms_endpoint: Option<secretkms_core::kms::Endpoint>,
+
+    /// Reach KMS through its VPC endpoint (`kms-vpc.<region>`), as pods inside Alibaba Cloud
+    /// should; false uses the public endpoint.
+    #[arg(long, env = "SECRETKMS_KMS_VPC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub kms_vpc: bool,
+
+    /// How often the key's facts are read from KMS. DescribeKey has a per-account quota (about
+    /// 20/s) shared by every replica and every other user of the account.
+    #[arg(long, env = "SECRETKMS_KMS_POLL_INTERVAL", default_value = "30s", value_parser = duration::parse)]
+    pub kms_poll_interval: Duration,
+
+    /// Write the observed conditions to the SecretEncryption's status (and Events on changes).
+    #[arg(long, env = "SECRETKMS_STATUS_WRITEBACK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub status_writeback: bool,
+
+    /// How often the status is refreshed.
+    #[arg(long, env = "SECRETKMS_STATUS_INTERVAL", default_value = "15s", value_parser = duration::parse)]
+    pub status_interval: Duration,
+
+    /// This replica's name in Events (the chart sets the pod name).
+    #[arg(long, env = "SECRETKMS_POD_NAME", default_value = "secretkms-webhook")]
+    pub pod_name: String,
+
     /// Policy evaluations that may run at once; more wait. Defaults to the number of CPUs.
     #[arg(long, env = "SECRETKMS_MAX_CONCURRENT_EVALUATIONS")]
     pub max_concurrent_evaluations: Option<usize>,

@@ -10,9 +10,11 @@ pub mod admission;
 pub mod app;
 pub mod args;
 pub mod duration;
+pub mod key_lookup;
 pub mod metrics;
 pub mod server;
 pub mod sources;
+pub mod status_writer;
 pub mod tls;
 
 pub use args::Args;

@@ -28,6 +28,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -40,6 +45,7 @@ pub struct Metrics {
     duration: Histogram,
     rejected: Family<ReasonLabels, Counter>,
     cert_reloads: Family<ResultLabels, Counter>,
+    source_errors: Family<SourceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -80,12 +86,19 @@ impl Metrics {
             "Serving certificate reloads, by result",
             cert_reloads.clone(),
         );
+        let source_errors = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "state_source_errors",
+            "Failed attempts to read a source of facts",
+            source_errors.clone(),
+        );
         Self {
             registry,
             requests,
             duration,
             rejected,
             cert_reloads,
+            source_errors,
         }
     }
 
@@ -108,6 +121,12 @@ impl Metrics {
 
     pub fn bad_request(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn source_error(&self, source: &'static str) {
+        self.source_errors
+            .get_or_create(&SourceLabels { source })
+            .inc();
     }
 
     pub fn cert_reload(&self, ok: bool) {

@@ -9,12 +9,16 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, anyhow};
 use axum_server::tls_rustls::RustlsConfig;
-use secretkms_core::policy::{CacheDir, NoKeyLookup, PolicyConfig, PolicyRuntime, RuntimeConfig};
+use secretkms_core::credentials::{DefaultChain, Environment};
+use secretkms_core::policy::{
+    CacheDir, CachedKeyLookup, KeyCacheConfig, PolicyConfig, PolicyRuntime, RuntimeConfig,
+};
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, App};
 use crate::args::{Args, LogFormat};
+use crate::key_lookup::KmsKeyLookup;
 use crate::metrics::Metrics;
 use crate::sources::{self, StateHub};
 use crate::tls;
@@ -45,6 +49,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         apiserver_probe,
         apiserver_probe_interval,
         kubeconfig,
+        watch_secret_encryption,
+        kms_endpoint,
+        kms_vpc,
+        kms_poll_interval,
+        status_writeback,
+        status_interval,
+        pod_name,
         max_concurrent_evaluations,
         max_body_bytes,
         default_timeout,
@@ -84,8 +95,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Some(path) => PolicyConfig::from_file(path).map_err(|e| anyhow!("{e}"))?,
         None => PolicyConfig::builtin(),
     };
+    // describe-key for the key-change policy: the KMS client the poller builds, behind a cache.
+    let kms_client: sources::kms::SharedClient = Default::default();
+    let key_lookup = CachedKeyLookup::new(
+        KmsKeyLookup::new(kms_client.clone()),
+        KeyCacheConfig::default(),
+    );
     let policies = runtime
-        .load(&config, Arc::new(NoKeyLookup))
+        .load(&config, Arc::new(key_lookup))
         .map_err(|e| anyhow!("{e}"))?;
     tracing::info!(
         policies = %policies.policies().map(|p| p.name).collect::<Vec<_>>().join(","),
@@ -94,6 +111,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     );
 
     let hub = Arc::new(StateHub::default());
+    let metrics = Arc::new(Metrics::new());
     if let Some(path) = &state_file {
         let hash = sources::state_file::load(path, &hub)?;
         tokio::spawn(sources::state_file::watch(
@@ -103,24 +121,68 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             hub.clone(),
         ));
     }
-    if apiserver_probe {
+    let needs_apiserver = apiserver_probe || watch_secret_encryption || status_writeback;
+    let kube = if needs_apiserver {
         match kube_client(kubeconfig.as_ref()).await {
-            Ok(client) => {
-                tokio::spawn(sources::apiserver::watch(
-                    client,
-                    apiserver_probe_interval,
-                    hub.clone(),
-                ));
-            }
+            Ok(client) => Some(client),
             Err(e) => {
-                let msg = format!("cannot reach the apiserver to probe its KMS health: {e:#}");
+                let msg = format!("cannot reach the apiserver: {e:#}");
                 tracing::warn!("{msg}");
-                hub.update(|o| o.apiserver.fail(msg));
+                hub.update(|o| {
+                    if apiserver_probe {
+                        o.apiserver.fail(msg.clone());
+                    }
+                    if watch_secret_encryption {
+                        o.declared.fail(msg.clone());
+                    }
+                });
+                None
             }
+        }
+    } else {
+        None
+    };
+    if let Some(client) = &kube {
+        if apiserver_probe {
+            tokio::spawn(sources::apiserver::watch(
+                client.clone(),
+                apiserver_probe_interval,
+                hub.clone(),
+                metrics.clone(),
+            ));
+        }
+        if watch_secret_encryption {
+            let (spec_tx, spec_rx) = tokio::sync::watch::channel(None);
+            tokio::spawn(sources::declared::watch(
+                client.clone(),
+                hub.clone(),
+                spec_tx,
+                metrics.clone(),
+            ));
+            let settings = sources::kms::KmsSettings {
+                endpoint: kms_endpoint,
+                vpc: kms_vpc,
+                interval: kms_poll_interval,
+                credentials: Arc::new(DefaultChain::cached(&Environment::from_process())),
+            };
+            tokio::spawn(sources::kms::watch(
+                spec_rx,
+                settings,
+                kms_client,
+                hub.clone(),
+                metrics.clone(),
+            ));
+        }
+        if status_writeback {
+            tokio::spawn(crate::status_writer::run(
+                client.clone(),
+                hub.clone(),
+                status_interval,
+                pod_name,
+            ));
         }
     }
 
-    let metrics = Arc::new(Metrics::new());
     tokio::spawn(certs.clone().watch(cert_reload_interval, metrics.clone()));
     let app = Arc::new(App {
         policies: Arc::new(policies),

@@ -4,6 +4,8 @@
 //! `Arc` load, and compute ages at evaluation time.
 
 pub mod apiserver;
+pub mod declared;
+pub mod kms;
 pub mod state_file;
 
 use std::sync::{Arc, Mutex};

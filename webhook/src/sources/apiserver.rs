@@ -56,7 +56,12 @@ pub async fn probe(client: &Client) -> Result<ApiserverFacts, String> {
 
 /// Probes every `interval`, backing off (up to 4× the interval) while the apiserver cannot be
 /// reached, and publishes each result.
-pub async fn watch(client: Client, interval: Duration, hub: Arc<StateHub>) {
+pub async fn watch(
+    client: Client,
+    interval: Duration,
+    hub: Arc<StateHub>,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
     let mut delay = interval;
     loop {
         match probe(&client).await {
@@ -65,6 +70,7 @@ pub async fn watch(client: Client, interval: Duration, hub: Arc<StateHub>) {
                 delay = interval;
             }
             Err(e) => {
+                metrics.source_error("apiserver");
                 tracing::warn!(error = %e, "apiserver KMS health probe failed");
                 hub.update(|o| o.apiserver.fail(e));
                 delay = (delay * 2).min(interval * 4);

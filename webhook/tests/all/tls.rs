@@ -58,6 +58,8 @@ fn start(pki: &Pki, extra: &[&str], env: &[(&str, String)], use_env_for_files: b
     cmd.args([
         "--metrics-listen=off",
         "--apiserver-probe=false",
+        "--watch-secret-encryption=false",
+        "--status-writeback=false",
         "--cert-reload-interval=200ms",
     ])
     .arg(format!(
@@ -298,6 +300,8 @@ fn refuses_to_start_with_a_key_that_does_not_match() {
             "--listen=127.0.0.1:0",
             "--metrics-listen=off",
             "--apiserver-probe=false",
+            "--watch-secret-encryption=false",
+            "--status-writeback=false",
         ])
         .output()
         .unwrap();
