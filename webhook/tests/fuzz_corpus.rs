@@ -13,8 +13,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use secretkms_core::observations::FileState;
 use secretkms_core::policy::{
-    CacheDir, Decision, ErrorKind, FixedKeyLookup, Outcome, PolicyConfig, PolicyRuntime,
-    PolicySet, RuntimeConfig,
+    CacheDir, Decision, ErrorKind, FixedKeyLookup, Outcome, PolicyConfig, PolicyRuntime, PolicySet,
+    RuntimeConfig,
 };
 use secretkms_core::review::Review;
 use secretkms_core::state::EncryptionState;
@@ -59,10 +59,9 @@ fn states() -> Vec<(String, EncryptionState)> {
 }
 
 fn policies() -> Arc<PolicySet> {
-    let keys = FixedKeyLookup::from_json(
-        &std::fs::read_to_string(fuzz_dir().join("keys.json")).unwrap(),
-    )
-    .unwrap();
+    let keys =
+        FixedKeyLookup::from_json(&std::fs::read_to_string(fuzz_dir().join("keys.json")).unwrap())
+            .unwrap();
     let runtime = PolicyRuntime::new(RuntimeConfig {
         cache: CacheDir::At(std::env::temp_dir().join("secretkms-webhook-tests-policy-cache")),
         ..Default::default()
@@ -132,7 +131,10 @@ fn every_corpus_input_decodes_and_evaluates_without_panic() {
     }
     // The corpus keeps real reviews, not only rejects: a corpus of garbage proves little.
     assert!(decoded >= 5, "only {decoded} corpus inputs decode");
-    assert!(evaluated >= 5 * states.len(), "only {evaluated} evaluations");
+    assert!(
+        evaluated >= 5 * states.len(),
+        "only {evaluated} evaluations"
+    );
 }
 
 #[tokio::test]
@@ -174,7 +176,11 @@ async fn every_corpus_input_gets_200_or_400_from_the_router() {
         match status {
             StatusCode::OK => {
                 answered[0] += 1;
-                assert!(json["response"]["allowed"].is_boolean(), "{}", path.display());
+                assert!(
+                    json["response"]["allowed"].is_boolean(),
+                    "{}",
+                    path.display()
+                );
             }
             StatusCode::BAD_REQUEST => {
                 answered[1] += 1;
@@ -183,5 +189,9 @@ async fn every_corpus_input_gets_200_or_400_from_the_router() {
             other => panic!("{}: HTTP {other}: {json}", path.display()),
         }
     }
-    assert!(answered[0] >= 5, "only {} reviews answered 200", answered[0]);
+    assert!(
+        answered[0] >= 5,
+        "only {} reviews answered 200",
+        answered[0]
+    );
 }

@@ -1,58 +1,14 @@
-//! The apiserver's own view of its KMS provider: `GET /readyz/kms-providers`.
-//!
-//! 200 `ok`: a provider is configured and healthy. 500: configured and failing, with the reason
-//! in the body. 404: no such check, so no KMS provider is configured. Caveat: the apiserver also
-//! registers this check for any configuration loaded with automatic reload, even one without a
-//! KMS provider, so "configured" really means "an encryption configuration is loaded".
+//! The apiserver's own view of its KMS provider, polled: the probe itself lives in
+//! `secretkms_core::apiserver_health`, shared with `kubectl secretkms status`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kube::Client;
-use secretkms_core::state::ApiserverFacts;
 
 use super::StateHub;
 
-/// The apiserver path of the KMS health check.
-pub const KMS_HEALTH_PATH: &str = "/readyz/kms-providers";
-
-/// Asks the apiserver once. `Err` means the question could not be answered (unreachable,
-/// forbidden, ...), which is different from an answer of "unhealthy".
-pub async fn probe(client: &Client) -> Result<ApiserverFacts, String> {
-    let req = http::Request::get(KMS_HEALTH_PATH)
-        .body(Vec::new())
-        .expect("a static request is valid");
-    match client.request_text(req).await {
-        Ok(body) => Ok(ApiserverFacts {
-            kms_configured: true,
-            kms_healthy: body.trim() == "ok",
-            detail: trim(&body),
-        }),
-        Err(kube::Error::Api(status)) => match status.code {
-            404 => Ok(ApiserverFacts {
-                kms_configured: false,
-                kms_healthy: false,
-                detail:
-                    "the apiserver has no kms-providers health check: no KMS provider is configured"
-                        .into(),
-            }),
-            500 => Ok(ApiserverFacts {
-                kms_configured: true,
-                kms_healthy: false,
-                detail: trim(&status.message),
-            }),
-            401 | 403 => Err(format!(
-                "the apiserver refused {KMS_HEALTH_PATH} ({}): grant `get` on the non-resource URL {KMS_HEALTH_PATH} to the webhook's identity",
-                status.code
-            )),
-            code => Err(format!(
-                "{KMS_HEALTH_PATH} answered {code}: {}",
-                trim(&status.message)
-            )),
-        },
-        Err(e) => Err(format!("{KMS_HEALTH_PATH} could not be read: {e}")),
-    }
-}
+pub use secretkms_core::apiserver_health::{KMS_HEALTH_PATH, probe};
 
 /// Probes every `interval`, backing off (up to 4× the interval) while the apiserver cannot be
 /// reached, and publishes each result.
@@ -77,14 +33,5 @@ pub async fn watch(
             }
         }
         tokio::time::sleep(delay).await;
-    }
-}
-
-fn trim(text: &str) -> String {
-    let t = text.trim();
-    if t.len() > 512 {
-        format!("{}...", &t[..t.floor_char_boundary(512)])
-    } else {
-        t.to_string()
     }
 }

@@ -2,5 +2,6 @@
 //! compiled policies, and the real binary over TLS.
 
 mod edge;
+mod monitor;
 mod support;
 mod tls;
