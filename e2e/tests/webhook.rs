@@ -54,6 +54,13 @@ fn healthy() -> EncryptionState {
     }
 }
 
+fn disabled() -> EncryptionState {
+    with_key(|k| {
+        k.state = KeyState::Disabled;
+        k.state_name = "Disabled".into();
+    })
+}
+
 fn with_key(change: impl FnOnce(&mut KeyFacts)) -> EncryptionState {
     let mut s = healthy();
     change(s.key.as_mut().unwrap());
@@ -184,15 +191,7 @@ async fn a_healthy_state_admits_secret_create_and_update() {
 
 #[tokio::test]
 async fn a_disabled_key_is_rejected_with_the_fix_and_kubectl_shows_it() {
-    let g = Guarded::new(
-        "disabled",
-        state_file(with_key(|k| {
-            k.state = KeyState::Disabled;
-            k.state_name = "Disabled".into();
-        })),
-        "Fail",
-    )
-    .await;
+    let g = Guarded::new("disabled", state_file(disabled()), "Fail").await;
     let msg = g.rejects("app").await;
     assert!(msg.contains(KEY), "{msg}");
     assert!(
@@ -299,11 +298,7 @@ async fn a_stale_state_is_rejected_naming_the_source() {
 async fn delete_is_never_rejected_and_state_changes_apply_without_restart() {
     let g = Guarded::new("delete", state_file(healthy()), "Fail").await;
     g.accepts("app").await;
-    g.set_state(&with_key(|k| {
-        k.state = KeyState::Disabled;
-        k.state_name = "Disabled".into();
-    }))
-    .await;
+    g.set_state(&disabled()).await;
     g.rejects("other").await;
     g.secrets()
         .delete("app", &DeleteParams::default())
@@ -315,15 +310,7 @@ async fn delete_is_never_rejected_and_state_changes_apply_without_restart() {
 
 #[tokio::test]
 async fn dry_run_requests_are_evaluated_like_others() {
-    let g = Guarded::new(
-        "dry-run",
-        state_file(with_key(|k| {
-            k.state = KeyState::Disabled;
-            k.state_name = "Disabled".into();
-        })),
-        "Fail",
-    )
-    .await;
+    let g = Guarded::new("dry-run", state_file(disabled()), "Fail").await;
     let out = g.kubectl(&[
         "create",
         "secret",
@@ -342,10 +329,7 @@ async fn audit_mode_admits_and_kubectl_prints_the_warning() {
     let g = Guarded::new(
         "audit",
         WebhookOptions {
-            state: Some(with_key(|k| {
-                k.state = KeyState::Disabled;
-                k.state_name = "Disabled".into();
-            })),
+            state: Some(disabled()),
             policy_config: Some(config.into()),
             ..Default::default()
         },
@@ -407,16 +391,9 @@ async fn kube_system_and_the_webhooks_own_namespace_are_excluded() {
         .await
         .unwrap();
     let guarded = cp.namespace(&client, "guarded").await.unwrap();
-    let webhook = Webhook::start(
-        &cp,
-        WEBHOOK.as_ref(),
-        state_file(with_key(|k| {
-            k.state = KeyState::Disabled;
-            k.state_name = "Disabled".into();
-        })),
-    )
-    .await
-    .unwrap();
+    let webhook = Webhook::start(&cp, WEBHOOK.as_ref(), state_file(disabled()))
+        .await
+        .unwrap();
     let config = webhook.configuration_with(
         "secretkms",
         "Fail",
@@ -454,11 +431,7 @@ async fn secret_data_never_reaches_the_log() {
     )
     .await;
     g.accepts("app").await;
-    g.set_state(&with_key(|k| {
-        k.state = KeyState::Disabled;
-        k.state_name = "Disabled".into();
-    }))
-    .await;
+    g.set_state(&disabled()).await;
     let msg = g.rejects("other").await;
     assert!(!msg.contains(MARKER));
     let log = g.webhook.log_text();
