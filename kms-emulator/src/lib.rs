@@ -5,6 +5,7 @@
 
 mod api_error;
 mod auth;
+pub mod cli;
 mod crypto;
 mod faults;
 mod params;

@@ -1,0 +1,172 @@
+//! Command-line flags; each also readable from a `SECRETKMS_*` environment variable, named as
+//! the webhook names the same setting so one Helm values block can feed both.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secretkms_core::kms::{Endpoint, KeyArn};
+
+use crate::socket::SocketAddress;
+
+/// A Kubernetes KMS v2 plugin backed by Alibaba Cloud KMS.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "secretkms-kms-plugin", version)]
+pub struct Args {
+    /// Unix socket to serve on: `unix:///path/to/kms.sock`, a plain path, or `unix:///@name`
+    /// for a Linux abstract socket. Must match the EncryptionConfiguration's `endpoint`.
+    #[arg(long, env = "SECRETKMS_LISTEN", default_value = "unix:///var/run/secretkms/kms.sock", value_parser = SocketAddress::parse)]
+    pub listen: SocketAddress,
+
+    /// The CMK: a key id, `alias/<name>` or an ARN `acs:kms:<region>:<account>:key/<id>`. An
+    /// alias is resolved once at start; the plugin then stays on that key.
+    #[arg(long, env = "SECRETKMS_KEY_ID")]
+    pub key_id: String,
+
+    /// Region of the key, e.g. `cn-hangzhou`. Taken from an ARN key id when not given.
+    #[arg(long, env = "SECRETKMS_REGION")]
+    pub region: Option<String>,
+
+    /// KMS endpoint: `public:<region>`, `vpc:<region>` or a URL (a KMS instance gateway or
+    /// the local emulator). Default: the region's VPC or public endpoint, per `--vpc`.
+    #[arg(long, env = "SECRETKMS_KMS_ENDPOINT", value_parser = Endpoint::parse)]
+    pub endpoint: Option<Endpoint>,
+
+    /// Use the region's VPC endpoint (`kms-vpc.<region>`), as nodes inside Alibaba Cloud should;
+    /// false uses the public endpoint. Ignored with `--endpoint`.
+    #[arg(long, env = "SECRETKMS_KMS_VPC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub vpc: bool,
+
+    /// How often DescribeKey is polled for the key's state and primary version (sooner, at
+    /// most every 10 s, while unhealthy). DescribeKey has a per-account quota of about 20/s.
+    #[arg(long, env = "SECRETKMS_KMS_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Timeout of one KMS request attempt. Keep the total below the EncryptionConfiguration's
+    /// `timeout` (3 s by default); the apiserver's own deadline also cancels a call.
+    #[arg(long, env = "SECRETKMS_KMS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub kms_timeout: Duration,
+
+    /// PEM CA bundle replacing the public roots, for a custom https endpoint.
+    #[arg(long, env = "SECRETKMS_KMS_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `secretkms_kms_plugin=debug`.
+    #[arg(long, env = "SECRETKMS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Parses `30s`, `1m`, `500ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("invalid duration {text:?}: must be more than zero"));
+    }
+    Ok(d)
+}
+
+impl Args {
+    /// The endpoint to use: `--endpoint`, else the region's (from `--region` or the ARN).
+    pub fn kms_endpoint(&self) -> Result<Endpoint, String> {
+        let arn_region = KeyArn::parse(&self.key_id).map(|a| a.region);
+        if let (Some(region), Some(from_arn)) = (&self.region, &arn_region)
+            && region != from_arn
+        {
+            return Err(format!(
+                "--region {region} contradicts the key ARN's region {from_arn} in {}",
+                self.key_id
+            ));
+        }
+        if let Some(endpoint) = &self.endpoint {
+            return Ok(endpoint.clone());
+        }
+        let region = self.region.clone().or(arn_region).ok_or_else(|| {
+            format!(
+                "no region for key {}: pass --region, an ARN key id, or --endpoint",
+                self.key_id
+            )
+        })?;
+        let endpoint = if self.vpc {
+            Endpoint::Vpc { region }
+        } else {
+            Endpoint::Public { region }
+        };
+        endpoint.url()?;
+        Ok(endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from([&["secretkms-kms-plugin"], args].concat()).unwrap()
+    }
+
+    #[test]
+    fn region_gives_the_vpc_endpoint_by_default() {
+        let a = parse(&["--key-id", "alias/k8s", "--region", "cn-beijing"]);
+        assert_eq!(
+            a.kms_endpoint().unwrap().url().unwrap().as_str(),
+            "https://kms-vpc.cn-beijing.aliyuncs.com/"
+        );
+        let a = parse(&["--key-id", "k", "--region", "cn-beijing", "--vpc", "false"]);
+        assert_eq!(
+            a.kms_endpoint().unwrap(),
+            Endpoint::Public {
+                region: "cn-beijing".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_arn_supplies_the_region_and_must_agree_with_region() {
+        let arn = "acs:kms:cn-shanghai:123:key/key-abc";
+        let a = parse(&["--key-id", arn]);
+        assert_eq!(
+            a.kms_endpoint().unwrap(),
+            Endpoint::Vpc {
+                region: "cn-shanghai".into()
+            }
+        );
+        let err = parse(&["--key-id", arn, "--region", "cn-beijing"])
+            .kms_endpoint()
+            .unwrap_err();
+        assert!(
+            err.contains("cn-beijing") && err.contains("cn-shanghai"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_custom_endpoint_needs_no_region_and_no_region_is_an_error() {
+        let a = parse(&["--key-id", "k", "--endpoint", "http://127.0.0.1:9999"]);
+        assert_eq!(
+            a.kms_endpoint().unwrap().url().unwrap().as_str(),
+            "http://127.0.0.1:9999/"
+        );
+        let err = parse(&["--key-id", "alias/x"]).kms_endpoint().unwrap_err();
+        assert!(err.contains("alias/x"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_sockets_are_validated() {
+        let a = parse(&[
+            "--key-id",
+            "k",
+            "--poll-interval",
+            "1s",
+            "--listen",
+            "unix:///tmp/p.sock",
+        ]);
+        assert_eq!(a.poll_interval, Duration::from_secs(1));
+        assert_eq!(a.listen.to_string(), "unix:///tmp/p.sock");
+        assert!(Args::try_parse_from(["p", "--key-id", "k", "--poll-interval", "0s"]).is_err());
+        assert!(
+            Args::try_parse_from(["p", "--key-id", "k", "--listen", "tcp://1.2.3.4:1"]).is_err()
+        );
+    }
+}
