@@ -2,6 +2,7 @@
 //! kubectl plugin reason about, the policy runtime that evaluates WebAssembly policies against it,
 //! and the clients that gather its facts from their real sources.
 
+pub mod apiserver_health;
 pub mod credentials;
 pub mod kms;
 pub mod observations;

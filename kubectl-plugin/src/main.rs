@@ -1,5 +1,5 @@
-//! `kubectl-secretkms`: the kubectl plugin binary.
+//! `kubectl-secretkms`: the kubectl plugin binary; everything lives in the library.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("kubectl secretkms is not built yet (see issue 5)")
+fn main() -> std::process::ExitCode {
+    kubectl_secretkms::main()
 }

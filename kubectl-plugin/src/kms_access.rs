@@ -1,0 +1,80 @@
+//! Reaching the key: which key (a flag or the declared `SecretEncryption`), which KMS endpoint
+//! (a flag, the declared endpoint or region, or the key's ARN) and whose credentials (the same
+//! chain the webhook uses: environment, profile, RRSA/OIDC, ECS RAM role).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use kube::{Api, Client};
+use secretkms_core::credentials::{DefaultChain, Environment};
+use secretkms_core::kms::{Endpoint, KeyArn, KmsClient, KmsConfig};
+use secretkms_core::secret_encryption::{CLUSTER, SecretEncryption, SecretEncryptionSpec};
+
+/// How to reach KMS.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KmsArgs {
+    /// KMS endpoint: `public:<region>`, `vpc:<region>` or a URL (e.g. the local emulator),
+    /// overriding the SecretEncryption's endpoint and region.
+    #[arg(long, env = "SECRETKMS_KMS_ENDPOINT", value_parser = Endpoint::parse, value_name = "ENDPOINT")]
+    pub kms_endpoint: Option<Endpoint>,
+    /// Use the VPC endpoint `kms-vpc.<region>.aliyuncs.com` (inside Alibaba Cloud).
+    #[arg(long)]
+    pub kms_vpc: bool,
+    /// PEM CA bundle for an https `--kms-endpoint` with a private CA.
+    #[arg(long, value_name = "PATH")]
+    pub kms_ca: Option<std::path::PathBuf>,
+}
+
+/// The `SecretEncryption` named `cluster`, if the CRD and the object exist.
+pub async fn declared(client: &Client) -> anyhow::Result<Option<SecretEncryptionSpec>> {
+    let api: Api<SecretEncryption> = Api::all(client.clone());
+    match api.get_opt(CLUSTER).await {
+        Ok(found) => Ok(found.map(|se| se.spec)),
+        // No CRD installed: nothing declared.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(e) => Err(e).context("cannot read SecretEncryption/cluster"),
+    }
+}
+
+impl KmsArgs {
+    /// The endpoint for `key`: the flag, else the declared endpoint, else the region (declared,
+    /// `region`, or the key's ARN).
+    pub fn endpoint(
+        &self,
+        key: &str,
+        region: Option<&str>,
+        declared_endpoint: Option<&str>,
+    ) -> anyhow::Result<Endpoint> {
+        if let Some(e) = &self.kms_endpoint {
+            return Ok(e.clone());
+        }
+        if let Some(url) = declared_endpoint {
+            return Endpoint::parse(url).map_err(anyhow::Error::msg);
+        }
+        let region = region
+            .map(str::to_string)
+            .or_else(|| KeyArn::parse(key).map(|a| a.region))
+            .with_context(|| {
+                format!("cannot tell which KMS region holds key {key:?}: pass --region, --kms-endpoint or use the key's ARN")
+            })?;
+        Ok(if self.kms_vpc {
+            Endpoint::Vpc { region }
+        } else {
+            Endpoint::Public { region }
+        })
+    }
+
+    /// A KMS client for `endpoint` with the webhook's credential chain.
+    pub fn client(&self, endpoint: Endpoint) -> anyhow::Result<KmsClient> {
+        let mut config = KmsConfig::new(endpoint);
+        if let Some(path) = &self.kms_ca {
+            config.ca_pem = Some(
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read --kms-ca {}", path.display()))?,
+            );
+        }
+        let credentials = Arc::new(DefaultChain::cached(&Environment::from_process()));
+        KmsClient::new(config, credentials).context("cannot build the KMS client")
+    }
+}

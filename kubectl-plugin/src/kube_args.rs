@@ -1,0 +1,146 @@
+//! kubectl's connection flags and the kube client they describe.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// `--kubeconfig`, `--context`, `-n`, `-A`, `-l`, `--request-timeout`, spelled as kubectl does.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubeArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace to work in (default: the context's namespace).
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+    /// Work across all namespaces.
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Label selector, e.g. `app=db,tier!=cache`.
+    #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Per-request timeout, e.g. `30s`, `2m`; `0` waits forever (kubectl's default).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub request_timeout: Option<Duration>,
+}
+
+/// Which Secrets a command covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+impl KubeArgs {
+    /// The client config: an explicit `--kubeconfig`, else kubectl's usual search, else the
+    /// in-cluster service account. `retry` keeps kube's own 429/503/504 retries (off for callers
+    /// that retry themselves, so backoffs do not multiply).
+    pub async fn config(&self, retry: bool) -> anyhow::Result<Config> {
+        let options = KubeConfigOptions {
+            context: self.context.clone(),
+            ..Default::default()
+        };
+        let mut config = match &self.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path)
+                    .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+                Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .with_context(|| format!("invalid kubeconfig {}", path.display()))?
+            }
+            None if self.context.is_some() => Config::from_kubeconfig(&options)
+                .await
+                .context("cannot load the kubeconfig")?,
+            None => Config::infer()
+                .await
+                .context("no kubeconfig found and not running in a cluster")?,
+        };
+        if let Some(timeout) = self.request_timeout.filter(|t| !t.is_zero()) {
+            config.read_timeout = Some(timeout);
+            config.write_timeout = Some(timeout);
+        }
+        config.default_retry = retry;
+        Ok(config)
+    }
+
+    /// A client plus the namespace `-n` (or the context) names.
+    pub async fn client(&self, retry: bool) -> anyhow::Result<(Client, String)> {
+        let config = self.config(retry).await?;
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = Client::try_from(config).context("cannot build the kube client")?;
+        Ok((client, namespace))
+    }
+
+    /// `-A` or the namespace.
+    pub fn scope(&self, default_namespace: &str) -> Scope {
+        if self.all_namespaces {
+            Scope::All
+        } else {
+            Scope::Namespace(
+                self.namespace
+                    .clone()
+                    .unwrap_or_else(|| default_namespace.to_string()),
+            )
+        }
+    }
+}
+
+/// Parses kubectl-style durations: `0`, `500ms`, `30s`, `5m`, `1h`, or bare seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s, 5m, 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration {text:?}: unit must be ms, s, m or h"
+            ));
+        }
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_kubectl() {
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("3 days").unwrap_err().contains("3 days"));
+    }
+
+    #[test]
+    fn all_namespaces_wins_over_the_namespace() {
+        let args = KubeArgs {
+            all_namespaces: true,
+            namespace: Some("x".into()),
+            ..Default::default()
+        };
+        assert_eq!(args.scope("default"), Scope::All);
+        let args = KubeArgs::default();
+        assert_eq!(args.scope("ctx-ns"), Scope::Namespace("ctx-ns".into()));
+    }
+}

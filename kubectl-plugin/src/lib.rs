@@ -1,0 +1,74 @@
+//! `kubectl secretkms`: the operator's side of secretkms. `status` answers "is my Secret
+//! encryption healthy?", `rewrite` re-encrypts every Secret after a key rotation, `key check`
+//! lists the ACK prerequisites of a key, and `policy run|test` evaluate policies offline with the
+//! webhook's own runtime.
+//!
+//! Exit codes (stable, see [`Exit`]): 0 ok, 1 findings or failed checks, 2 errors (bad usage,
+//! unreachable cluster, ...).
+
+pub mod cli;
+pub mod completion;
+pub mod exit;
+pub mod key_check;
+pub mod kms_access;
+pub mod kube_args;
+pub mod output;
+pub mod policy_cmd;
+pub mod rewrite;
+pub mod rotation_time;
+pub mod status;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+pub use cli::{Cli, Command};
+pub use exit::Exit;
+
+/// Parses the command line, runs the command, prints any error once and maps the result to the
+/// documented exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::from_arg_matches(&cli::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Error.into();
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::Error.into()
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    secretkms_core::kms::install_crypto_provider();
+    let Cli { global, command } = cli;
+    match command {
+        Command::Status(args) => status::run(&global, args).await,
+        Command::Rewrite(args) => rewrite::run(&global, args).await,
+        Command::Key(cli::KeyCommand::Check(args)) => key_check::run(&global, args).await,
+        Command::Policy(cli::PolicyCommand::Run(args)) => policy_cmd::run(&global, args),
+        Command::Policy(cli::PolicyCommand::Test(args)) => policy_cmd::test(&global, args),
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "kubectl-secretkms",
+                &mut std::io::stdout(),
+            );
+            Ok(Exit::Ok)
+        }
+    }
+}
