@@ -12,6 +12,7 @@
 //! ```
 
 pub mod binaries;
+pub mod chart;
 pub mod control_plane;
 pub mod encryption;
 pub mod error;
