@@ -310,8 +310,10 @@ fn an_endless_loop_hits_its_deadline_and_the_next_evaluation_works() {
             "policy spinner failed: deadline of 100ms exceeded"
         );
         let took = d.policies[0].duration;
+        // Never early; late only by scheduling. Typically ~101 ms; the slack beyond 2x is for a
+        // 2-core CI machine running other builds, where the epoch thread itself waits for a core.
         assert!(
-            took >= Duration::from_millis(100) && took < Duration::from_millis(200),
+            took >= Duration::from_millis(100) && took < Duration::from_millis(250),
             "stopped after {took:?}"
         );
         assert!(!d.allowed && d.denied_by_error());

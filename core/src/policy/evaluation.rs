@@ -4,7 +4,6 @@
 //! limiter refused memory), not from error strings.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 
@@ -19,7 +18,6 @@ pub(crate) struct CallContext<'a> {
     pub pre: &'a PolicyPre<HostState>,
     pub policy: &'a str,
     pub limits: Limits,
-    pub tick: Duration,
     pub keys: &'a Arc<dyn KeyLookup>,
 }
 
@@ -57,18 +55,20 @@ impl CallContext<'_> {
             HostState::new(self.limits, Arc::clone(self.keys)),
         );
         store.limiter(|s| s as &mut dyn ResourceLimiter);
-        let tick = self.tick;
-        store.set_epoch_deadline(ticks(self.limits.timeout, tick));
-        // The deadline counts guest time only: when the epoch deadline arrives, time spent in host
-        // calls is given back (see `PolicySpec::timeout_ms`).
-        store.epoch_deadline_callback(move |mut cx| {
+        // The deadline is measured on the clock, not by counting ticks: under CPU pressure the
+        // epoch thread wakes late (3 ms per "1 ms" tick was seen on a loaded 2-core machine), so
+        // 50 ticks can be far more than 50 ms. The callback runs at every tick (a clock read per
+        // millisecond of guest time; policies usually finish before the first tick) and stops the
+        // guest once its guest time, wall time minus time spent in host calls
+        // (`PolicySpec::timeout_ms`), is spent.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut cx| {
             let state = cx.data_mut();
-            match state.remaining() {
-                Some(left) => Ok(UpdateDeadline::Continue(ticks(left, tick))),
-                None => {
-                    state.deadline_hit = true;
-                    Ok(UpdateDeadline::Interrupt)
-                }
+            if state.remaining().is_some() {
+                Ok(UpdateDeadline::Continue(1))
+            } else {
+                state.deadline_hit = true;
+                Ok(UpdateDeadline::Interrupt)
             }
         });
         store.data_mut().start_clock();
@@ -156,25 +156,6 @@ impl CallContext<'_> {
     }
 }
 
-/// Whole ticks covering `d`, at least one.
-fn ticks(d: Duration, tick: Duration) -> u64 {
-    let n = d.as_nanos().div_ceil(tick.as_nanos().max(1));
-    u64::try_from(n).unwrap_or(u64::MAX).max(1)
-}
-
 fn first_line(e: &wasmtime::Error) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_round_up() {
-        let ms = Duration::from_millis(1);
-        assert_eq!(ticks(Duration::from_millis(50), ms), 50);
-        assert_eq!(ticks(Duration::from_micros(50_100), ms), 51);
-        assert_eq!(ticks(Duration::ZERO, ms), 1);
-    }
 }

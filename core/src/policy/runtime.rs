@@ -61,7 +61,8 @@ pub struct RuntimeConfig {
     /// (not memory) for it.
     pub max_memory_bytes: u64,
     pub cache: CacheDir,
-    /// Resolution of deadlines.
+    /// How often the guest's deadline is checked; a policy overruns its `timeoutMs` by at most
+    /// about one tick (plus scheduling delay of the epoch thread).
     pub epoch_tick: Duration,
     /// Linear memory kept mapped (and cleared, not unmapped) when an instance slot is reused.
     /// With PAGEMAP_SCAN (Linux 6.7+) clearing touches only dirtied pages, which makes reuse
@@ -101,7 +102,6 @@ pub(crate) struct RuntimeInner {
     pub engine: Engine,
     pub linker: Linker<HostState>,
     pub cache: ArtifactCache,
-    pub tick: Duration,
     pub max_memory_bytes: u64,
     metrics: Mutex<BTreeMap<String, Arc<PolicyMetrics>>>,
     _ticker: EpochTicker,
@@ -143,7 +143,6 @@ impl PolicyRuntime {
                 engine,
                 linker,
                 cache: ArtifactCache::new(config.cache.resolve()),
-                tick: config.epoch_tick,
                 max_memory_bytes: config.max_memory_bytes,
                 metrics: Mutex::new(BTreeMap::new()),
                 _ticker: ticker,

@@ -205,7 +205,6 @@ impl LoadedPolicy {
             pre: &self.compiled.pre,
             policy: &self.name,
             limits: self.limits,
-            tick: runtime.inner.tick,
             keys,
         }
     }
