@@ -97,8 +97,13 @@ impl Webhook {
             ));
         }
         args.extend(options.extra_args.iter().cloned());
-        let process =
-            Supervised::spawn("secretkms-webhook", binary, &args, &dir.join("webhook.log"))?;
+        let process = Supervised::spawn_with_env(
+            "secretkms-webhook",
+            binary,
+            &args,
+            &options.env,
+            &dir.join("webhook.log"),
+        )?;
         let mut webhook = Self {
             process,
             dir,
@@ -235,6 +240,29 @@ impl Webhook {
             }]),
         }
     }
+}
+
+/// Adds a second webhook to `config` for CREATE, UPDATE and DELETE of the cluster-scoped
+/// `secretencryptions.secretkms.io` (the key-change guard's resource), as the chart does.
+pub fn with_secret_encryption_rule(
+    mut config: ValidatingWebhookConfiguration,
+) -> ValidatingWebhookConfiguration {
+    let webhooks = config.webhooks.get_or_insert_with(Vec::new);
+    let mut guard = webhooks
+        .first()
+        .cloned()
+        .expect("a configuration with one webhook");
+    guard.name = "secretencryptions.secretkms.io".into();
+    guard.namespace_selector = None;
+    guard.rules = Some(vec![RuleWithOperations {
+        api_groups: Some(vec!["secretkms.io".into()]),
+        api_versions: Some(vec!["v1alpha1".into()]),
+        operations: Some(vec!["CREATE".into(), "UPDATE".into(), "DELETE".into()]),
+        resources: Some(vec!["secretencryptions".into()]),
+        scope: Some("Cluster".into()),
+    }]);
+    webhooks.push(guard);
+    config
 }
 
 /// A namespace selector that excludes the named namespaces, as a production configuration does
