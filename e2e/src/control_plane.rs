@@ -17,7 +17,7 @@ use crate::error::{HarnessError, Result};
 use crate::etcd::{Etcd, EtcdReader};
 use crate::kubeconfig;
 use crate::pki::{self, Ca, CertPair};
-use crate::process::{Supervised, free_port};
+use crate::process::{Janitor, Supervised, free_port};
 
 /// The label every test namespace carries; test webhooks select on it so that a broken webhook
 /// never blocks writes outside the tests.
@@ -44,6 +44,8 @@ pub struct ControlPlane {
     binaries: Binaries,
     dir: PathBuf,
     _tempdir: Option<tempfile::TempDir>,
+    /// Removes `dir` at process exit when this value is never dropped (the shared one).
+    _janitor: Option<Janitor>,
     /// `https://127.0.0.1:<port>`.
     pub server: String,
     /// An admin (system:masters) kubeconfig.
@@ -88,11 +90,11 @@ impl ControlPlane {
             .tempdir_in("/tmp")
             .map_err(HarnessError::io("creating a working directory in /tmp"))?;
         let dir = tempdir.path().to_path_buf();
-        let tempdir = if options.keep_dir {
+        let (tempdir, janitor) = if options.keep_dir {
             let _ = tempdir.keep();
-            None
+            (None, None)
         } else {
-            Some(tempdir)
+            (Some(tempdir), Some(Janitor::remove_on_exit(&dir)?))
         };
 
         let ca = Ca::new("secretkms-e2e-ca")?;
@@ -149,6 +151,7 @@ impl ControlPlane {
             kubeconfig: dir.join("kubeconfig"),
             dir,
             _tempdir: tempdir,
+            _janitor: janitor,
             server,
             encryption_config,
             ready_in,

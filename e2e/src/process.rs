@@ -128,6 +128,35 @@ impl Drop for Supervised {
     }
 }
 
+/// Removes a directory when this process exits, however it exits: the same pipe trick as
+/// [`Supervised`], for directories owned by values that are never dropped (statics). It waits a
+/// few seconds first so the watchdogs have stopped the processes writing there.
+#[derive(Debug)]
+pub struct Janitor {
+    _lifeline: ChildStdin,
+    _child: Child,
+}
+
+impl Janitor {
+    pub fn remove_on_exit(dir: &Path) -> Result<Self> {
+        let mut child = Command::new("bash")
+            .arg("-c")
+            .arg(r#"read -r _; sleep 6; rm -rf -- "$1""#)
+            .arg("janitor")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(HarnessError::io("starting the directory janitor"))?;
+        let lifeline = child.stdin.take().expect("stdin is piped");
+        Ok(Self {
+            _lifeline: lifeline,
+            _child: child,
+        })
+    }
+}
+
 /// The last `n` lines of a log file (at most 64 KiB are read).
 pub fn tail(path: &Path, n: usize) -> String {
     let Ok(mut f) = File::open(path) else {
