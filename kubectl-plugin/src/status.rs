@@ -489,7 +489,13 @@ pub fn render(r: &StatusReport, style: Style) -> String {
         out.push_str(&style.bold(title));
         out.push('\n');
     };
-    let kv = |out: &mut String, k: &str, v: &str| out.push_str(&format!("  {k:<22}{v}\n"));
+    let kv = |out: &mut String, k: &str, v: &str| {
+        if k.is_empty() {
+            out.push_str(&format!("  {v}\n"));
+        } else {
+            out.push_str(&format!("  {k:<22}{v}\n"));
+        }
+    };
     let err = |out: &mut String, e: &str| out.push_str(&format!("  unknown: {e}\n"));
 
     section(&mut out, "Declared (SecretEncryption/cluster)");
