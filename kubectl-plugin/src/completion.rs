@@ -42,20 +42,20 @@ pub fn candidates(args: &[String]) -> (Vec<String>, u8) {
         previous = Some(word.as_str());
     }
     // The value of a flag that takes one: its possible values, or files.
-    if let Some(flag) = previous.and_then(|p| find_arg(&root, cmd, p)) {
-        if flag.get_action().takes_values() {
-            let values: Vec<String> = flag
-                .get_possible_values()
-                .iter()
-                .map(|v| v.get_name().to_string())
-                .filter(|v| v.starts_with(partial))
-                .collect();
-            return if values.is_empty() {
-                (values, DEFAULT)
-            } else {
-                (values, NO_FILE_COMP)
-            };
-        }
+    if let Some(flag) = previous.and_then(|p| find_arg(&root, cmd, p))
+        && flag.get_action().takes_values()
+    {
+        let values: Vec<String> = flag
+            .get_possible_values()
+            .iter()
+            .map(|v| v.get_name().to_string())
+            .filter(|v| v.starts_with(partial))
+            .collect();
+        return if values.is_empty() {
+            (values, DEFAULT)
+        } else {
+            (values, NO_FILE_COMP)
+        };
     }
     let mut out = Vec::new();
     if partial.starts_with('-') {

@@ -207,11 +207,6 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Exit> {
     };
     if !global.output.print_structured(&result)? {
         let style = global.output.style();
-        let level = if result.allowed {
-            Level::Pass
-        } else {
-            Level::Fail
-        };
         let word = match (&result.error, result.allowed) {
             (Some(_), _) => "ERRORED",
             (None, true) => "ALLOWED",
@@ -223,7 +218,6 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Exit> {
             result.policy,
             result.duration_ms
         );
-        let _ = level;
         if let Some(e) = &result.error {
             println!("  error: {e}");
         }
