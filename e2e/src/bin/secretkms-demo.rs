@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use std::time::{Duration, Instant};
 
@@ -126,6 +127,10 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     say("a Secret write is admitted while the key is healthy");
+    wait_until("the status is written", || async {
+        condition(&cp, "Ready") == "True"
+    })
+    .await?;
     show(&cp, &["get", "secretencryption"]);
 
     step(4, "someone disables the key in KMS");
@@ -138,9 +143,11 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     say("kubectl create secret ... is denied:");
-    println!("      {}", denied.trim());
+    for line in denied.lines().filter(|l| l.starts_with("error:")) {
+        println!("      {}", line.trim());
+    }
     wait_until("the status shows it", || async {
-        ready_status(&cp).contains("False")
+        condition(&cp, "KeyUsable") == "False"
     })
     .await?;
     show(&cp, &["get", "secretencryption"]);
@@ -213,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
             "--kms-endpoint",
             stack.emulator_url(),
         ],
-    );
+    )?;
     print_indented(&out);
     print_counts(&cp, &ns).await?;
     let status = plugin(
@@ -226,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
             "--etcd-endpoints",
             cp.etcd_endpoint(),
         ],
-    );
+    )?;
     print_indented(&status);
 
     println!(
@@ -260,18 +267,14 @@ fn show(cp: &ControlPlane, args: &[&str]) {
     print_indented(&out.unwrap_or_default());
 }
 
-fn ready_status(cp: &ControlPlane) -> String {
+/// A condition's status on the SecretEncryption, as kubectl shows it.
+fn condition(cp: &ControlPlane, type_: &str) -> String {
+    let path = format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}}");
     let out = cp
         .kubectl()
-        .args([
-            "get",
-            "secretencryption",
-            "cluster",
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"KeyUsable\")].status}",
-        ])
+        .args(["get", "secretencryption", "cluster", "-o", &path])
         .output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
 }
 
@@ -312,28 +315,35 @@ fn credentials() -> Vec<(String, String)> {
     ]
 }
 
-/// `kubectl secretkms ...` through the real kubectl's plugin discovery.
-fn plugin(cp: &ControlPlane, bins: &Path, args: &[&str]) -> String {
+/// `kubectl secretkms ...` through the real kubectl's plugin discovery (kubectl refuses flags
+/// before a plugin's name, so the kubeconfig goes in the environment).
+fn plugin(cp: &ControlPlane, bins: &Path, args: &[&str]) -> anyhow::Result<String> {
     let path = format!(
         "{}:{}",
         bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = cp
-        .kubectl()
+    let out = Command::new(cp.binaries().kubectl())
         .arg("secretkms")
         .args(args)
+        .env("KUBECONFIG", &cp.kubeconfig)
         .env("PATH", path)
         .envs(credentials())
         .env("NO_COLOR", "1")
-        .output();
-    match out {
-        Ok(o) => format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
+        .output()
+        .context("running kubectl secretkms")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match out.status.code() {
+        Some(0) | Some(1) => Ok(text),
+        _ => bail!(
+            "kubectl secretkms {} failed ({}):\n{text}",
+            args.join(" "),
+            out.status
         ),
-        Err(e) => format!("could not run kubectl secretkms: {e}"),
     }
 }
 
