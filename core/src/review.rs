@@ -91,6 +91,10 @@ pub struct Review<'a> {
 impl<'a> Review<'a> {
     /// Decodes an `admission.k8s.io/v1` AdmissionReview.
     pub fn decode(body: &'a [u8]) -> Result<Self, ReviewError> {
+        // serde accepts a JSON array for a struct (fields by position); a review is an object.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ReviewError::Json("expected a JSON object".into()));
+        }
         let env: Envelope<'a> =
             serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
         if may_hold_surrogate_escape(body) {
