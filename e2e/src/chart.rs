@@ -458,18 +458,5 @@ fn materialise(
     )))
 }
 
-/// Sums `secretkms_admission_requests_total` from the metrics endpoint at `url`.
-pub async fn reviews_answered(url: &str) -> Result<u64> {
-    let text = reqwest::get(url)
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| HarnessError::Webhook(format!("reading webhook metrics: {e}")))?
-        .text()
-        .await
-        .map_err(|e| HarnessError::Webhook(e.to_string()))?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("secretkms_admission_requests_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64)
-}
+/// The webhook harness owns this; re-exported for the chart tests.
+pub use crate::webhook::reviews_answered;

@@ -112,11 +112,11 @@ impl KmsStack {
         let socket = dir.join("kms.sock");
         // The emulator's AccessKey is a fixed test value, not a secret. Passing it through
         // `env` keeps the watchdog's process tree unchanged (env execs the plugin).
-        let args = vec![
-            format!("ALIBABA_CLOUD_ACCESS_KEY_ID={DEFAULT_ACCESS_KEY_ID}"),
-            format!("ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEFAULT_ACCESS_KEY_SECRET}"),
-            "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true".into(),
-            "ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true".into(),
+        let mut args: Vec<String> = emulator_credentials()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        args.extend([
             options.plugin_bin.display().to_string(),
             format!("--listen=unix://{}", socket.display()),
             format!("--key-id={}", options.key_alias),
@@ -126,7 +126,7 @@ impl KmsStack {
                 options.poll_interval.as_millis().max(1)
             ),
             "--log=info,secretkms_kms_plugin=debug".into(),
-        ];
+        ]);
         let plugin = Supervised::spawn(
             "kms plugin",
             Path::new("/usr/bin/env"),
@@ -254,6 +254,24 @@ async fn wait_for_url(emulator: &mut Supervised) -> Result<String> {
     Err(emulator
         .not_ready(since, "no URL on the first stdout line")
         .into())
+}
+
+/// The environment that makes a process find the emulator's AccessKey through the real
+/// credential chain, and nothing else (no CLI profile, no ECS metadata). The key is a fixed test
+/// value, not a secret.
+pub fn emulator_credentials() -> Vec<(String, String)> {
+    vec![
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
+            DEFAULT_ACCESS_KEY_ID.into(),
+        ),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+            DEFAULT_ACCESS_KEY_SECRET.into(),
+        ),
+        ("ALIBABA_CLOUD_ECS_METADATA_DISABLED".into(), "true".into()),
+        ("ALIBABA_CLOUD_CLI_PROFILE_DISABLED".into(), "true".into()),
+    ]
 }
 
 /// The apiserver's single KMS health check, `/readyz/kms-providers`: HTTP status and body.

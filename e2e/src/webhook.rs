@@ -167,18 +167,7 @@ impl Webhook {
 
     /// Admission reviews answered so far (from the webhook's own metrics).
     pub async fn reviews_answered(&self) -> Result<u64> {
-        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| HarnessError::Webhook(format!("reading webhook metrics: {e}")))?
-            .text()
-            .await
-            .map_err(|e| HarnessError::Webhook(e.to_string()))?;
-        Ok(text
-            .lines()
-            .filter(|l| l.starts_with("secretkms_admission_requests_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64)
+        reviews_answered(&format!("http://127.0.0.1:{}/metrics", self.metrics_port)).await
     }
 
     /// Stops the webhook process.
@@ -327,4 +316,20 @@ fn write_state(path: &Path, state: &EncryptionState) -> Result<()> {
 /// The caBundle form of a PEM (base64), for YAML manifests.
 pub fn ca_bundle(pem: &str) -> String {
     B64.encode(pem)
+}
+
+/// Sums `secretkms_admission_requests_total` from a webhook's metrics endpoint at `url`.
+pub async fn reviews_answered(url: &str) -> Result<u64> {
+    let text = reqwest::get(url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| HarnessError::Webhook(format!("reading webhook metrics: {e}")))?
+        .text()
+        .await
+        .map_err(|e| HarnessError::Webhook(e.to_string()))?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("secretkms_admission_requests_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
 }

@@ -13,7 +13,7 @@ use kube::{Api, Client, CustomResourceExt};
 use secretkms_core::credentials::{Credentials, StaticProvider};
 use secretkms_core::kms::{CreateKeyRequest, Endpoint, KmsClient, KmsConfig};
 use secretkms_core::secret_encryption::{SecretEncryption, SecretEncryptionSpec};
-use secretkms_e2e::kms::{KmsStack, KmsStackOptions};
+use secretkms_e2e::kms::{KmsStack, KmsStackOptions, emulator_credentials};
 use secretkms_e2e::webhook::{register, with_secret_encryption_rule};
 use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
 use secretkms_kms_emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
@@ -58,7 +58,7 @@ impl Chain {
             WebhookOptions {
                 apiserver_probe: true,
                 monitor: true,
-                env: credentials_env(),
+                env: emulator_credentials(),
                 extra_args: vec![format!("--kms-endpoint={}", stack.emulator_url())],
                 ..Default::default()
             },
@@ -161,21 +161,6 @@ impl Chain {
             .patch("cluster", &PatchParams::default(), &Patch::Merge(&patch))
             .await
     }
-}
-
-fn credentials_env() -> Vec<(String, String)> {
-    vec![
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
-            DEFAULT_ACCESS_KEY_ID.into(),
-        ),
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
-            DEFAULT_ACCESS_KEY_SECRET.into(),
-        ),
-        ("ALIBABA_CLOUD_ECS_METADATA_DISABLED".into(), "true".into()),
-        ("ALIBABA_CLOUD_CLI_PROFILE_DISABLED".into(), "true".into()),
-    ]
 }
 
 async fn install_crd(client: &Client) {

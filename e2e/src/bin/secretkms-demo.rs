@@ -19,10 +19,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use secretkms_core::secret_encryption::{SecretEncryption, SecretEncryptionSpec};
-use secretkms_e2e::kms::{EncryptedObject, KmsStack, KmsStackOptions, await_key_id_adoption};
+use secretkms_e2e::kms::{
+    EncryptedObject, KmsStack, KmsStackOptions, await_key_id_adoption, emulator_credentials,
+};
 use secretkms_e2e::webhook::{register, with_secret_encryption_rule};
 use secretkms_e2e::{ControlPlane, Options, TEST_NAMESPACE_LABEL, Webhook, WebhookOptions};
-use secretkms_kms_emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
 
 const PROVIDER: &str = "secretkms";
 const VALUE: &[u8] = b"demo-value-not-a-real-password";
@@ -110,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
         WebhookOptions {
             apiserver_probe: true,
             monitor: true,
-            env: credentials(),
+            env: emulator_credentials(),
             extra_args: vec![format!("--kms-endpoint={}", stack.emulator_url())],
             ..Default::default()
         },
@@ -300,21 +301,6 @@ fn sibling_binaries() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn credentials() -> Vec<(String, String)> {
-    vec![
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
-            DEFAULT_ACCESS_KEY_ID.into(),
-        ),
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
-            DEFAULT_ACCESS_KEY_SECRET.into(),
-        ),
-        ("ALIBABA_CLOUD_ECS_METADATA_DISABLED".into(), "true".into()),
-        ("ALIBABA_CLOUD_CLI_PROFILE_DISABLED".into(), "true".into()),
-    ]
-}
-
 /// `kubectl secretkms ...` through the real kubectl's plugin discovery (kubectl refuses flags
 /// before a plugin's name, so the kubeconfig goes in the environment).
 fn plugin(cp: &ControlPlane, bins: &Path, args: &[&str]) -> anyhow::Result<String> {
@@ -328,7 +314,7 @@ fn plugin(cp: &ControlPlane, bins: &Path, args: &[&str]) -> anyhow::Result<Strin
         .args(args)
         .env("KUBECONFIG", &cp.kubeconfig)
         .env("PATH", path)
-        .envs(credentials())
+        .envs(emulator_credentials())
         .env("NO_COLOR", "1")
         .output()
         .context("running kubectl secretkms")?;
