@@ -5,11 +5,13 @@
 //! The JSON form (camelCase) is a stable file format: `--state-file`, `policy run --state` and the
 //! policy test cases all use it.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::defaults;
+
 /// Lifecycle state of a cloud KMS key. Serialized exactly as Alibaba Cloud KMS spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum KeyState {
     Enabled,
     Disabled,
@@ -52,19 +54,30 @@ pub struct Declared {
 impl Default for Declared {
     fn default() -> Self {
         Self {
-            provider: "alibaba-kms".into(),
+            provider: defaults::PROVIDER.into(),
             key: String::new(),
             region: None,
-            required_key_spec: "Aliyun_AES_256".into(),
-            enforce: true,
+            required_key_spec: defaults::KEY_SPEC.into(),
+            enforce: defaults::ENFORCE,
             exempt_namespaces: Vec::new(),
-            max_state_age_seconds: 300,
+            max_state_age_seconds: defaults::MAX_STATE_AGE_SECONDS,
+        }
+    }
+}
+
+impl Declared {
+    /// The declaration of `key` (an id, alias or ARN) with every other field at its default.
+    pub fn for_key(key: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            ..Self::default()
         }
     }
 }
 
 /// Live key metadata from the cloud KMS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyFacts {
     pub key_id: String,
@@ -151,7 +164,75 @@ mod tests {
     #[test]
     fn declared_defaults_require_aes_256_and_enforce() {
         let d: Declared = serde_json::from_str(r#"{"key":"alias/k8s"}"#).unwrap();
+        assert_eq!(d.provider, "alibaba-kms");
         assert_eq!(d.required_key_spec, "Aliyun_AES_256");
         assert!(d.enforce);
+        assert_eq!(d.max_state_age_seconds, 300);
+        assert_eq!(d, Declared::for_key("alias/k8s"));
+    }
+
+    /// The JSON form is a file format (`--state-file`, `policy run --state`, the policy cases):
+    /// camelCase names, the KMS's spelling of key states, every field written.
+    #[test]
+    fn the_json_form_is_stable() {
+        let state = EncryptionState {
+            declared: Some(Declared::for_key("alias/k8s")),
+            key: Some(KeyFacts {
+                key_id: "key-1".into(),
+                state: KeyState::PendingDeletion,
+                state_name: "PendingDeletion".into(),
+                delete_date: Some("2026-06-01T00:00:00Z".into()),
+                ..Default::default()
+            }),
+            apiserver: None,
+            plugin: Some(PluginFacts {
+                healthz: "ok".into(),
+                key_id: "key-1/v1".into(),
+                version: "v2".into(),
+            }),
+            rewrite: Some(RewriteFacts {
+                target: "20260401-000000".into(),
+                total: 2,
+                done: 1,
+            }),
+            sources: vec![SourceStatus {
+                name: "kms".into(),
+                age_seconds: Some(5),
+                last_error: None,
+            }],
+            now: 1_770_000_000,
+        };
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(
+            json,
+            concat!(
+                r#"{"declared":{"provider":"alibaba-kms","key":"alias/k8s","region":null,"#,
+                r#""requiredKeySpec":"Aliyun_AES_256","enforce":true,"exemptNamespaces":[],"#,
+                r#""maxStateAgeSeconds":300},"#,
+                r#""key":{"keyId":"key-1","arn":null,"region":null,"state":"PendingDeletion","#,
+                r#""stateName":"PendingDeletion","spec":"","usage":"","primaryKeyVersion":null,"#,
+                r#""deleteDate":"2026-06-01T00:00:00Z","deletionProtection":null,"#,
+                r#""automaticRotation":null,"rotationInterval":null,"lastRotationDate":null,"#,
+                r#""nextRotationDate":null},"apiserver":null,"#,
+                r#""plugin":{"healthz":"ok","keyId":"key-1/v1","version":"v2"},"#,
+                r#""rewrite":{"target":"20260401-000000","total":2,"done":1},"#,
+                r#""sources":[{"name":"kms","ageSeconds":5,"lastError":null}],"now":1770000000}"#
+            )
+        );
+        assert_eq!(serde_json::from_str::<EncryptionState>(&json).unwrap(), state);
+    }
+
+    #[test]
+    fn absent_parts_and_fields_take_their_defaults() {
+        let s: EncryptionState = serde_json::from_str(
+            r#"{"declared":{"key":"alias/k8s","enforce":false},"sources":[{"name":"kms"}]}"#,
+        )
+        .unwrap();
+        let d = s.declared.unwrap();
+        assert_eq!(d.required_key_spec, "Aliyun_AES_256");
+        assert!(!d.enforce);
+        assert!(s.key.is_none());
+        assert_eq!(s.sources[0].age_seconds, None);
+        assert_eq!(s.now, 0);
     }
 }

@@ -1,0 +1,22 @@
+//! The data secretkms hosts and policies share, written once: the encryption state and its
+//! defaults, the policy test-case format, canned key answers for tests, and the fitting of
+//! admission warnings to what the kube-apiserver passes on.
+//!
+//! Serde only, so that the policy kit can link it when compiled to WebAssembly
+//! (`wasm32-unknown-unknown`) as well as the webhook and `kubectl secretkms` natively. The policy
+//! runtime (`secretkms-core`) converts these types into the WIT contract's records; the policy
+//! kit converts them into its generated ones for native tests.
+
+pub mod canned_keys;
+pub mod case;
+pub mod defaults;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
+mod state;
+pub mod warnings;
+
+pub use canned_keys::CannedKeys;
+pub use state::{
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, RewriteFacts,
+    SourceStatus,
+};
