@@ -64,8 +64,9 @@ impl CannedKeys {
 /// Answers each `(name, facts)` pair, as [`CannedKeys::with`] does.
 impl FromIterator<(String, KeyFacts)> for CannedKeys {
     fn from_iter<I: IntoIterator<Item = (String, KeyFacts)>>(iter: I) -> Self {
-        iter.into_iter()
-            .fold(Self::new(), |canned, (name, facts)| canned.with(name, facts))
+        iter.into_iter().fold(Self::new(), |canned, (name, facts)| {
+            canned.with(name, facts)
+        })
     }
 }
 
@@ -83,7 +84,11 @@ mod tests {
         ))
         .unwrap();
         for name in ["alias/k8s", "key-1", ARN] {
-            assert_eq!(keys.lookup(name).unwrap().state, KeyState::Disabled, "{name}");
+            assert_eq!(
+                keys.lookup(name).unwrap().state,
+                KeyState::Disabled,
+                "{name}"
+            );
         }
     }
 

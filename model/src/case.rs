@@ -65,8 +65,8 @@ impl Case {
             path: file(name),
             source,
         };
-        let request = request_object(&read(&file("request.json"))?)
-            .map_err(|e| parse("request.json", e))?;
+        let request =
+            request_object(&read(&file("request.json"))?).map_err(|e| parse("request.json", e))?;
         let state = serde_json::from_str(&read(&file("state.json"))?)
             .map_err(|e| parse("state.json", e))?;
         let settings = match read_optional(&file("settings.json"))? {
@@ -186,7 +186,8 @@ mod tests {
     use super::*;
     use crate::KeyState;
 
-    const REQUEST: &str = r#"{"uid":"1","kind":{"group":"","version":"v1","kind":"Secret"},"operation":"CREATE"}"#;
+    const REQUEST: &str =
+        r#"{"uid":"1","kind":{"group":"","version":"v1","kind":"Secret"},"operation":"CREATE"}"#;
 
     fn write_case(dir: &Path, files: &[(&str, &str)]) {
         fs::create_dir_all(dir).unwrap();
@@ -227,7 +228,10 @@ mod tests {
         let case = Case::load(&dir).unwrap();
         assert_eq!(case.name, "allow-something");
         assert_eq!(case.request, REQUEST);
-        assert_eq!(case.state.declared.unwrap().required_key_spec, "Aliyun_AES_256");
+        assert_eq!(
+            case.state.declared.unwrap().required_key_spec,
+            "Aliyun_AES_256"
+        );
         assert_eq!(case.settings, serde_json::Value::Null);
         assert_eq!(case.keys, CannedKeys::new());
         assert!(case.expected.allowed);
@@ -244,7 +248,10 @@ mod tests {
             &[
                 ("request.json", &review),
                 ("settings.json", r#"{"allowedRegions":["cn-hangzhou"]}"#),
-                ("keys.json", r#"{"alias/k8s":{"keyId":"key-1","state":"Enabled"}}"#),
+                (
+                    "keys.json",
+                    r#"{"alias/k8s":{"keyId":"key-1","state":"Enabled"}}"#,
+                ),
             ],
         );
         let case = Case::load(&dir).unwrap();
@@ -260,10 +267,16 @@ mod tests {
         minimal(&dir);
         write_case(&dir, &[("expected.json", r#"{"allowed":"yes"}"#)]);
         let err = Case::load(&dir).unwrap_err();
-        assert_eq!(err.to_string(), format!("invalid {}", dir.join("expected.json").display()));
+        assert_eq!(
+            err.to_string(),
+            format!("invalid {}", dir.join("expected.json").display())
+        );
         fs::remove_file(dir.join("state.json")).unwrap();
         let err = Case::load(&dir).unwrap_err();
-        assert_eq!(err.to_string(), format!("cannot read {}", dir.join("state.json").display()));
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read {}", dir.join("state.json").display())
+        );
     }
 
     #[test]
@@ -277,19 +290,32 @@ mod tests {
         let expected = vec![cases.join("a"), cases.join("b")];
         assert_eq!(case_dirs(&policy).unwrap(), expected, "a policy folder");
         assert_eq!(case_dirs(&cases).unwrap(), expected, "a folder of cases");
-        assert_eq!(case_dirs(&cases.join("a")).unwrap(), [cases.join("a")], "one case");
+        assert_eq!(
+            case_dirs(&cases.join("a")).unwrap(),
+            [cases.join("a")],
+            "one case"
+        );
 
         // A sub-folder without request.json is a broken case, not something to skip.
         fs::create_dir_all(cases.join("c")).unwrap();
         assert_eq!(case_dirs(&cases).unwrap().len(), 3);
         let err = load_cases(&cases).unwrap_err();
-        assert!(matches!(&err, CaseError::Read { path, .. } if path.ends_with("c/request.json")), "{err}");
+        assert!(
+            matches!(&err, CaseError::Read { path, .. } if path.ends_with("c/request.json")),
+            "{err}"
+        );
 
         let empty = tmp.path().join("empty");
         fs::create_dir_all(&empty).unwrap();
         let err = case_dirs(&empty).unwrap_err();
-        assert_eq!(err.to_string(), format!("no case folders under {}", empty.display()));
-        assert!(matches!(case_dirs(&tmp.path().join("missing")), Err(CaseError::List { .. })));
+        assert_eq!(
+            err.to_string(),
+            format!("no case folders under {}", empty.display())
+        );
+        assert!(matches!(
+            case_dirs(&tmp.path().join("missing")),
+            Err(CaseError::List { .. })
+        ));
     }
 
     #[test]
@@ -309,6 +335,12 @@ mod tests {
         assert_eq!(failure.case, "allow-it");
         assert_eq!(failure.problems, ["allowed is false, expected true"]);
         assert_eq!(failure.message, "no");
-        assert!(case.check(&Answer { allowed: true, ..answer }).is_ok());
+        assert!(
+            case.check(&Answer {
+                allowed: true,
+                ..answer
+            })
+            .is_ok()
+        );
     }
 }

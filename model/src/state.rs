@@ -219,7 +219,10 @@ mod tests {
                 r#""sources":[{"name":"kms","ageSeconds":5,"lastError":null}],"now":1770000000}"#
             )
         );
-        assert_eq!(serde_json::from_str::<EncryptionState>(&json).unwrap(), state);
+        assert_eq!(
+            serde_json::from_str::<EncryptionState>(&json).unwrap(),
+            state
+        );
     }
 
     #[test]

@@ -144,7 +144,11 @@ mod tests {
             assert!(!fitted.contains(" …"), "{fitted}");
         }
         let exact = "é".repeat(MAX_WARNING_CHARS);
-        assert_eq!(fit_warning(&exact), exact, "a warning at the limit is not cut");
+        assert_eq!(
+            fit_warning(&exact),
+            exact,
+            "a warning at the limit is not cut"
+        );
         let one_more = "é".repeat(MAX_WARNING_CHARS + 1);
         assert_eq!(fit_warning(&one_more).chars().count(), MAX_WARNING_CHARS);
     }
@@ -177,7 +181,10 @@ mod tests {
         assert!(out.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
         let note = out.last().unwrap();
         assert!(
-            note.starts_with(&format!("{} more warning(s) left out", 100 - (out.len() - 1))),
+            note.starts_with(&format!(
+                "{} more warning(s) left out",
+                100 - (out.len() - 1)
+            )),
             "{note}"
         );
         assert!(note.chars().count() <= NOTE_RESERVE_CHARS, "{note}");

@@ -104,10 +104,14 @@ mod tests {
         let warnings = ["automatic rotation is off".to_string()];
         assert!(
             expected
-                .mismatches(&denial(422, "key k is Disabled", &[
-                    "automatic rotation is off".into(),
-                    "deletion protection is off".into()
-                ]))
+                .mismatches(&denial(
+                    422,
+                    "key k is Disabled",
+                    &[
+                        "automatic rotation is off".into(),
+                        "deletion protection is off".into()
+                    ]
+                ))
                 .is_empty()
         );
         assert_eq!(
@@ -138,7 +142,10 @@ mod tests {
     fn unknown_expectations_are_refused() {
         let err = serde_json::from_str::<Expected>(r#"{"allowed": true, "mesageContains": "x"}"#)
             .unwrap_err();
-        assert!(err.to_string().contains("unknown field `mesageContains`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `mesageContains`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,26 +1,27 @@
-//! Unit tests for every rule of the key-change guard, through [`decide`] with a fake
-//! `describe-key`.
+//! Unit tests for every rule of the key-change guard, through [`decide`] with canned
+//! `describe-key` answers (the model's key facts, as in the cases' `keys.json`).
 
+use secretkms_policy_kit::model::{KeyFacts, KeyState, fixtures};
 use secretkms_policy_kit::{
-    AdmissionRequest, ApiserverFacts, Declared, EncryptionState, Enforcement, FakeKeys, KeyFacts,
-    KeyState, RewriteFacts, Verdict,
+    AdmissionRequest, ApiserverFacts, CannedKeys, Declared, EncryptionState, Enforcement,
+    RewriteFacts, Verdict,
 };
 use serde_json::{Value, json};
 
 use super::*;
 
-const OLD_KEY: &str = "key-hzz6c1b9e6d1wyd3b5kzi";
+const OLD_KEY: &str = fixtures::KEY_ID;
 const NEW_KEY: &str = "key-bjj62f5ca7e1zqt8x1m0q";
 
 fn facts(id: &str) -> KeyFacts {
-    let mut k = KeyFacts::enabled(id);
+    let mut k = fixtures::enabled_key(id);
     k.arn = Some(format!("acs:kms:cn-hangzhou:1234567890123456:key/{id}"));
     k.deletion_protection = Some(true);
     k
 }
 
-fn keys() -> FakeKeys {
-    FakeKeys::new()
+fn keys() -> CannedKeys {
+    CannedKeys::new()
         .with(OLD_KEY, facts(OLD_KEY))
         .with(NEW_KEY, facts(NEW_KEY))
         .with("alias/k8s-secrets", facts(NEW_KEY))
@@ -61,7 +62,7 @@ fn request(op: &str, new: Option<Value>, old: Option<Value>) -> String {
     .to_string()
 }
 
-fn run(json: &str, s: &EncryptionState, settings: &Settings, k: &FakeKeys) -> Verdict {
+fn run(json: &str, s: &EncryptionState, settings: &Settings, k: &CannedKeys) -> Verdict {
     decide(&AdmissionRequest::parse(json).unwrap(), s, settings, k)
 }
 
@@ -260,7 +261,12 @@ fn allowed_regions_setting_is_enforced() {
 fn unchanged_key_is_not_looked_up() {
     let mut s = spec(OLD_KEY);
     s["exemptNamespaces"] = json!(["kube-system"]);
-    let v = run(&update(s), &state(), &Settings::default(), &FakeKeys::new());
+    let v = run(
+        &update(s),
+        &state(),
+        &Settings::default(),
+        &CannedKeys::new(),
+    );
     ok(&v);
 }
 

@@ -1,150 +1,142 @@
-//! Loads and runs `cases/<name>/` folders, the test-case format shared with
-//! `kubectl secretkms policy test` (see `policies/README.md`): `request.json`, `state.json`,
-//! optional `settings.json` and `keys.json`, and `expected.json`.
+//! Runs `cases/` folders natively against a [`Policy`]: the case format, folder discovery, key
+//! answers and mismatch reporting are the model's (`secretkms_model::case`), the same that
+//! `kubectl secretkms policy test` applies to the built components.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::error::Error;
+use std::path::Path;
 
-use serde::Deserialize;
+use secretkms_model::case::{self, Answer, Case, CaseFailure};
 
-use crate::state_json::{parse_key_facts, parse_state};
-use crate::{EncryptionState, FakeKeys, Policy, Verdict, evaluate};
+use crate::{EncryptionState, Policy, Verdict, evaluate};
 
-/// What a case expects of the verdict. Every present field must hold.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Expected {
-    pub allowed: bool,
-    #[serde(default)]
-    pub code: Option<u16>,
-    #[serde(default)]
-    pub message_contains: Option<String>,
-    /// Each entry must be a substring of at least one warning.
-    #[serde(default)]
-    pub warnings_contain: Vec<String>,
+/// Evaluates `case` with policy `P`, as the host would: the model's state converted to the WIT
+/// types, its settings as JSON text, its canned keys answering `describe-key`.
+pub fn run_case<P: Policy>(case: &Case) -> Verdict {
+    let state = EncryptionState::from(&case.state);
+    evaluate::<P>(
+        &case.request,
+        &state,
+        &case.settings.to_string(),
+        &case.keys,
+    )
 }
 
-/// One loaded case.
-#[derive(Debug)]
-pub struct Case {
-    pub name: String,
-    pub dir: PathBuf,
-    pub request: String,
-    pub state: EncryptionState,
-    pub settings: String,
-    pub keys: FakeKeys,
-    pub expected: Expected,
+/// Evaluates `case` with policy `P` and compares the verdict with its expectation.
+pub fn check_case<P: Policy>(case: &Case) -> Result<(), CaseFailure> {
+    let v = run_case::<P>(case);
+    case.check(&Answer {
+        allowed: v.allowed,
+        code: v.code,
+        message: &v.message,
+        warnings: &v.warnings,
+    })
 }
 
-fn read(dir: &Path, file: &str) -> Result<String, String> {
-    let path = dir.join(file);
-    fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-fn read_optional(dir: &Path, file: &str) -> Result<Option<String>, String> {
-    if dir.join(file).exists() {
-        read(dir, file).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
-impl Case {
-    /// Loads the case in `dir`.
-    pub fn load(dir: &Path) -> Result<Self, String> {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let at = |file: &str, e: &dyn std::fmt::Display| format!("{}/{file}: {e}", dir.display());
-        let request = read(dir, "request.json")?;
-        let state = parse_state(&read(dir, "state.json")?).map_err(|e| at("state.json", &e))?;
-        let settings = read_optional(dir, "settings.json")?.unwrap_or_default();
-        let mut keys = FakeKeys::new();
-        if let Some(text) = read_optional(dir, "keys.json")? {
-            let map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&text).map_err(|e| at("keys.json", &e))?;
-            for (key, value) in map {
-                let facts = parse_key_facts(value).map_err(|e| at("keys.json", &e))?;
-                keys = keys.with(key, facts);
-            }
-        }
-        let expected = serde_json::from_str(&read(dir, "expected.json")?)
-            .map_err(|e| at("expected.json", &e))?;
-        Ok(Self {
-            name,
-            dir: dir.to_path_buf(),
-            request,
-            state,
-            settings,
-            keys,
-            expected,
-        })
-    }
-
-    /// Evaluates the case with policy `P`.
-    pub fn run<P: Policy>(&self) -> Verdict {
-        evaluate::<P>(&self.request, &self.state, &self.settings, &self.keys)
-    }
-
-    /// Compares a verdict with the expectation; Err lists every mismatch.
-    pub fn check(&self, v: &Verdict) -> Result<(), String> {
-        let e = &self.expected;
-        let mut problems = Vec::new();
-        if v.allowed != e.allowed {
-            problems.push(format!("allowed is {}, expected {}", v.allowed, e.allowed));
-        }
-        if let Some(code) = e.code
-            && !v.allowed
-            && v.code != code
-        {
-            problems.push(format!("code is {}, expected {code}", v.code));
-        }
-        if let Some(needle) = &e.message_contains
-            && !v.message.contains(needle.as_str())
-        {
-            problems.push(format!("message does not contain {needle:?}"));
-        }
-        for needle in &e.warnings_contain {
-            if !v.warnings.iter().any(|w| w.contains(needle.as_str())) {
-                problems.push(format!("no warning contains {needle:?}"));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "case {}: {}\n  message: {}\n  warnings: {:?}",
-                self.name,
-                problems.join("; "),
-                v.message,
-                v.warnings
-            ))
-        }
-    }
-}
-
-/// Loads every case folder under `dir`, sorted by name.
-pub fn load_cases(dir: &Path) -> Result<Vec<Case>, String> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs.iter().map(|d| Case::load(d)).collect()
-}
-
-/// Runs every case under `dir` with policy `P`; returns one line per failing case.
+/// Runs every case under `dir` (found as [`case::case_dirs`] says) with policy `P`: the number of
+/// cases when all hold, else one report per failing case (or the load error, with its causes).
 pub fn run_cases<P: Policy>(dir: &Path) -> Result<usize, Vec<String>> {
-    let cases = load_cases(dir).map_err(|e| vec![e])?;
+    let cases = case::load_cases(dir).map_err(|e| vec![with_causes(&e)])?;
     let failures: Vec<String> = cases
         .iter()
-        .filter_map(|c| c.check(&c.run::<P>()).err())
+        .filter_map(|c| check_case::<P>(c).err())
+        .map(|f| f.to_string())
         .collect();
     if failures.is_empty() {
         Ok(cases.len())
     } else {
         Err(failures)
+    }
+}
+
+/// `error: cause: cause`, each once.
+fn with_causes(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AdmissionRequest, KeyLookup};
+
+    /// Denies with the declared key's state as looked up through the host.
+    struct LooksUpTheDeclaredKey;
+
+    impl Policy for LooksUpTheDeclaredKey {
+        type Settings = ();
+
+        fn validate(
+            _: &AdmissionRequest<'_>,
+            state: &EncryptionState,
+            _: &(),
+            keys: &dyn KeyLookup,
+        ) -> Verdict {
+            let key = &state.declared.as_ref().unwrap().key;
+            match keys.describe_key(key) {
+                Ok(facts) => Verdict::deny(403, facts.state_label().to_owned()),
+                Err(e) => Verdict::deny(403, e),
+            }
+        }
+    }
+
+    fn write_case(dir: &Path, key: &str, message: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        let review = r#"{"kind":"AdmissionReview","request":{"kind":{"group":"","version":"v1","kind":"Secret"},"operation":"CREATE"}}"#;
+        let files = [
+            ("request.json", review.to_owned()),
+            ("state.json", format!(r#"{{"declared":{{"key":"{key}"}}}}"#)),
+            (
+                "keys.json",
+                r#"{"alias/k8s":{"keyId":"key-1","arn":"acs:kms:cn-hangzhou:1:key/key-1","state":"Disabled"}}"#.to_owned(),
+            ),
+            (
+                "expected.json",
+                format!(r#"{{"allowed":false,"messageContains":"{message}"}}"#),
+            ),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn cases_run_with_the_model_format() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tmp = tmp.path();
+        write_case(&tmp.join("cases/by-alias"), "alias/k8s", "Disabled");
+        write_case(&tmp.join("cases/by-id"), "key-1", "Disabled");
+        write_case(
+            &tmp.join("cases/by-arn"),
+            "acs:kms:cn-hangzhou:1:key/key-1",
+            "Disabled",
+        );
+        write_case(
+            &tmp.join("cases/missing"),
+            "alias/other",
+            "Forbidden.KeyNotFound",
+        );
+        assert_eq!(run_cases::<LooksUpTheDeclaredKey>(tmp), Ok(4));
+
+        write_case(&tmp.join("cases/wrong"), "key-1", "Enabled");
+        let failures = run_cases::<LooksUpTheDeclaredKey>(tmp).unwrap_err();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            failures[0].starts_with("case wrong: message does not contain \"Enabled\""),
+            "{}",
+            failures[0]
+        );
+
+        std::fs::write(tmp.join("cases/wrong/state.json"), "{").unwrap();
+        let failures = run_cases::<LooksUpTheDeclaredKey>(tmp).unwrap_err();
+        assert!(
+            failures[0].starts_with("invalid ") && failures[0].contains("state.json: EOF"),
+            "{failures:?}"
+        );
     }
 }

@@ -1,8 +1,6 @@
 //! Access to the host's `describe-key` import behind a trait, so policy logic can be tested
 //! natively with canned answers instead of a running host.
 
-use std::collections::BTreeMap;
-
 use crate::KeyFacts;
 
 /// Looks up a KMS key's live metadata by id, alias (`alias/...`) or ARN.
@@ -22,7 +20,7 @@ where
 }
 
 /// The real lookup: the host's `describe-key` import. Only exists in the WebAssembly build, where
-/// the import is linked; native builds use [`FakeKeys`] or a closure.
+/// the import is linked; native builds use canned answers (`testing`) or a closure.
 #[cfg(target_arch = "wasm32")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HostKeys;
@@ -34,77 +32,39 @@ impl KeyLookup for HostKeys {
     }
 }
 
-/// Canned `describe-key` answers for tests, keyed by the exact string the policy asks for.
-/// A key that is not in the map answers the KMS's own not-found error.
-#[derive(Debug, Clone, Default)]
-pub struct FakeKeys {
-    answers: BTreeMap<String, Result<KeyFacts, String>>,
-}
-
-impl FakeKeys {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Answers `facts` for `key` (an id, alias or ARN).
-    pub fn with(mut self, key: impl Into<String>, facts: KeyFacts) -> Self {
-        self.answers.insert(key.into(), Ok(facts));
-        self
-    }
-
-    /// Answers the error `error` for `key`, e.g. `Throttling: ...`.
-    pub fn with_error(mut self, key: impl Into<String>, error: impl Into<String>) -> Self {
-        self.answers.insert(key.into(), Err(error.into()));
-        self
-    }
-}
-
-impl KeyLookup for FakeKeys {
+/// Canned answers for native tests and the `cases/` runner: the model's one fake of the KMS
+/// lookup (found by name, key id or ARN; anything else answers the KMS's not-found error), the
+/// same one `kubectl secretkms policy test` runs the components with.
+#[cfg(feature = "testing")]
+impl KeyLookup for secretkms_model::CannedKeys {
     fn describe_key(&self, key: &str) -> Result<KeyFacts, String> {
-        self.answers.get(key).cloned().unwrap_or_else(|| {
-            Err(format!(
-                "Forbidden.KeyNotFound: the specified key {key} is not found"
-            ))
-        })
+        self.lookup(key).map(|facts| KeyFacts::from(&facts))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::KeyState;
-
-    fn facts(id: &str) -> KeyFacts {
-        KeyFacts {
-            key_id: id.into(),
-            arn: None,
-            region: None,
-            state: KeyState::Enabled,
-            state_name: "Enabled".into(),
-            spec: "Aliyun_AES_256".into(),
-            usage: "ENCRYPT/DECRYPT".into(),
-            primary_key_version: None,
-            delete_date: None,
-            deletion_protection: None,
-            automatic_rotation: None,
-            rotation_interval: None,
-            last_rotation_date: None,
-            next_rotation_date: None,
-        }
-    }
-
-    #[test]
-    fn fake_keys_answer_not_found_for_unknown_keys() {
-        let keys = FakeKeys::new().with("alias/k8s", facts("key-1"));
-        assert_eq!(keys.describe_key("alias/k8s").unwrap().key_id, "key-1");
-        let err = keys.describe_key("alias/other").unwrap_err();
-        assert!(err.starts_with("Forbidden.KeyNotFound"), "{err}");
-        assert!(err.contains("alias/other"), "{err}");
-    }
 
     #[test]
     fn closures_are_lookups() {
         let lookup = |k: &str| Err::<KeyFacts, _>(format!("Throttling: {k}"));
         assert_eq!(lookup.describe_key("x").unwrap_err(), "Throttling: x");
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn canned_keys_answer_in_wit_types() {
+        use secretkms_model::{CannedKeys, canned_keys, fixtures};
+        let keys = CannedKeys::new().with("alias/k8s", fixtures::enabled_key("key-1"));
+        let lookup: &dyn KeyLookup = &keys;
+        assert_eq!(
+            lookup.describe_key("key-1").unwrap().state,
+            crate::KeyState::Enabled
+        );
+        assert_eq!(
+            lookup.describe_key("alias/other").unwrap_err(),
+            canned_keys::not_found("alias/other")
+        );
     }
 }

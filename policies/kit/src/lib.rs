@@ -3,8 +3,9 @@
 //! is only its decision logic.
 //!
 //! A policy is a type implementing [`Policy`]. Its logic receives plain Rust values (the generated
-//! WIT types and [`AdmissionRequest`]) and a [`KeyLookup`], so it is unit-tested natively with a
-//! [`FakeKeys`] and compiled to a WebAssembly component unchanged:
+//! WIT types and [`AdmissionRequest`]) and a [`KeyLookup`], so it is unit-tested natively (with
+//! the `testing` feature: states converted from the shared model [`model`], canned key answers
+//! [`CannedKeys`], the `cases/` runner) and compiled to a WebAssembly component unchanged:
 //!
 //! ```ignore
 //! struct MyPolicy;
@@ -18,26 +19,30 @@ extern crate self as secretkms_policy_kit;
 pub mod bindings;
 #[cfg(feature = "testing")]
 pub mod cases;
+#[cfg(feature = "testing")]
+mod from_model;
 pub mod key_lookup;
 pub mod policy;
 pub mod request;
 pub mod state;
-#[cfg(feature = "testing")]
-pub mod state_json;
 pub mod verdict;
-pub mod warnings;
 
 pub use bindings::secretkms::policy::types::{
     ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, RewriteFacts,
     SourceStatus, Verdict,
 };
-pub use key_lookup::{FakeKeys, KeyLookup};
+pub use key_lookup::KeyLookup;
 pub use policy::{Policy, SettingsError, evaluate, parse_settings, validate_settings};
 pub use request::{
     AdmissionRequest, Enforcement, GroupVersionKind, ObjectMeta, ObjectView, Operation,
     SecretEncryptionSpec,
 };
-pub use warnings::{Warnings, fit_warning};
+/// The data hosts and policies share: defaults, warning fitting, and (for tests) the state model,
+/// its healthy fixture and the case format.
+pub use secretkms_model as model;
+#[cfg(feature = "testing")]
+pub use secretkms_model::CannedKeys;
+pub use secretkms_model::warnings::{Warnings, fit_warning};
 
 /// Re-exported for the code that [`export_policy!`] expands to; not part of the kit's API.
 #[doc(hidden)]

@@ -153,8 +153,11 @@ macro_rules! export_policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FakeKeys;
     use serde::Deserialize;
+
+    fn no_keys(key: &str) -> Result<crate::KeyFacts, String> {
+        Err(format!("no key {key}"))
+    }
 
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -208,17 +211,17 @@ mod tests {
     #[test]
     fn evaluate_reports_unreadable_inputs() {
         let state = EncryptionState::empty(0);
-        let v = evaluate::<P>("{", &state, "", &FakeKeys::new());
+        let v = evaluate::<P>("{", &state, "", &no_keys);
         assert_eq!((v.allowed, v.code), (false, 400));
         assert!(
             v.message.starts_with("cannot read the AdmissionRequest"),
             "{}",
             v.message
         );
-        let v = evaluate::<P>("{}", &state, r#"{"bogus":1}"#, &FakeKeys::new());
+        let v = evaluate::<P>("{}", &state, r#"{"bogus":1}"#, &no_keys);
         assert_eq!((v.allowed, v.code), (false, 500));
         let req = r#"{"kind":{"group":"","version":"v1","kind":"Secret"},"operation":"UPDATE"}"#;
-        let v = evaluate::<P>(req, &state, r#"{"names":["a"]}"#, &FakeKeys::new());
+        let v = evaluate::<P>(req, &state, r#"{"names":["a"]}"#, &no_keys);
         assert_eq!(v.message, "UPDATE 1");
     }
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use secretkms_model::defaults;
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -238,8 +239,8 @@ pub enum Enforcement {
     Audit,
 }
 
-/// `spec` of the cluster-scoped `SecretEncryption` (group `secretkms.io`, v1alpha1). Defaults
-/// match the state model's `Declared` defaults; unknown fields are the CRD schema's business.
+/// `spec` of the cluster-scoped `SecretEncryption` (group `secretkms.io`, v1alpha1), with the
+/// model's defaults; unknown fields are the CRD schema's business.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SecretEncryptionSpec {
@@ -256,11 +257,11 @@ pub struct SecretEncryptionSpec {
 impl Default for SecretEncryptionSpec {
     fn default() -> Self {
         Self {
-            provider: "alibaba-kms".into(),
+            provider: defaults::PROVIDER.into(),
             key: String::new(),
             region: None,
             endpoint: None,
-            required_key_spec: "Aliyun_AES_256".into(),
+            required_key_spec: defaults::KEY_SPEC.into(),
             enforcement: Enforcement::Enforce,
             exempt_namespaces: Vec::new(),
             max_state_age_seconds: None,

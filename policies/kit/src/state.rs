@@ -1,12 +1,7 @@
-//! Constructors and queries on the generated state types, whose defaults mirror the state model
-//! in `secretkms-core` (`Aliyun_AES_256`, enforce, 300 s maximum state age).
+//! Queries on the generated state types, and (with the `testing` feature) constructors that take
+//! their defaults from the state model in `secretkms-model`.
 
-use crate::{Declared, EncryptionState, KeyFacts, KeyState, SourceStatus};
-
-/// The key spec the design requires unless the operator says otherwise.
-pub const DEFAULT_KEY_SPEC: &str = "Aliyun_AES_256";
-/// The state age, in seconds, after which facts count as unknown unless configured otherwise.
-pub const DEFAULT_MAX_STATE_AGE_SECONDS: u64 = 300;
+use crate::{EncryptionState, KeyFacts, KeyState, SourceStatus};
 
 impl EncryptionState {
     /// Nothing known, evaluated at `now` (Unix seconds).
@@ -28,42 +23,23 @@ impl EncryptionState {
     }
 }
 
-impl Declared {
-    /// The declared settings for `key` with the defaults of the state model.
+#[cfg(feature = "testing")]
+impl crate::Declared {
+    /// The declaration of `key` with the model's defaults for everything else.
     pub fn for_key(key: impl Into<String>) -> Self {
-        Self {
-            provider: "alibaba-kms".into(),
-            key: key.into(),
-            region: None,
-            required_key_spec: DEFAULT_KEY_SPEC.into(),
-            enforce: true,
-            exempt_namespaces: Vec::new(),
-            max_state_age_seconds: DEFAULT_MAX_STATE_AGE_SECONDS,
-        }
+        (&secretkms_model::Declared::for_key(key)).into()
+    }
+}
+
+#[cfg(feature = "testing")]
+impl KeyFacts {
+    /// An Enabled `Aliyun_AES_256` key with nothing else known; tests change what they need.
+    pub fn enabled(key_id: impl Into<String>) -> Self {
+        (&secretkms_model::fixtures::enabled_key(key_id)).into()
     }
 }
 
 impl KeyFacts {
-    /// An Enabled `Aliyun_AES_256` key with nothing else known; tests change what they need.
-    pub fn enabled(key_id: impl Into<String>) -> Self {
-        Self {
-            key_id: key_id.into(),
-            arn: None,
-            region: None,
-            state: KeyState::Enabled,
-            state_name: "Enabled".into(),
-            spec: DEFAULT_KEY_SPEC.into(),
-            usage: "ENCRYPT/DECRYPT".into(),
-            primary_key_version: None,
-            delete_date: None,
-            deletion_protection: None,
-            automatic_rotation: None,
-            rotation_interval: None,
-            last_rotation_date: None,
-            next_rotation_date: None,
-        }
-    }
-
     /// The key's region: the reported one, else the region part of its ARN
     /// (`acs:kms:<region>:<account>:key/<id>`).
     pub fn effective_region(&self) -> Option<&str> {
@@ -109,9 +85,28 @@ pub fn arn_region(arn: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    fn key(id: &str) -> KeyFacts {
+        KeyFacts {
+            key_id: id.into(),
+            arn: None,
+            region: None,
+            state: KeyState::Enabled,
+            state_name: "Enabled".into(),
+            spec: String::new(),
+            usage: String::new(),
+            primary_key_version: None,
+            delete_date: None,
+            deletion_protection: None,
+            automatic_rotation: None,
+            rotation_interval: None,
+            last_rotation_date: None,
+            next_rotation_date: None,
+        }
+    }
+
     #[test]
     fn region_comes_from_the_arn_when_not_reported() {
-        let mut k = KeyFacts::enabled("key-1");
+        let mut k = key("key-1");
         assert_eq!(k.effective_region(), None);
         k.arn = Some("acs:kms:cn-hangzhou:123456:key/key-1".into());
         assert_eq!(k.effective_region(), Some("cn-hangzhou"));
@@ -122,7 +117,7 @@ mod tests {
 
     #[test]
     fn state_label_prefers_the_kms_spelling() {
-        let mut k = KeyFacts::enabled("k");
+        let mut k = key("k");
         k.state = KeyState::Unknown;
         k.state_name = "Frozen".into();
         assert_eq!(k.state_label(), "Frozen");

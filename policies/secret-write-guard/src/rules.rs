@@ -1,7 +1,7 @@
 //! The guard's rules, each a pure function over the state that adds denial reasons or warnings
 //! to [`Findings`]. Every message says what is wrong, with the value, and how to fix it.
 
-use secretkms_policy_kit::state::DEFAULT_KEY_SPEC;
+use secretkms_policy_kit::model::defaults;
 use secretkms_policy_kit::{Declared, EncryptionState, KeyFacts, KeyState, Warnings};
 
 use crate::settings::Settings;
@@ -32,7 +32,7 @@ impl Context<'_> {
             .as_deref()
             .or(Some(self.declared.required_key_spec.as_str()))
             .filter(|s| !s.is_empty())
-            .unwrap_or(DEFAULT_KEY_SPEC)
+            .unwrap_or(defaults::KEY_SPEC)
     }
 
     /// Settings, then the declared resource (whose own default is 300 s).

@@ -1,15 +1,16 @@
 //! Unit tests for every rule of the guard, through [`decide`] so each test also proves the flow
 //! around the rule (kind and operation filter, exemptions, enforcement).
 
+use secretkms_policy_kit::model::fixtures;
 use secretkms_policy_kit::{
-    AdmissionRequest, ApiserverFacts, Declared, EncryptionState, Enforcement, KeyFacts, KeyState,
-    PluginFacts, RewriteFacts, SourceStatus, Verdict, fit_warning,
+    AdmissionRequest, EncryptionState, Enforcement, KeyState, RewriteFacts, SourceStatus, Verdict,
+    fit_warning,
 };
 
 use super::*;
 
-const KEY_ID: &str = "key-hzz6c1b9e6d1wyd3b5kzi";
-const VERSION: &str = "7f3e5a2c-1b4d-4e8f-9a6b-2c1d0e9f8a7b";
+const KEY_ID: &str = fixtures::KEY_ID;
+const VERSION: &str = fixtures::KEY_VERSION;
 
 fn source(name: &str, age: Option<u64>, error: Option<&str>) -> SourceStatus {
     SourceStatus {
@@ -19,30 +20,9 @@ fn source(name: &str, age: Option<u64>, error: Option<&str>) -> SourceStatus {
     }
 }
 
+/// The model's healthy state: everything observed and fine.
 fn healthy() -> EncryptionState {
-    let mut s = EncryptionState::empty(1_770_000_000);
-    s.declared = Some(Declared::for_key("alias/k8s-secrets"));
-    let mut key = KeyFacts::enabled(KEY_ID);
-    key.arn = Some(format!("acs:kms:cn-hangzhou:1234567890123456:key/{KEY_ID}"));
-    key.primary_key_version = Some(VERSION.into());
-    key.deletion_protection = Some(true);
-    key.automatic_rotation = Some(true);
-    s.key = Some(key);
-    s.apiserver = Some(ApiserverFacts {
-        kms_configured: true,
-        kms_healthy: true,
-        detail: "[+]kms-provider-0 ok".into(),
-    });
-    s.plugin = Some(PluginFacts {
-        healthz: "ok".into(),
-        key_id: format!("{KEY_ID}/{VERSION}"),
-        version: "v2".into(),
-    });
-    s.sources = ["declared", "kms", "apiserver", "plugin"]
-        .iter()
-        .map(|n| source(n, Some(12), None))
-        .collect();
-    s
+    EncryptionState::from(&fixtures::healthy())
 }
 
 fn request(kind: &str, operation: &str, namespace: &str) -> String {
