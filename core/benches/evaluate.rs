@@ -22,7 +22,7 @@ use criterion::Criterion;
 use secretkms_core::policy::{
     CacheDir, NoKeyLookup, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
 };
-use secretkms_core::state::{
+use secretkms_model::{
     ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, SourceStatus,
 };
 use wasmtime::{Engine, Store};

@@ -8,7 +8,7 @@
 
 use kube::Client;
 
-use crate::state::ApiserverFacts;
+use secretkms_model::ApiserverFacts;
 
 /// The apiserver path of the KMS health check.
 pub const KMS_HEALTH_PATH: &str = "/readyz/kms-providers";

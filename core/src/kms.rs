@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::credentials::{Credentials, CredentialsProvider};
-use crate::state::KeyFacts;
+use secretkms_model::KeyFacts;
 
 pub use endpoint::Endpoint;
 pub use error::{ApiError, KmsError};

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::state::{
+use secretkms_model::{
     ApiserverFacts, Declared, EncryptionState, KeyFacts, PluginFacts, RewriteFacts, SourceStatus,
 };
 
@@ -155,7 +155,7 @@ fn unix(t: SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::KeyState;
+    use secretkms_model::KeyState;
 
     fn t(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)

@@ -1,6 +1,6 @@
 //! The policy runtime: WebAssembly policy components (WIT world `secretkms:policy/policy@0.1.0`,
 //! `policies/wit`) evaluated with wasmtime against an AdmissionRequest and the
-//! [`EncryptionState`](crate::state::EncryptionState), shared by the webhook and
+//! [`EncryptionState`](secretkms_model::EncryptionState), shared by the webhook and
 //! `kubectl secretkms policy` so both run exactly the same code.
 //!
 //! - One [`PolicyRuntime`] per process: one wasmtime Engine with the pooling allocator and epoch
@@ -28,7 +28,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use secretkms_core::policy::{NoKeyLookup, PolicyConfig, PolicyRuntime, RuntimeConfig, CacheDir};
-//! use secretkms_core::state::{ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState};
+//! use secretkms_model::{ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState};
 //!
 //! let runtime = PolicyRuntime::new(RuntimeConfig { cache: CacheDir::Disabled, ..Default::default() })?;
 //! let policies = runtime.load(&PolicyConfig::builtin(), Arc::new(NoKeyLookup))?;
@@ -78,9 +78,7 @@ pub use builtin::Builtin;
 pub use config::{FailureMode, Mode, PolicyConfig, PolicySource, PolicySpec};
 pub use decision::{Decision, PolicyResult};
 pub use error::{LoadError, RequestError};
-pub use key_lookup::{
-    CachedKeyLookup, FixedKeyLookup, KeyCacheConfig, KeyLookup, KeysFileError, NoKeyLookup,
-};
+pub use key_lookup::{CachedKeyLookup, KeyCacheConfig, KeyLookup, NoKeyLookup};
 pub use metrics::{DURATION_BUCKETS_SECONDS, PolicyMetricsSnapshot};
 pub use outcome::{ErrorKind, EvaluationError, Outcome, Verdict};
 pub use rule::{Operation, Rule};

@@ -11,7 +11,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Declared, EncryptionState, KeyFacts, KeyState};
+use secretkms_model::{Declared, EncryptionState, KeyFacts, KeyState, defaults};
 
 /// The only object name the webhook reads.
 pub const CLUSTER: &str = "cluster";
@@ -86,11 +86,11 @@ pub struct SecretEncryptionSpec {
 }
 
 fn default_key_spec() -> String {
-    "Aliyun_AES_256".into()
+    defaults::KEY_SPEC.into()
 }
 
 fn default_max_age() -> u64 {
-    300
+    defaults::MAX_STATE_AGE_SECONDS
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -386,8 +386,8 @@ pub fn crd_yaml() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{ApiserverFacts, RewriteFacts};
     use kube::CustomResourceExt;
+    use secretkms_model::{ApiserverFacts, RewriteFacts};
 
     fn healthy() -> EncryptionState {
         EncryptionState {

@@ -7,15 +7,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use secretkms_core::policy::{
-    CacheDir, CacheStatus, Decision, ErrorKind, FailureMode, FixedKeyLookup, KeyLookup, LoadError,
-    Mode, NoKeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
+    CacheDir, CacheStatus, Decision, ErrorKind, FailureMode, KeyLookup, LoadError, Mode,
+    NoKeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
     PolicySpec, Rule, RuntimeConfig,
 };
-use secretkms_core::state::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, SourceStatus,
-};
+use secretkms_model::fixtures::{KEY_ID, healthy};
+use secretkms_model::{CannedKeys, EncryptionState, KeyFacts, KeyState};
 
-const KEY_ID: &str = "key-hzz6c1b9e6d1wyd3b5kzi";
 const NEW_KEY: &str = "key-bjj62f5ca7e1zqt8x1m0q";
 
 fn data(name: &str) -> String {
@@ -97,47 +95,6 @@ fn builtins() -> &'static PolicySet {
     })
 }
 
-fn healthy() -> EncryptionState {
-    EncryptionState {
-        declared: Some(Declared {
-            key: "alias/k8s-secrets".into(),
-            ..Default::default()
-        }),
-        key: Some(KeyFacts {
-            key_id: KEY_ID.into(),
-            arn: Some(format!("acs:kms:cn-hangzhou:1234567890123456:key/{KEY_ID}")),
-            state: KeyState::Enabled,
-            state_name: "Enabled".into(),
-            spec: "Aliyun_AES_256".into(),
-            usage: "ENCRYPT/DECRYPT".into(),
-            primary_key_version: Some("v1".into()),
-            deletion_protection: Some(true),
-            automatic_rotation: Some(true),
-            ..Default::default()
-        }),
-        apiserver: Some(ApiserverFacts {
-            kms_configured: true,
-            kms_healthy: true,
-            detail: "[+]kms-provider-0 ok".into(),
-        }),
-        plugin: Some(PluginFacts {
-            healthz: "ok".into(),
-            key_id: format!("{KEY_ID}/v1"),
-            version: "v2".into(),
-        }),
-        rewrite: None,
-        sources: ["declared", "kms", "apiserver", "plugin"]
-            .iter()
-            .map(|n| SourceStatus {
-                name: (*n).into(),
-                age_seconds: Some(12),
-                last_error: None,
-            })
-            .collect(),
-        now: 1_770_000_000,
-    }
-}
-
 fn disabled() -> EncryptionState {
     let mut s = healthy();
     let key = s.key.as_mut().unwrap();
@@ -209,7 +166,7 @@ fn a_request_that_is_not_an_admission_request_is_an_error_not_a_decision() {
 
 #[test]
 fn key_change_guard_asks_the_host_to_describe_the_new_key() {
-    let keys = FixedKeyLookup::from_json(&format!(
+    let keys = CannedKeys::from_json(&format!(
         r#"{{"{NEW_KEY}": {{"keyId": "{NEW_KEY}", "state": "Disabled", "stateName": "Disabled",
              "spec": "Aliyun_AES_256", "usage": "ENCRYPT/DECRYPT"}}}}"#
     ))

@@ -14,7 +14,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
-use secretkms_core::state::EncryptionState;
+use secretkms_model::EncryptionState;
 
 use crate::control_plane::{ControlPlane, install_crypto_provider};
 use crate::error::{HarnessError, Result};

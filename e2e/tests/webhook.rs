@@ -9,11 +9,11 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use secretkms_core::state::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, SourceStatus,
-};
 use secretkms_e2e::webhook::{excluding_namespaces, register};
 use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
+use secretkms_model::{
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, SourceStatus,
+};
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
 const KEY: &str = "key-hzz6c1b9e6d1wyd3b5kzi";

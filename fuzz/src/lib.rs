@@ -5,10 +5,10 @@
 use std::sync::{Arc, OnceLock};
 
 use secretkms_core::policy::{
-    CacheDir, Decision, FixedKeyLookup, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
+    CacheDir, Decision, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
 };
 use secretkms_core::review::{self, Review};
-use secretkms_core::state::EncryptionState;
+use secretkms_model::{CannedKeys, EncryptionState};
 
 /// States the policy input path is tried against: healthy, each kind of broken, and unknown.
 const STATES: [(&str, &str); 7] = [
@@ -33,7 +33,7 @@ pub fn policies() -> &'static PolicySet {
             ..Default::default()
         })
         .expect("policy runtime");
-        let keys = FixedKeyLookup::from_json(KEYS).expect("fuzz/keys.json");
+        let keys = CannedKeys::from_json(KEYS).expect("fuzz/keys.json");
         runtime
             .load(&PolicyConfig::builtin(), Arc::new(keys))
             .expect("builtin policies")
@@ -96,12 +96,12 @@ fn check_decision(state: &str, d: &Decision) {
     }
     for w in &d.warnings {
         assert!(
-            w.chars().count() <= Decision::MAX_WARNING_CHARS,
+            w.chars().count() <= secretkms_model::warnings::MAX_WARNING_CHARS,
             "[{state}] warning longer than the apiserver keeps"
         );
     }
     let total: usize = d.warnings.iter().map(|w| w.chars().count()).sum();
-    assert!(total <= Decision::MAX_WARNINGS_TOTAL_CHARS, "[{state}] warnings too long");
+    assert!(total <= secretkms_model::warnings::MAX_TOTAL_WARNING_CHARS, "[{state}] warnings too long");
     for p in &d.policies {
         if let secretkms_core::policy::Outcome::Errored(e) = &p.outcome {
             assert!(

@@ -3,7 +3,7 @@
 //! not spend the account's DescribeKey quota.
 
 use secretkms_core::policy::KeyLookup;
-use secretkms_core::state::KeyFacts;
+use secretkms_model::KeyFacts;
 
 use crate::sources::kms::SharedClient;
 

@@ -13,11 +13,10 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use secretkms_core::observations::FileState;
 use secretkms_core::policy::{
-    CacheDir, Decision, ErrorKind, FixedKeyLookup, Outcome, PolicyConfig, PolicyRuntime, PolicySet,
-    RuntimeConfig,
+    CacheDir, Decision, ErrorKind, Outcome, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
 };
 use secretkms_core::review::Review;
-use secretkms_core::state::EncryptionState;
+use secretkms_model::{CannedKeys, EncryptionState};
 use secretkms_webhook::app::{self, App};
 use secretkms_webhook::metrics::Metrics;
 use secretkms_webhook::sources::StateHub;
@@ -60,7 +59,7 @@ fn states() -> Vec<(String, EncryptionState)> {
 
 fn policies() -> Arc<PolicySet> {
     let keys =
-        FixedKeyLookup::from_json(&std::fs::read_to_string(fuzz_dir().join("keys.json")).unwrap())
+        CannedKeys::from_json(&std::fs::read_to_string(fuzz_dir().join("keys.json")).unwrap())
             .unwrap();
     let runtime = PolicyRuntime::new(RuntimeConfig {
         cache: CacheDir::At(std::env::temp_dir().join("secretkms-webhook-tests-policy-cache")),
@@ -85,11 +84,11 @@ fn assert_well_formed(what: &str, d: &Decision) {
     assert!(
         d.warnings
             .iter()
-            .all(|w| w.chars().count() <= Decision::MAX_WARNING_CHARS)
+            .all(|w| w.chars().count() <= secretkms_model::warnings::MAX_WARNING_CHARS)
     );
     assert!(
         d.warnings.iter().map(|w| w.chars().count()).sum::<usize>()
-            <= Decision::MAX_WARNINGS_TOTAL_CHARS
+            <= secretkms_model::warnings::MAX_TOTAL_WARNING_CHARS
     );
     for p in &d.policies {
         if let Outcome::Errored(e) = &p.outcome {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{KeyFacts, KeyState};
+use secretkms_model::{KeyFacts, KeyState};
 
 /// A CMK's metadata. Conditional fields are `None` when KMS omits them: `DeleteDate` only in
 /// `PendingDeletion`, `NextRotationDate`/`RotationInterval` only with automatic rotation.

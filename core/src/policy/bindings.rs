@@ -1,10 +1,10 @@
 //! Host-side bindings for the `policy` world of `policies/wit` (package `secretkms:policy@0.1.0`)
-//! and the conversions from the shared state model into its WIT types.
+//! and the conversions from the shared state model (`secretkms-model`) into its WIT types.
 //!
-//! The WIT types stay private to the runtime: callers see [`crate::state`] and
-//! [`super::Verdict`], so a change of the contract is absorbed here instead of in every host.
+//! The WIT types stay private to the runtime: callers see the model and [`super::Verdict`], so a
+//! change of the contract is absorbed here instead of in every host.
 
-use crate::state;
+use secretkms_model as model;
 
 wasmtime::component::bindgen!({
     world: "policy",
@@ -18,7 +18,7 @@ pub(crate) const CONTRACT_PACKAGE: &str = "secretkms:policy";
 pub(crate) const CONTRACT_VERSION: &str = "0.1.0";
 
 /// Converts the state model into the WIT record handed to `validate`.
-pub(crate) fn encryption_state(s: &state::EncryptionState) -> wit::EncryptionState {
+pub(crate) fn encryption_state(s: &model::EncryptionState) -> wit::EncryptionState {
     wit::EncryptionState {
         declared: s.declared.as_ref().map(|d| wit::Declared {
             provider: d.provider.clone(),
@@ -59,17 +59,17 @@ pub(crate) fn encryption_state(s: &state::EncryptionState) -> wit::EncryptionSta
 }
 
 /// Converts key metadata (from the state or from a [`super::KeyLookup`]) into its WIT record.
-pub(crate) fn key_facts(k: &state::KeyFacts) -> wit::KeyFacts {
+pub(crate) fn key_facts(k: &model::KeyFacts) -> wit::KeyFacts {
     wit::KeyFacts {
         key_id: k.key_id.clone(),
         arn: k.arn.clone(),
         region: k.region.clone(),
         state: match k.state {
-            state::KeyState::Enabled => wit::KeyState::Enabled,
-            state::KeyState::Disabled => wit::KeyState::Disabled,
-            state::KeyState::PendingDeletion => wit::KeyState::PendingDeletion,
-            state::KeyState::PendingImport => wit::KeyState::PendingImport,
-            state::KeyState::Unknown => wit::KeyState::Unknown,
+            model::KeyState::Enabled => wit::KeyState::Enabled,
+            model::KeyState::Disabled => wit::KeyState::Disabled,
+            model::KeyState::PendingDeletion => wit::KeyState::PendingDeletion,
+            model::KeyState::PendingImport => wit::KeyState::PendingImport,
+            model::KeyState::Unknown => wit::KeyState::Unknown,
         },
         state_name: k.state_name.clone(),
         spec: k.spec.clone(),
@@ -90,28 +90,28 @@ mod tests {
 
     #[test]
     fn every_part_of_the_state_reaches_the_wit_record() {
-        let s = state::EncryptionState {
-            declared: Some(state::Declared {
+        let s = model::EncryptionState {
+            declared: Some(model::Declared {
                 key: "alias/k8s".into(),
                 ..Default::default()
             }),
-            key: Some(state::KeyFacts {
+            key: Some(model::KeyFacts {
                 key_id: "key-1".into(),
-                state: state::KeyState::PendingDeletion,
+                state: model::KeyState::PendingDeletion,
                 delete_date: Some("2026-09-01T00:00:00Z".into()),
                 ..Default::default()
             }),
-            apiserver: Some(state::ApiserverFacts {
+            apiserver: Some(model::ApiserverFacts {
                 kms_configured: true,
                 ..Default::default()
             }),
             plugin: None,
-            rewrite: Some(state::RewriteFacts {
+            rewrite: Some(model::RewriteFacts {
                 target: "t".into(),
                 total: 3,
                 done: 1,
             }),
-            sources: vec![state::SourceStatus {
+            sources: vec![model::SourceStatus {
                 name: "kms".into(),
                 age_seconds: Some(4),
                 last_error: None,

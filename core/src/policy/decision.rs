@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::outcome::truncate_chars;
+use secretkms_model::warnings::Warnings;
+
 use super::{FailureMode, Mode, Outcome};
 
 /// One policy's part in a decision.
@@ -28,8 +29,7 @@ pub struct Decision {
     pub code: u16,
     /// For a denial: each denying policy's message as `<policy>: <message>`, joined by `; `.
     pub message: String,
-    /// Deduplicated, each at most [`Decision::MAX_WARNING_CHARS`], all together at most
-    /// [`Decision::MAX_WARNINGS_TOTAL_CHARS`] characters.
+    /// Deduplicated and fitted to the apiserver's limits by [`Warnings`].
     pub warnings: Vec<String>,
     /// `<policy>.<key>` → value. Keys are valid annotation names, so the apiserver can store them
     /// as `<webhook name>/<key>`. An audit-mode denial adds `<policy>.denied`; an error handled by
@@ -40,10 +40,6 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The apiserver truncates longer warnings (`k8s.io/apiserver/pkg/endpoints/filters/warning.go`).
-    pub const MAX_WARNING_CHARS: usize = 256;
-    /// Beyond this total the apiserver starts cutting warnings.
-    pub const MAX_WARNINGS_TOTAL_CHARS: usize = 4096;
     /// Longest audit annotation key part (a qualified name's name part).
     const MAX_ANNOTATION_KEY_CHARS: usize = 63;
 
@@ -61,7 +57,7 @@ impl Decision {
     pub fn merge(policies: Vec<PolicyResult>) -> Self {
         let mut denials: Vec<String> = Vec::new();
         let mut verdict_code = None;
-        let mut warnings = Warnings::default();
+        let mut warnings = Warnings::new();
         let mut annotations = BTreeMap::new();
         for p in &policies {
             let name = &p.policy;
@@ -111,7 +107,7 @@ impl Decision {
                 verdict_code.unwrap_or(500)
             },
             message: denials.join("; "),
-            warnings: warnings.finish(),
+            warnings: warnings.into_vec(),
             audit_annotations: annotations,
             policies,
         }
@@ -145,56 +141,11 @@ fn annotation_key(policy: &str, key: &str) -> String {
     k
 }
 
-/// Warnings in arrival order, deduplicated, each bounded, the total bounded.
-#[derive(Default)]
-struct Warnings {
-    kept: Vec<String>,
-    total: usize,
-    dropped: usize,
-}
-
-impl Warnings {
-    /// Room kept for the final "N more warnings omitted" note.
-    const RESERVE: usize = 64;
-
-    fn extend(&mut self, ws: &[String]) {
-        for w in ws {
-            self.push(w.clone());
-        }
-    }
-
-    fn push(&mut self, w: String) {
-        // Warnings travel as HTTP header values: no control characters.
-        let mut w: String = w
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        truncate_chars(&mut w, Decision::MAX_WARNING_CHARS);
-        if w.trim().is_empty() || self.kept.contains(&w) {
-            return;
-        }
-        let len = w.chars().count();
-        if self.total + len > Decision::MAX_WARNINGS_TOTAL_CHARS - Self::RESERVE {
-            self.dropped += 1;
-            return;
-        }
-        self.total += len;
-        self.kept.push(w);
-    }
-
-    fn finish(mut self) -> Vec<String> {
-        if self.dropped > 0 {
-            self.kept
-                .push(format!("{} more warnings omitted", self.dropped));
-        }
-        self.kept
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::{ErrorKind, EvaluationError, Verdict};
+    use secretkms_model::warnings::{MAX_TOTAL_WARNING_CHARS, MAX_WARNING_CHARS};
 
     fn result(
         policy: &str,
@@ -331,17 +282,17 @@ mod tests {
         assert!(
             d.warnings
                 .iter()
-                .all(|w| w.chars().count() <= Decision::MAX_WARNING_CHARS)
+                .all(|w| w.chars().count() <= MAX_WARNING_CHARS)
         );
-        assert_eq!(d.warnings[0].chars().count(), Decision::MAX_WARNING_CHARS);
+        assert_eq!(d.warnings[0].chars().count(), MAX_WARNING_CHARS);
         assert_eq!(d.warnings[1], "line break");
         let total: usize = d.warnings.iter().map(|w| w.chars().count()).sum();
-        assert!(total <= Decision::MAX_WARNINGS_TOTAL_CHARS, "{total}");
+        assert!(total <= MAX_TOTAL_WARNING_CHARS, "{total}");
         assert!(
             d.warnings
                 .last()
                 .unwrap()
-                .ends_with("more warnings omitted")
+                .contains("more warning(s) left out")
         );
     }
 

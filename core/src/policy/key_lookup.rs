@@ -1,13 +1,12 @@
 //! How the host answers a policy's `describe-key` import: a [`KeyLookup`] trait the webhook plugs
-//! its KMS client into, a cache in front of it, and the two lookups the runtime ships with (a
-//! fixed map for `policy run/test`, and one that refuses every lookup).
+//! its KMS client into, a cache in front of it, and the two lookups the runtime ships with (the
+//! model's canned answers for `policy run/test`, and one that refuses every lookup).
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::state::KeyFacts;
+use secretkms_model::{CannedKeys, KeyFacts};
 
 /// Answers `describe-key` for policies.
 ///
@@ -32,77 +31,11 @@ impl KeyLookup for NoKeyLookup {
     }
 }
 
-/// Canned answers, for `kubectl secretkms policy run/test` and tests.
-///
-/// A key is found by the name it was stored under, by its `keyId` or by its `arn`; any other key
-/// answers the KMS's own not-found error.
-#[derive(Debug, Clone, Default)]
-pub struct FixedKeyLookup {
-    keys: HashMap<String, KeyFacts>,
-}
-
-/// Errors reading a `keys.json` file.
-#[derive(Debug, thiserror::Error)]
-pub enum KeysFileError {
-    #[error("cannot read keys file {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid keys file {path}: expected an object of key name to key facts")]
-    Parse {
-        path: String,
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-impl FixedKeyLookup {
-    /// Builds the lookup from `name → facts`; each entry is also reachable by its key id and ARN.
-    pub fn new(keys: impl IntoIterator<Item = (String, KeyFacts)>) -> Self {
-        let mut map = HashMap::new();
-        for (name, facts) in keys {
-            for alias in [Some(&facts.key_id), facts.arn.as_ref()]
-                .into_iter()
-                .flatten()
-            {
-                if !alias.is_empty() {
-                    map.entry(alias.clone()).or_insert_with(|| facts.clone());
-                }
-            }
-            map.insert(name, facts);
-        }
-        Self { keys: map }
-    }
-
-    /// Parses `keys.json`: an object mapping a key name (id, alias or ARN) to its facts, in the
-    /// state file's camelCase form (`{"alias/k8s": {"keyId": "...", "state": "Enabled", ...}}`).
-    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        let keys: HashMap<String, KeyFacts> = serde_json::from_str(json)?;
-        Ok(Self::new(keys))
-    }
-
-    /// Reads and parses a `keys.json` file.
-    pub fn from_file(path: &Path) -> Result<Self, KeysFileError> {
-        let shown = path.display().to_string();
-        let json = std::fs::read_to_string(path).map_err(|source| KeysFileError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::from_json(&json).map_err(|source| KeysFileError::Parse {
-            path: shown,
-            source,
-        })
-    }
-}
-
-impl KeyLookup for FixedKeyLookup {
+/// Canned answers, for `kubectl secretkms policy run/test` and tests: found by name, key id or
+/// ARN, anything else not found, exactly as the policy kit's native case runner answers.
+impl KeyLookup for CannedKeys {
     fn describe_key(&self, key: &str) -> Result<KeyFacts, String> {
-        self.keys
-            .get(key)
-            .cloned()
-            .ok_or_else(|| format!("Forbidden.KeyNotFound: the specified key {key} does not exist"))
+        self.lookup(key)
     }
 }
 
@@ -229,7 +162,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::state::KeyState;
+    use secretkms_model::KeyState;
 
     struct Counting(AtomicUsize);
 
@@ -252,22 +185,23 @@ mod tests {
     }
 
     #[test]
-    fn fixed_lookup_finds_keys_by_name_id_and_arn() {
-        let lookup = FixedKeyLookup::from_json(
-            r#"{"alias/k8s": {"keyId": "key-1", "arn": "acs:kms:cn-hangzhou:1:key/key-1", "state": "Disabled"}}"#,
-        )
-        .unwrap();
-        for name in ["alias/k8s", "key-1", "acs:kms:cn-hangzhou:1:key/key-1"] {
-            assert_eq!(
-                lookup.describe_key(name).unwrap().state,
-                KeyState::Disabled,
-                "{name}"
-            );
-        }
-        let err = lookup.describe_key("key-2").unwrap_err();
-        assert!(
-            err.starts_with("Forbidden.KeyNotFound") && err.contains("key-2"),
-            "{err}"
+    fn canned_keys_answer_as_the_model_says() {
+        let canned = CannedKeys::new().with(
+            "alias/k8s",
+            KeyFacts {
+                key_id: "key-1".into(),
+                state: KeyState::Disabled,
+                ..Default::default()
+            },
+        );
+        let lookup: &dyn KeyLookup = &canned;
+        assert_eq!(
+            lookup.describe_key("key-1").unwrap().state,
+            KeyState::Disabled
+        );
+        assert_eq!(
+            lookup.describe_key("key-2").unwrap_err(),
+            secretkms_model::canned_keys::not_found("key-2")
         );
     }
 

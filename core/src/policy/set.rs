@@ -15,7 +15,7 @@ use super::runtime::PolicyRuntime;
 use super::{
     Decision, FailureMode, KeyLookup, Mode, Outcome, PolicyConfig, PolicyResult, PolicySource,
 };
-use crate::state::EncryptionState;
+use secretkms_model::EncryptionState;
 
 /// Policies loaded from one [`PolicyConfig`]. `Send + Sync`: share it (e.g. in an `Arc` or an
 /// `ArcSwap` for reloads) between threads.

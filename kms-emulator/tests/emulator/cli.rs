@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use secretkms_core::kms::SignatureMethod;
-use secretkms_core::state::KeyState;
+use secretkms_model::KeyState;
 
 use super::*;
 

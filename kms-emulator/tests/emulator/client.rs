@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use secretkms_core::kms::{CreateKeyRequest, KmsError, RetryPolicy, SignatureMethod};
-use secretkms_core::state::KeyState;
+use secretkms_model::KeyState;
 use serde_json::json;
 
 use super::*;

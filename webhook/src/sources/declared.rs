@@ -10,7 +10,7 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use secretkms_core::secret_encryption::{CLUSTER, SecretEncryption, SecretEncryptionSpec};
-use secretkms_core::state::Declared;
+use secretkms_model::Declared;
 use tokio::sync::watch;
 
 use super::StateHub;

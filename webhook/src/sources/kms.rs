@@ -104,7 +104,7 @@ async fn poll(
     spec: &SecretEncryptionSpec,
     settings: &KmsSettings,
     current: &mut Option<(Endpoint, Arc<KmsClient>)>,
-) -> Result<secretkms_core::state::KeyFacts, String> {
+) -> Result<secretkms_model::KeyFacts, String> {
     let endpoint = endpoint_for(spec, settings)?;
     let client = match current {
         Some((e, c)) if *e == endpoint => c.clone(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secretkms_core::observations::FileState;
-use secretkms_core::state::EncryptionState;
+use secretkms_model::EncryptionState;
 use sha2::{Digest, Sha256};
 
 use super::StateHub;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 use secretkms_core::credentials::{Credentials, StaticProvider};
 use secretkms_core::kms::Endpoint;
 use secretkms_core::secret_encryption::SecretEncryptionSpec;
-use secretkms_core::state::{EncryptionState, KeyState};
 use secretkms_kms_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, Running,
 };
+use secretkms_model::{EncryptionState, KeyState};
 use secretkms_webhook::metrics::Metrics;
 use secretkms_webhook::sources::StateHub;
 use secretkms_webhook::sources::kms::{KmsSettings, watch};

@@ -9,7 +9,7 @@ use secretkms_core::observations::FileState;
 use secretkms_core::policy::{
     CacheDir, NoKeyLookup, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
 };
-use secretkms_core::state::{EncryptionState, KeyState};
+use secretkms_model::{EncryptionState, KeyState};
 use secretkms_webhook::app::App;
 use secretkms_webhook::metrics::Metrics;
 use secretkms_webhook::sources::StateHub;
@@ -17,12 +17,21 @@ use secretkms_webhook::sources::StateHub;
 pub const REVIEW: &str = include_str!("../data/secret-create-review.json");
 pub const HEALTHY: &str = include_str!("../data/healthy-state.json");
 
+/// The model's healthy state, its sources just observed.
 pub fn healthy() -> EncryptionState {
-    let mut state: EncryptionState = serde_json::from_str(HEALTHY).unwrap();
+    let mut state = secretkms_model::fixtures::healthy();
     for s in &mut state.sources {
         s.age_seconds = Some(0);
     }
     state
+}
+
+/// `tests/data/healthy-state.json` (also the state file of the TLS test and `hack/bench.sh`) is
+/// the model's healthy state in its file form.
+#[test]
+fn the_healthy_state_file_is_the_model_fixture() {
+    let file: EncryptionState = serde_json::from_str(HEALTHY).unwrap();
+    assert_eq!(file, secretkms_model::fixtures::healthy());
 }
 
 pub fn disabled() -> EncryptionState {
