@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use clap::Args;
 use secretkms_core::kms::{KeyMetadata, KmsError};
-use secretkms_core::state::KeyFacts;
+use secretkms_model::KeyFacts;
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;

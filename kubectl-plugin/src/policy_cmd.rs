@@ -1,8 +1,7 @@
 //! `kubectl secretkms policy run|test`: the authoring loop for policies, like kwctl. Both use
-//! core's policy runtime, the one the webhook runs, so a case that passes here decides the same
-//! way in the cluster.
-
-mod case;
+//! core's policy runtime, the one the webhook runs, and the model's case format, the one the
+//! policy kit's native tests read, so a case that passes here decides the same way in the cluster
+//! and in `cargo test`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,13 +10,12 @@ use std::time::Instant;
 use anyhow::Context as _;
 use clap::Args;
 use secretkms_core::policy::{
-    Builtin, FixedKeyLookup, KeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime,
-    PolicySource, PolicySpec, Rule, RuntimeConfig, Verdict,
+    Builtin, KeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime, PolicySource, PolicySpec,
+    Rule, RuntimeConfig, Verdict,
 };
-use secretkms_core::state::EncryptionState;
+use secretkms_model::case::{self, Answer, Case};
+use secretkms_model::{CannedKeys, EncryptionState};
 use serde::Serialize;
-
-pub use case::{Case, Expected, case_dirs, request_object};
 
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
@@ -53,7 +51,8 @@ Examples:
   kubectl secretkms policy test policies/secret-write-guard/cases
   kubectl secretkms policy test --policy target/my-policy.wasm my-policy/cases")]
 pub struct TestArgs {
-    /// A case folder, a folder of case folders, or a policy folder with `cases/`.
+    /// A case folder, a folder of case folders (each sub-folder is a case), or a policy folder
+    /// with `cases/`.
     pub dir: PathBuf,
     /// `builtin:<name>` or a component file; default: the builtin named like DIR (or its parent).
     #[arg(long, value_name = "SOURCE")]
@@ -162,7 +161,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Exit> {
         settings,
         keys,
     } = args;
-    let request = request_object(&read_json(&request, "--request")?)
+    let request = case::request_object(&read_json(&request, "--request")?)
         .with_context(|| format!("invalid --request {}", request.display()))?;
     let state: EncryptionState = match state {
         Some(p) => serde_json::from_str(&read_json(&p, "--state")?)
@@ -178,8 +177,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Exit> {
         None => serde_json::Value::Null,
     };
     let keys: Arc<dyn KeyLookup> = Arc::new(match keys {
-        Some(p) => FixedKeyLookup::from_file(&p)?,
-        None => FixedKeyLookup::default(),
+        Some(p) => CannedKeys::from_json(&read_json(&p, "--keys")?)
+            .with_context(|| format!("invalid --keys {}", p.display()))?,
+        None => CannedKeys::new(),
     });
     let (verdict, duration_ms) =
         evaluate_one(&runtime()?, &policy, settings, keys, &request, &state)?;
@@ -257,7 +257,7 @@ pub fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<Exit> {
     };
     let runtime = runtime()?;
     let mut cases = Vec::new();
-    for case_dir in case_dirs(&dir)? {
+    for case_dir in case::case_dirs(&dir)? {
         let case = Case::load(&case_dir)?;
         let keys: Arc<dyn KeyLookup> = Arc::new(case.keys.clone());
         let (verdict, _) = evaluate_one(
@@ -269,7 +269,12 @@ pub fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<Exit> {
             &case.state,
         )?;
         let problems = match verdict {
-            Ok(v) => case.mismatches(&v),
+            Ok(v) => case.expected.mismatches(&Answer {
+                allowed: v.allowed,
+                code: v.code,
+                message: &v.message,
+                warnings: &v.warnings,
+            }),
             Err(e) => vec![format!("the policy errored: {e}")],
         };
         cases.push(CaseResult {

@@ -15,8 +15,8 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use secretkms_core::apiserver_health;
 use secretkms_core::observations::Observations;
-use secretkms_core::policy::{FixedKeyLookup, PolicyConfig, PolicyRuntime, RuntimeConfig};
-use secretkms_core::state::{ApiserverFacts, Declared, KeyFacts, KeyState, RewriteFacts};
+use secretkms_core::policy::{PolicyConfig, PolicyRuntime, RuntimeConfig};
+use secretkms_model::{ApiserverFacts, CannedKeys, Declared, KeyFacts, KeyState, RewriteFacts};
 use serde::Serialize;
 
 pub use envelope::{Envelope, classify, encrypted_object_key_id};
@@ -224,12 +224,11 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Exit> 
     }
 
     let state = obs.state_at(now);
-    let keys = FixedKeyLookup::new(
-        key_name
-            .iter()
-            .zip(key_facts.value.iter())
-            .map(|(k, f)| (k.clone(), f.clone())),
-    );
+    let keys: CannedKeys = key_name
+        .iter()
+        .zip(key_facts.value.iter())
+        .map(|(k, f)| (k.clone(), f.clone()))
+        .collect();
     let policy = Part::from(preview(&state, keys, &namespace));
 
     let etcd = if etcd.etcd_endpoints.is_empty() {
@@ -293,8 +292,8 @@ async fn progress(client: &Client, time: &str) -> anyhow::Result<RewriteProgress
 
 /// The builtin policies' decision on a synthetic Secret CREATE in `namespace`.
 fn preview(
-    state: &secretkms_core::state::EncryptionState,
-    keys: FixedKeyLookup,
+    state: &secretkms_model::EncryptionState,
+    keys: CannedKeys,
     namespace: &str,
 ) -> anyhow::Result<PolicyPreview> {
     let runtime = PolicyRuntime::new(RuntimeConfig::default())?;
