@@ -28,8 +28,11 @@ const MARKER: &str = "marker-layouts-9c41-not-a-real-password";
 /// The post-start hook the apiserver runs only with automatic reload on.
 const RELOAD_HOOK: &str = "poststarthook/start-encryption-provider-config-automatic-reload";
 
+/// A named check that starts its own layout.
+type Variant = (&'static str, Box<dyn FnOnce() + Send>);
+
 /// Runs each variant on its own thread and runtime, then fails naming every variant that failed.
-fn in_parallel(variants: Vec<(&'static str, Box<dyn FnOnce() + Send>)>) {
+fn in_parallel(variants: Vec<Variant>) {
     let running: Vec<_> = variants
         .into_iter()
         .map(|(name, run)| (name, std::thread::spawn(run)))
@@ -47,7 +50,7 @@ fn in_parallel(variants: Vec<(&'static str, Box<dyn FnOnce() + Send>)>) {
 fn variant<F: Future<Output = ()> + 'static>(
     name: &'static str,
     check: impl FnOnce() -> F + Send + 'static,
-) -> (&'static str, Box<dyn FnOnce() + Send>) {
+) -> Variant {
     (
         name,
         Box::new(move || {
