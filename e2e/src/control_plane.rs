@@ -1,6 +1,8 @@
 //! A real etcd + kube-apiserver on loopback with real TLS: a CA, serving certificates, a
 //! ServiceAccount signing key and an admin client-certificate kubeconfig. One per test binary
-//! ([`ControlPlane::shared`]), or as many as a test needs ([`ControlPlane::start`]).
+//! ([`ControlPlane::shared`]), or as many as a test needs ([`ControlPlane::start`]). Several
+//! apiservers can share the etcd, as in a highly available control plane
+//! ([`Options::more_apiservers`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,7 @@ use crate::encryption::Encryption;
 use crate::error::{HarnessError, Result};
 use crate::etcd::{Etcd, EtcdReader};
 use crate::kubeconfig;
+use crate::layout::Reload;
 use crate::pki::{self, Ca, CertPair};
 use crate::process::{Janitor, Supervised, free_port};
 
@@ -27,18 +30,52 @@ pub const TEST_NAMESPACE_LABEL: &str = "secretkms-e2e";
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub encryption: Encryption,
-    /// Extra kube-apiserver flags, e.g. `--feature-gates=...`.
+    /// More kube-apiservers on the same etcd, one per entry with its own EncryptionConfiguration
+    /// (the same providers with its own KMS plugin's socket, typically). Each has its own port
+    /// and serving certificate and shares the CA, the ServiceAccount keys and issuer, and the
+    /// admin credentials. Empty: one apiserver.
+    pub more_apiservers: Vec<Encryption>,
+    /// `--encryption-provider-config-automatic-reload`, when encryption is configured.
+    pub reload: Reload,
+    /// Extra kube-apiserver flags (for every apiserver), e.g. `--feature-gates=...`. A KMS v1
+    /// provider adds `--feature-gates=KMSv1=true` by itself.
     pub extra_apiserver_args: Vec<String>,
     /// Keep the working directory (certificates, logs, kubeconfig) after stopping.
     pub keep_dir: bool,
 }
 
-/// A running control plane. Dropping it stops both processes; so does the end of the process,
+/// One running kube-apiserver of a control plane.
+#[derive(Debug)]
+pub struct Apiserver {
+    process: Supervised,
+    /// `https://127.0.0.1:<port>`.
+    pub server: String,
+    /// An admin (system:masters) kubeconfig for this apiserver alone.
+    pub kubeconfig: PathBuf,
+    /// Its EncryptionConfiguration file, when encryption was configured.
+    pub encryption_config: Option<PathBuf>,
+    /// How long it took from spawn to `/readyz` = ok.
+    pub ready_in: Duration,
+}
+
+impl Apiserver {
+    /// A new client for this apiserver (one per test: a kube client is bound to its runtime).
+    pub async fn client(&self) -> Result<Client> {
+        kubeconfig::client(&self.kubeconfig).await
+    }
+
+    /// Its log's last lines, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        crate::process::tail(&self.process.log, lines)
+    }
+}
+
+/// A running control plane. Dropping it stops every process; so does the end of the process,
 /// even when this value lives in a static (see [`crate::process`]).
 #[derive(Debug)]
 pub struct ControlPlane {
-    // Field order is drop order: the apiserver goes before its etcd.
-    apiserver: Supervised,
+    // Field order is drop order: the apiservers go before their etcd.
+    apiservers: Vec<Apiserver>,
     etcd: Etcd,
     ca: Ca,
     binaries: Binaries,
@@ -46,13 +83,13 @@ pub struct ControlPlane {
     _tempdir: Option<tempfile::TempDir>,
     /// Removes `dir` at process exit when this value is never dropped (the shared one).
     _janitor: Option<Janitor>,
-    /// `https://127.0.0.1:<port>`.
+    /// The first apiserver's `https://127.0.0.1:<port>`.
     pub server: String,
-    /// An admin (system:masters) kubeconfig.
+    /// An admin (system:masters) kubeconfig for the first apiserver.
     pub kubeconfig: PathBuf,
-    /// The EncryptionConfiguration file, when encryption was configured.
+    /// The first apiserver's EncryptionConfiguration file, when encryption was configured.
     pub encryption_config: Option<PathBuf>,
-    /// How long the apiserver took from spawn to `/readyz` = ok.
+    /// How long the first apiserver took from spawn to `/readyz` = ok.
     pub ready_in: Duration,
 }
 
@@ -81,7 +118,7 @@ impl ControlPlane {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
-    /// Starts etcd, then kube-apiserver, and waits until `/readyz` says ok.
+    /// Starts etcd, then each kube-apiserver in turn, and waits until each `/readyz` says ok.
     pub async fn start(options: Options) -> Result<Self> {
         install_crypto_provider();
         let binaries = Binaries::get()?;
@@ -98,64 +135,51 @@ impl ControlPlane {
         };
 
         let ca = Ca::new("secretkms-e2e-ca")?;
-        let serving = ca.serving(
-            "kube-apiserver",
-            &["127.0.0.1", "localhost", "kubernetes.default.svc"],
-        )?;
         let admin = ca.client("secretkms-e2e-admin", Some("system:masters"))?;
         let (sa_key, sa_pub) = pki::service_account_keys()?;
         write(&dir.join("ca.crt"), &ca.cert_pem())?;
-        write_pair(&dir, "serving", &serving)?;
         write(&dir.join("sa.key"), &sa_key)?;
         write(&dir.join("sa.pub"), &sa_pub)?;
-        let encryption_config = match options.encryption.to_yaml() {
-            Some(yaml) => {
-                let path = dir.join("encryption.yaml");
-                write(&path, &yaml)?;
-                Some(path)
-            }
-            None => None,
-        };
 
         let etcd = Etcd::start(&binaries.etcd(), &dir).await?;
 
-        let mut attempt = 0;
-        let (apiserver, server, ready_in) = loop {
-            attempt += 1;
-            let port = free_port()?;
-            let mut args = apiserver_args(&dir, port, &etcd.endpoint, encryption_config.as_deref());
-            args.extend(options.extra_apiserver_args.iter().cloned());
-            let started = Instant::now();
-            let mut process = Supervised::spawn(
-                "kube-apiserver",
-                &binaries.kube_apiserver(),
-                &args,
-                &dir.join("kube-apiserver.log"),
-            )?;
-            let server = format!("https://127.0.0.1:{port}");
-            kubeconfig::write(&dir.join("kubeconfig"), &server, &ca.cert_pem(), &admin)?;
-            match wait_ready(&mut process, &dir.join("kubeconfig")).await {
-                Ok(()) => break (process, server, started.elapsed()),
-                Err(e) if attempt < 3 && e.to_string().contains("address already in use") => {
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let encryptions = std::iter::once(&options.encryption).chain(&options.more_apiservers);
+        let mut apiservers: Vec<Apiserver> = Vec::new();
+        for (index, encryption) in encryptions.enumerate() {
+            let issuer = apiservers.first().map(|a| a.server.clone());
+            let shared = Shared {
+                dir: &dir,
+                binaries: &binaries,
+                ca: &ca,
+                admin: &admin,
+                etcd: &etcd.endpoint,
+                // Every apiserver signs and accepts tokens as the first one, like replicas
+                // behind one address.
+                issuer: issuer.as_deref(),
+                options: &options,
+            };
+            apiservers.push(start_apiserver(&shared, index, encryption).await?);
+        }
+        let first = &apiservers[0];
 
         Ok(Self {
-            apiserver,
+            server: first.server.clone(),
+            kubeconfig: first.kubeconfig.clone(),
+            encryption_config: first.encryption_config.clone(),
+            ready_in: first.ready_in,
+            apiservers,
             etcd,
             ca,
             binaries,
-            kubeconfig: dir.join("kubeconfig"),
             dir,
             _tempdir: tempdir,
             _janitor: janitor,
-            server,
-            encryption_config,
-            ready_in,
         })
+    }
+
+    /// Every apiserver, the first one first (the one `server` and `kubeconfig` name).
+    pub fn apiservers(&self) -> &[Apiserver] {
+        &self.apiservers
     }
 
     /// A new client for the admin kubeconfig. Make one per test: a kube client is bound to the
@@ -198,7 +222,7 @@ impl ControlPlane {
 
     /// The apiserver log's last lines, for failure messages.
     pub fn apiserver_log_tail(&self, lines: usize) -> String {
-        crate::process::tail(&self.apiserver.log, lines)
+        self.apiservers[0].log_tail(lines)
     }
 
     /// Creates a fresh namespace carrying [`TEST_NAMESPACE_LABEL`] and returns its name. Tests
@@ -219,31 +243,136 @@ impl ControlPlane {
     }
 }
 
-fn apiserver_args(dir: &Path, port: u16, etcd: &str, encryption: Option<&Path>) -> Vec<String> {
+/// What every apiserver of one control plane shares.
+struct Shared<'a> {
+    dir: &'a Path,
+    binaries: &'a Binaries,
+    ca: &'a Ca,
+    admin: &'a CertPair,
+    etcd: &'a str,
+    /// The ServiceAccount issuer, once the first apiserver has its URL.
+    issuer: Option<&'a str>,
+    options: &'a Options,
+}
+
+/// The file name of apiserver `index`: the first one keeps the names it always had
+/// (`kubeconfig`, `serving.crt`, ...), the others get `-<index>` before the extension.
+fn numbered(index: usize, stem: &str, ext: &str) -> String {
+    match index {
+        0 => format!("{stem}{ext}"),
+        i => format!("{stem}-{i}{ext}"),
+    }
+}
+
+/// Writes apiserver `index`'s certificate, configuration and kubeconfig, starts it (on a new
+/// port when the chosen one was taken meanwhile) and waits for `/readyz`.
+async fn start_apiserver(
+    shared: &Shared<'_>,
+    index: usize,
+    encryption: &Encryption,
+) -> Result<Apiserver> {
+    let dir = shared.dir;
+    let serving = shared.ca.serving(
+        "kube-apiserver",
+        &["127.0.0.1", "localhost", "kubernetes.default.svc"],
+    )?;
+    let files = ApiserverFiles {
+        serving: numbered(index, "serving", ""),
+        cert_dir: numbered(index, "apiserver-certs", ""),
+        encryption: match encryption.to_yaml() {
+            Some(yaml) => {
+                let path = dir.join(numbered(index, "encryption", ".yaml"));
+                write(&path, &yaml)?;
+                Some(path)
+            }
+            None => None,
+        },
+    };
+    write_pair(dir, &files.serving, &serving)?;
+    let kubeconfig = dir.join(numbered(index, "kubeconfig", ""));
+    let log = dir.join(numbered(index, "kube-apiserver", ".log"));
+
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = free_port()?;
+        let server = format!("https://127.0.0.1:{port}");
+        let issuer = shared.issuer.unwrap_or(&server);
+        let mut args = apiserver_args(dir, port, shared.etcd, issuer, &files);
+        if let Some(config) = &files.encryption {
+            args.push(format!("--encryption-provider-config={}", config.display()));
+            args.push(format!(
+                "--encryption-provider-config-automatic-reload={}",
+                shared.options.reload.enabled()
+            ));
+        }
+        if encryption.uses_kms_v1() {
+            args.push("--feature-gates=KMSv1=true".into());
+        }
+        args.extend(shared.options.extra_apiserver_args.iter().cloned());
+        let started = Instant::now();
+        let mut process = Supervised::spawn(
+            "kube-apiserver",
+            &shared.binaries.kube_apiserver(),
+            &args,
+            &log,
+        )?;
+        kubeconfig::write(&kubeconfig, &server, &shared.ca.cert_pem(), shared.admin)?;
+        match wait_ready(&mut process, &kubeconfig).await {
+            Ok(()) => {
+                return Ok(Apiserver {
+                    process,
+                    server,
+                    kubeconfig,
+                    encryption_config: files.encryption,
+                    ready_in: started.elapsed(),
+                });
+            }
+            Err(e) if attempt < 3 && e.to_string().contains("address already in use") => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One apiserver's own files in the control plane's directory.
+struct ApiserverFiles {
+    /// `<serving>.crt` and `<serving>.key`.
+    serving: String,
+    cert_dir: String,
+    encryption: Option<PathBuf>,
+}
+
+fn apiserver_args(
+    dir: &Path,
+    port: u16,
+    etcd: &str,
+    issuer: &str,
+    files: &ApiserverFiles,
+) -> Vec<String> {
     let p = |name: &str| dir.join(name).display().to_string();
-    let mut args = vec![
+    vec![
         format!("--etcd-servers={etcd}"),
         "--bind-address=127.0.0.1".into(),
         "--advertise-address=127.0.0.1".into(),
         format!("--secure-port={port}"),
-        format!("--tls-cert-file={}", p("serving.crt")),
-        format!("--tls-private-key-file={}", p("serving.key")),
+        format!("--tls-cert-file={}", p(&format!("{}.crt", files.serving))),
+        format!(
+            "--tls-private-key-file={}",
+            p(&format!("{}.key", files.serving))
+        ),
         format!("--client-ca-file={}", p("ca.crt")),
         "--authorization-mode=RBAC".into(),
-        format!("--service-account-issuer=https://127.0.0.1:{port}"),
+        format!("--service-account-issuer={issuer}"),
         format!("--service-account-key-file={}", p("sa.pub")),
         format!("--service-account-signing-key-file={}", p("sa.key")),
         "--service-cluster-ip-range=10.0.0.0/24".into(),
         "--disable-admission-plugins=ServiceAccount".into(),
         "--endpoint-reconciler-type=none".into(),
-        format!("--cert-dir={}", p("apiserver-certs")),
+        format!("--cert-dir={}", p(&files.cert_dir)),
         "--profiling=false".into(),
-    ];
-    if let Some(config) = encryption {
-        args.push(format!("--encryption-provider-config={}", config.display()));
-        args.push("--encryption-provider-config-automatic-reload=true".into());
-    }
-    args
+    ]
 }
 
 async fn wait_ready(process: &mut Supervised, kubeconfig: &Path) -> Result<()> {

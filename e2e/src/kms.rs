@@ -26,6 +26,7 @@ use secretkms_kms_plugin::socket::SocketAddress;
 
 use crate::encryption::Encryption;
 use crate::error::HarnessError;
+use crate::layout::KeyIdMode;
 use crate::process::{Supervised, tail};
 
 pub use emulator_admin::EmulatorAdmin;
@@ -57,6 +58,12 @@ pub struct KmsStackOptions {
     pub key_alias: String,
     /// The plugin's DescribeKey poll interval; short so tests see state changes quickly.
     pub poll_interval: Duration,
+    /// How the plugin names its key (`--key-id-mode`, passed only when not the default, so a
+    /// plugin without the flag still starts).
+    pub key_id_mode: KeyIdMode,
+    /// How many plugin processes, each on its own socket, all on the same emulator and CMK
+    /// (one per apiserver of a highly available control plane).
+    pub plugins: usize,
 }
 
 impl KmsStackOptions {
@@ -66,27 +73,29 @@ impl KmsStackOptions {
             plugin_bin: plugin_bin.into(),
             key_alias: "alias/k8s-secrets".into(),
             poll_interval: Duration::from_secs(1),
+            key_id_mode: KeyIdMode::default(),
+            plugins: 1,
         }
     }
 }
 
-/// A running emulator and plugin. Dropping it stops both (plugin first).
+/// A running emulator and its plugins. Dropping it stops them all (plugins first).
 #[derive(Debug)]
 pub struct KmsStack {
-    // Field order is drop order: the plugin goes before the emulator it talks to.
-    plugin: Supervised,
+    // Field order is drop order: the plugins go before the emulator they talk to.
+    plugins: Vec<Supervised>,
     emulator: Supervised,
     admin: EmulatorAdmin,
     key: String,
-    socket: PathBuf,
+    sockets: Vec<PathBuf>,
     dir: PathBuf,
     _tempdir: tempfile::TempDir,
 }
 
 impl KmsStack {
-    /// Starts the emulator with one AES-256 key, then the plugin on `<dir>/kms.sock`, and
-    /// waits until the plugin's Status is healthy. The directory is short (`/tmp/skms-kms-*`)
-    /// because unix socket paths are limited to 107 bytes.
+    /// Starts the emulator with one AES-256 key, then the plugin on `<dir>/kms.sock` (further
+    /// plugins on `<dir>/kms-<i>.sock`), and waits until every plugin's Status is healthy. The
+    /// directory is short (`/tmp/skms-kms-*`) because unix socket paths are limited to 107 bytes.
     pub async fn start(options: KmsStackOptions) -> Result<Self> {
         let tempdir = tempfile::Builder::new()
             .prefix("skms-kms-")
@@ -109,36 +118,25 @@ impl KmsStack {
         let admin = EmulatorAdmin::new(url.clone());
         let key = admin.key_id(&options.key_alias).await?;
 
-        let socket = dir.join("kms.sock");
-        // The emulator's AccessKey is a fixed test value, not a secret. Passing it through
-        // `env` keeps the watchdog's process tree unchanged (env execs the plugin).
-        let mut args: Vec<String> = emulator_credentials()
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        args.extend([
-            options.plugin_bin.display().to_string(),
-            format!("--listen=unix://{}", socket.display()),
-            format!("--key-id={}", options.key_alias),
-            format!("--endpoint={url}"),
-            format!(
-                "--poll-interval={}ms",
-                options.poll_interval.as_millis().max(1)
-            ),
-            "--log=info,secretkms_kms_plugin=debug".into(),
-        ]);
-        let plugin = Supervised::spawn(
-            "kms plugin",
-            Path::new("/usr/bin/env"),
-            &args,
-            &dir.join("kms-plugin.log"),
-        )?;
+        let mut plugins = Vec::new();
+        let mut sockets = Vec::new();
+        for i in 0..options.plugins.max(1) {
+            let (socket, log) = match i {
+                0 => (dir.join("kms.sock"), dir.join("kms-plugin.log")),
+                i => (
+                    dir.join(format!("kms-{i}.sock")),
+                    dir.join(format!("kms-plugin-{i}.log")),
+                ),
+            };
+            plugins.push(spawn_plugin(&options, &url, &socket, &log)?);
+            sockets.push(socket);
+        }
         let mut stack = Self {
-            plugin,
+            plugins,
             emulator,
             admin,
             key,
-            socket,
+            sockets,
             dir,
             _tempdir: tempdir,
         };
@@ -147,19 +145,23 @@ impl KmsStack {
     }
 
     async fn wait_healthy(&mut self) -> Result<()> {
-        let since = Instant::now();
-        let mut last = String::from("not yet asked");
-        while since.elapsed() < Duration::from_secs(30) {
-            self.plugin.check_alive()?;
-            self.emulator.check_alive()?;
-            match self.status().await {
-                Ok(s) if s.healthz == "ok" => return Ok(()),
-                Ok(s) => last = format!("healthz {:?}", s.healthz),
-                Err(e) => last = e.to_string(),
+        for i in 0..self.plugins.len() {
+            let since = Instant::now();
+            loop {
+                self.plugins[i].check_alive()?;
+                self.emulator.check_alive()?;
+                let last = match self.status_of(i).await {
+                    Ok(s) if s.healthz == "ok" => break,
+                    Ok(s) => format!("healthz {:?}", s.healthz),
+                    Err(e) => e.to_string(),
+                };
+                if since.elapsed() > Duration::from_secs(30) {
+                    return Err(self.plugins[i].not_ready(since, last).into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(self.plugin.not_ready(since, last).into())
+        Ok(())
     }
 
     /// The emulator's controls.
@@ -177,9 +179,14 @@ impl KmsStack {
         &self.key
     }
 
-    /// The plugin's socket file.
+    /// The (first) plugin's socket file.
     pub fn socket(&self) -> &Path {
-        &self.socket
+        &self.sockets[0]
+    }
+
+    /// Every plugin's socket file, in the order of [`KmsStackOptions::plugins`].
+    pub fn sockets(&self) -> &[PathBuf] {
+        &self.sockets
     }
 
     /// Logs and the socket live here.
@@ -191,14 +198,19 @@ impl KmsStack {
     pub fn encryption(&self, name: &str) -> Encryption {
         Encryption::KmsV2 {
             name: name.into(),
-            socket: self.socket.clone(),
+            socket: self.sockets[0].clone(),
             timeout_secs: 3,
         }
     }
 
-    /// The plugin's Status, over its socket as the apiserver asks it.
+    /// The (first) plugin's Status, over its socket as the apiserver asks it.
     pub async fn status(&self) -> Result<StatusResponse> {
-        let address = SocketAddress::Path(self.socket.clone());
+        self.status_of(0).await
+    }
+
+    /// Plugin `i`'s Status.
+    pub async fn status_of(&self, i: usize) -> Result<StatusResponse> {
+        let address = SocketAddress::Path(self.sockets[i].clone());
         let mut c = client::connect(&address)
             .await
             .map_err(|e| KmsStackError::Plugin(format!("connecting to {address}: {e}")))?;
@@ -232,12 +244,52 @@ impl KmsStack {
     }
 
     pub fn plugin_log_tail(&self, lines: usize) -> String {
-        tail(&self.plugin.log, lines)
+        tail(&self.plugins[0].log, lines)
+    }
+
+    /// Plugin `i`'s log's last lines.
+    pub fn plugin_log_tail_of(&self, i: usize, lines: usize) -> String {
+        tail(&self.plugins[i].log, lines)
     }
 
     pub fn emulator_log_tail(&self, lines: usize) -> String {
         tail(&self.emulator.log, lines)
     }
+}
+
+/// Starts one plugin on `socket`, pointed at the emulator at `url`.
+fn spawn_plugin(
+    options: &KmsStackOptions,
+    url: &str,
+    socket: &Path,
+    log: &Path,
+) -> Result<Supervised> {
+    // The emulator's AccessKey is a fixed test value, not a secret. Passing it through
+    // `env` keeps the watchdog's process tree unchanged (env execs the plugin).
+    let mut args: Vec<String> = emulator_credentials()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    args.extend([
+        options.plugin_bin.display().to_string(),
+        format!("--listen=unix://{}", socket.display()),
+        format!("--key-id={}", options.key_alias),
+        format!("--endpoint={url}"),
+        format!(
+            "--poll-interval={}ms",
+            options.poll_interval.as_millis().max(1)
+        ),
+        "--log=info,secretkms_kms_plugin=debug".into(),
+    ]);
+    if options.key_id_mode != KeyIdMode::default() {
+        args.push(format!("--key-id-mode={}", options.key_id_mode.as_str()));
+    }
+    Ok(Supervised::spawn(
+        "kms plugin",
+        Path::new("/usr/bin/env"),
+        &args,
+        log,
+    )?)
 }
 
 /// The emulator prints its URL as the first stdout line (into its log here).
