@@ -81,7 +81,7 @@ impl KeyManagementService for Plugin {
         } = request.into_inner();
         let claim = KeyClaim::from_v2(&key_id, &annotations);
         let plaintext = self
-            .unwrap(&ciphertext, &uid, Some((&key_id, claim)))
+            .unwrap(&ciphertext, &uid, Some((key_id.as_str(), claim)))
             .await?;
         Ok(Response::new(DecryptResponse { plaintext }))
     }
