@@ -53,6 +53,21 @@ pub struct Args {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `secretkms_kms_plugin=debug`.
     #[arg(long, env = "SECRETKMS_LOG", default_value = "info")]
     pub log: String,
+
+    /// How the key_id is formed: `per-version` (`<CMK id>/<version id>`, a new key_id on every
+    /// rotation, so the apiserver re-seeds) or `constant` (the CMK id, as Alibaba's
+    /// ack-kms-plugin: the version travels only in the
+    /// `x-acs-kms-key-version-id.ack.alibabacloud.com` annotation and the apiserver keeps its
+    /// seed across rotations).
+    #[arg(long, env = "SECRETKMS_KEY_ID_MODE", value_enum, default_value_t = crate::key_id_mode::KeyIdMode::PerVersion)]
+    pub key_id_mode: crate::key_id_mode::KeyIdMode,
+
+    /// How long transient KMS failures (throttling, timeouts, 5xx) of DescribeKey and of the
+    /// Encrypt/Decrypt self-test leave healthz `ok` on the last good answers; at least three
+    /// poll intervals. A key KMS reports Disabled or PendingDeletion, or a refusal by key
+    /// state or access, turns healthz not ok at once.
+    #[arg(long, env = "SECRETKMS_KMS_FAILURE_GRACE", default_value = "2m", value_parser = parse_duration)]
+    pub failure_grace: Duration,
 }
 
 /// Parses `30s`, `1m`, `500ms`.

@@ -3,8 +3,9 @@
 //!
 //! Why this shape: KMS v2 re-encrypts nothing until the key_id changes, so it must change when
 //! the CMK rotates (a new primary version) and must never return to an earlier value (version
-//! ids are UUIDs KMS never reuses). Naming the CMK as well lets Decrypt refuse a key_id of some
-//! other key before calling KMS. Both parts are public identifiers, never key material.
+//! ids are UUIDs KMS never reuses). Naming the CMK as well lets Decrypt tell a seed of another
+//! key (still decrypted: KMS decides, see `key_claim`) from a mislabelled one. Both parts are
+//! public identifiers, never key material. `key_id_mode` has Alibaba's constant form.
 
 use std::fmt;
 

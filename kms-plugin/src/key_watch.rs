@@ -1,13 +1,15 @@
 //! What the plugin knows about its CMK: the key's resolved id, state and current primary key
-//! version, from DescribeKey polled on an interval (and on demand), never per request. KMS
-//! allows about 20 DescribeKey calls per second per account, and the apiserver calls Status
-//! every 10–60 s per server, so Status answers from this cache.
+//! version, from DescribeKey polled on an interval (and on demand), never per request, and
+//! whether Encrypt and Decrypt with it work, from real calls and a self-test round trip on the
+//! same interval. KMS allows about 20 DescribeKey calls per second per account, and the
+//! apiserver calls Status every 10–60 s per server, so Status answers from this cache.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use secretkms_core::kms::{KeyMetadata, KmsClient};
+use secretkms_core::kms::{Decrypted, EncryptResponse, KeyArn, KeyMetadata, KmsClient, KmsError};
 
+use crate::health::{Capability, Failure};
 use crate::key_id::KeyVersionRef;
 
 /// The latest DescribeKey outcome.
@@ -35,44 +37,45 @@ impl Observation {
         Some(KeyVersionRef::new(m.key_id.clone(), version))
     }
 
-    /// `ok`, or why new seeds cannot be wrapped right now. `configured` names the key as the
-    /// operator gave it; `stale_after` bounds how old a good observation may be.
-    pub fn healthz(&self, configured: &str, stale_after: Duration, now: Instant) -> String {
-        let name = self.key_id.as_deref().unwrap_or(configured);
-        if let Some(error) = &self.last_error {
-            return format!("cannot describe key {name}: {error}");
+    /// The key's region, from its ARN.
+    pub fn region(&self) -> Option<String> {
+        let arn = &self.metadata.as_ref()?.arn;
+        KeyArn::parse(arn).map(|a| a.region)
+    }
+
+    /// The last good DescribeKey said Enabled.
+    pub fn enabled(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .is_some_and(|m| m.key_state == "Enabled")
+    }
+}
+
+/// How often the key is looked at and how long failures are tolerated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// DescribeKey and self-test period (sooner, at most every 10 s, while unhealthy).
+    pub poll_interval: Duration,
+    /// How long transient failures (throttling, timeouts, 5xx) of DescribeKey, Encrypt and
+    /// Decrypt leave healthz `ok`; at least three poll intervals.
+    pub failure_grace: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(30),
+            failure_grace: Duration::from_secs(120),
         }
-        let (Some(m), Some(at)) = (&self.metadata, self.observed_at) else {
-            return format!("key {name} has not been described yet");
-        };
-        let age = now.saturating_duration_since(at);
-        if age > stale_after {
-            return format!(
-                "state of key {name} is stale: last described {}s ago",
-                age.as_secs()
-            );
-        }
-        match m.key_state.as_str() {
-            "Enabled" => {}
-            "PendingDeletion" => {
-                let date = m.delete_date.as_deref().unwrap_or("an unknown date");
-                return format!(
-                    "key {name} is PendingDeletion (deleted on {date}); CancelKeyDeletion keeps it"
-                );
-            }
-            "" => return format!("key {name} reports no KeyState"),
-            state => return format!("key {name} is {state}; EnableKey makes it usable again"),
-        }
-        if m.key_usage != "ENCRYPT/DECRYPT" {
-            return format!(
-                "key {name} has usage {:?}, not ENCRYPT/DECRYPT",
-                m.key_usage
-            );
-        }
-        if self.current().is_none() {
-            return format!("key {name} reports no primary key version");
-        }
-        "ok".into()
+    }
+}
+
+impl WatchConfig {
+    /// How long the last good DescribeKey and the last successful Encrypt/Decrypt stay trusted
+    /// while calls fail: `failure_grace`, and never less than three poll intervals, so the
+    /// time between two polls never reads as an outage.
+    pub fn grace(&self) -> Duration {
+        self.failure_grace.max(self.poll_interval * 3)
     }
 }
 
@@ -81,8 +84,9 @@ impl Observation {
 pub struct KeyWatch {
     kms: KmsClient,
     configured: String,
-    poll_interval: Duration,
+    config: WatchConfig,
     observation: RwLock<Observation>,
+    capability: RwLock<Capability>,
     /// Serializes refreshes so concurrent on-demand requests make one DescribeKey call.
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -93,18 +97,19 @@ const MIN_REFRESH_GAP: Duration = Duration::from_secs(1);
 /// Upper bound of the poll delay while the key is unhealthy, so recovery is seen soon.
 const MAX_UNHEALTHY_DELAY: Duration = Duration::from_secs(10);
 
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 impl KeyWatch {
     /// `configured` is the key as given: an id, `alias/<name>` or an ARN.
-    pub fn new(
-        kms: KmsClient,
-        configured: impl Into<String>,
-        poll_interval: Duration,
-    ) -> Arc<Self> {
+    pub fn new(kms: KmsClient, configured: impl Into<String>, config: WatchConfig) -> Arc<Self> {
         Arc::new(Self {
             kms,
             configured: configured.into(),
-            poll_interval,
+            config,
             observation: RwLock::new(Observation::default()),
+            capability: RwLock::new(Capability::default()),
             refreshing: tokio::sync::Mutex::new(()),
         })
     }
@@ -118,24 +123,112 @@ impl KeyWatch {
         &self.configured
     }
 
+    pub fn config(&self) -> WatchConfig {
+        self.config
+    }
+
     /// A copy of the latest observation.
     pub fn observation(&self) -> Observation {
-        self.observation
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        read(&self.observation)
     }
 
-    /// Observations older than three poll intervals (at least 30 s) are stale: polling has
-    /// stopped working, and a stale "Enabled" must not read as healthy.
-    pub fn stale_after(&self) -> Duration {
-        (self.poll_interval * 3).max(Duration::from_secs(30))
+    /// A copy of the Encrypt/Decrypt evidence.
+    pub fn capability(&self) -> Capability {
+        read(&self.capability)
     }
 
-    /// `ok` or the reason the key is not usable.
-    pub fn healthz(&self) -> String {
+    /// See [`WatchConfig::grace`].
+    pub fn grace(&self) -> Duration {
+        self.config.grace()
+    }
+
+    /// The key's name for messages: the resolved id once known.
+    pub fn name(&self) -> String {
         self.observation()
-            .healthz(&self.configured, self.stale_after(), Instant::now())
+            .key_id
+            .unwrap_or_else(|| self.configured.clone())
+    }
+
+    /// `ok` or the reason the plugin cannot serve (see [`crate::health`]).
+    pub fn healthz(&self) -> String {
+        crate::health::healthz(
+            &self.observation(),
+            &self.capability(),
+            &self.name(),
+            self.grace(),
+            Instant::now(),
+        )
+    }
+
+    /// KMS Encrypt with `key`, recorded as evidence. A refusal by key state or existence
+    /// describes the key again first (at most once per second), so Status then gives KMS's
+    /// own account of the key; a primary version other than the described one (a rotation
+    /// since the last poll) has it described again in the background.
+    pub async fn encrypt(
+        self: &Arc<Self>,
+        key: &str,
+        plaintext: &[u8],
+    ) -> Result<EncryptResponse, KmsError> {
+        self.encrypt_then_refresh(key, plaintext, MIN_REFRESH_GAP)
+            .await
+    }
+
+    /// [`Self::encrypt`], describing the key again on a refusal unless an attempt finished
+    /// less than `refresh_gap` ago. The self-test, which runs once per poll, passes zero.
+    pub(crate) async fn encrypt_then_refresh(
+        self: &Arc<Self>,
+        key: &str,
+        plaintext: &[u8],
+        refresh_gap: Duration,
+    ) -> Result<EncryptResponse, KmsError> {
+        let outcome = self.kms.encrypt(key, plaintext, None).await;
+        match &outcome {
+            Ok(wrapped) => {
+                let now = Instant::now();
+                self.update_capability(|c| c.encrypt.succeeded(now));
+                let used = KeyVersionRef::new(&wrapped.key_id, &wrapped.key_version_id);
+                if self.observation().current().as_ref() != Some(&used) {
+                    tracing::info!(key_id = %used, "encrypt used a key version other than the described one; describing the key again");
+                    let watch = Arc::clone(self);
+                    tokio::spawn(async move { watch.refresh_soon().await });
+                }
+            }
+            Err(e) => {
+                if matches!(e, KmsError::KeyState(_) | KmsError::KeyNotFound(_)) {
+                    self.refresh(refresh_gap).await;
+                }
+                let failure = Failure::from_kms(Instant::now(), e);
+                self.update_capability(|c| c.encrypt.failed(failure));
+            }
+        }
+        outcome
+    }
+
+    /// KMS Decrypt of any blob the account can decrypt. Only a success with this plugin's own
+    /// key counts as evidence: a failure may be a foreign or damaged blob, which says nothing
+    /// about the key (the self-test checks that).
+    pub async fn decrypt(&self, blob: &str) -> Result<Decrypted, KmsError> {
+        let outcome = self.kms.decrypt(blob, None).await;
+        if let Ok(d) = &outcome
+            && self.observation().key_id.as_deref() == Some(d.key_id.as_str())
+        {
+            let now = Instant::now();
+            self.update_capability(|c| c.decrypt.succeeded(now));
+        }
+        outcome
+    }
+
+    /// Records the outcome of a Decrypt of a blob this plugin's key made (the self-test).
+    pub(crate) fn record_own_decrypt(&self, outcome: Result<(), Failure>) {
+        let now = Instant::now();
+        self.update_capability(|c| match outcome {
+            Ok(()) => c.decrypt.succeeded(now),
+            Err(failure) => c.decrypt.failed(failure),
+        });
+    }
+
+    fn update_capability(&self, change: impl FnOnce(&mut Capability)) {
+        change(&mut self.capability.write().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// Calls DescribeKey now unless an attempt finished less than `min_gap` ago, and returns
@@ -176,11 +269,19 @@ impl KeyWatch {
                 if current != previous
                     && let Some(current) = &current
                 {
-                    tracing::info!(key_id = %current, "kms v2 key_id is now the key's primary version");
+                    tracing::info!(key_version = %current, "the key's primary version is now described");
                 }
             }
             Err(e) => {
-                tracing::warn!(key = %target, error = %e, "DescribeKey failed");
+                let grace = self.grace().as_secs();
+                match obs.observed_at {
+                    Some(at) => tracing::warn!(
+                        key = %target, error = %e,
+                        "DescribeKey failed; keeping the state described {}s ago for up to {grace}s",
+                        at.elapsed().as_secs()
+                    ),
+                    None => tracing::warn!(key = %target, error = %e, "DescribeKey failed"),
+                }
                 obs.last_error = Some(e.to_string());
             }
         }
@@ -192,15 +293,25 @@ impl KeyWatch {
         self.refresh(MIN_REFRESH_GAP).await
     }
 
-    /// Polls until the process ends: every poll interval while healthy, sooner while not.
+    /// Polls until the process ends: DescribeKey, then a self-test round trip unless real
+    /// calls proved Encrypt and Decrypt within the interval; every poll interval while
+    /// healthy, sooner while not.
     pub async fn poll(self: Arc<Self>) {
         loop {
             let obs = self.refresh(Duration::ZERO).await;
-            let healthy = obs.healthz(&self.configured, self.stale_after(), Instant::now()) == "ok";
-            let delay = if healthy {
-                self.poll_interval
+            let capability = self.capability();
+            let interval = self.config.poll_interval;
+            let now = Instant::now();
+            let proven = capability.encrypt.recently_ok(interval, now)
+                && capability.decrypt.recently_ok(interval, now);
+            // A key KMS describes as not Enabled is unhealthy already; wait for it to change.
+            if obs.enabled() && !proven {
+                crate::self_test::run(&self).await;
+            }
+            let delay = if self.healthz() == "ok" {
+                interval
             } else {
-                self.poll_interval.min(MAX_UNHEALTHY_DELAY)
+                interval.min(MAX_UNHEALTHY_DELAY)
             };
             tokio::time::sleep(delay).await;
         }
@@ -211,110 +322,32 @@ impl KeyWatch {
 mod tests {
     use super::*;
 
-    fn enabled() -> KeyMetadata {
-        KeyMetadata {
-            key_id: "key-1".into(),
-            key_state: "Enabled".into(),
-            key_usage: "ENCRYPT/DECRYPT".into(),
-            primary_key_version: Some("v-1".into()),
-            ..Default::default()
-        }
-    }
-
-    fn observed(m: KeyMetadata, at: Instant) -> Observation {
-        Observation {
-            key_id: Some(m.key_id.clone()),
-            metadata: Some(m),
-            observed_at: Some(at),
-            attempted_at: Some(at),
-            last_error: None,
-        }
-    }
-
-    const STALE: Duration = Duration::from_secs(30);
-
     #[test]
-    fn an_enabled_key_with_a_primary_version_is_ok() {
-        let now = Instant::now();
-        let obs = observed(enabled(), now);
-        assert_eq!(obs.healthz("alias/k", STALE, now), "ok");
-        assert_eq!(obs.current().unwrap().to_string(), "key-1/v-1");
-    }
-
-    #[test]
-    fn states_other_than_enabled_name_the_key_and_the_way_back() {
-        let now = Instant::now();
-        let disabled = observed(
-            KeyMetadata {
-                key_state: "Disabled".into(),
-                ..enabled()
-            },
-            now,
-        );
-        assert_eq!(
-            disabled.healthz("alias/k", STALE, now),
-            "key key-1 is Disabled; EnableKey makes it usable again"
-        );
-        let pending = observed(
-            KeyMetadata {
-                key_state: "PendingDeletion".into(),
-                delete_date: Some("2030-01-08T00:00:00Z".into()),
-                ..enabled()
-            },
-            now,
-        );
-        let h = pending.healthz("alias/k", STALE, now);
-        assert!(
-            h.contains("PendingDeletion") && h.contains("2030-01-08T00:00:00Z"),
-            "{h}"
-        );
-        let signing = observed(
-            KeyMetadata {
-                key_usage: "SIGN/VERIFY".into(),
-                ..enabled()
-            },
-            now,
-        );
-        assert!(signing.healthz("k", STALE, now).contains("SIGN/VERIFY"));
-        let no_version = observed(
-            KeyMetadata {
-                primary_key_version: None,
-                ..enabled()
-            },
-            now,
-        );
-        assert!(
-            no_version
-                .healthz("k", STALE, now)
-                .contains("no primary key version")
-        );
-    }
-
-    #[test]
-    fn an_error_or_no_observation_is_never_ok() {
-        let now = Instant::now();
-        let never = Observation::default();
-        assert_eq!(
-            never.healthz("alias/k", STALE, now),
-            "key alias/k has not been described yet"
-        );
-        let failed = Observation {
-            last_error: Some("kms DescribeKey: request to 127.0.0.1:9 failed".into()),
-            ..observed(enabled(), now)
+    fn the_current_version_and_region_come_from_the_description() {
+        let obs = Observation {
+            key_id: Some("key-1".into()),
+            metadata: Some(KeyMetadata {
+                key_id: "key-1".into(),
+                key_state: "Enabled".into(),
+                arn: "acs:kms:cn-beijing:123:key/key-1".into(),
+                primary_key_version: Some("v-1".into()),
+                ..Default::default()
+            }),
+            ..Observation::default()
         };
-        let h = failed.healthz("alias/k", STALE, now);
-        assert!(
-            h.starts_with("cannot describe key key-1: kms DescribeKey"),
-            "{h}"
-        );
+        assert_eq!(obs.current().unwrap().to_string(), "key-1/v-1");
+        assert_eq!(obs.region().as_deref(), Some("cn-beijing"));
+        assert!(obs.enabled());
+        assert!(Observation::default().current().is_none());
     }
 
     #[test]
-    fn a_stale_observation_is_not_ok() {
-        let then = Instant::now();
-        let obs = observed(enabled(), then);
-        let later = then + Duration::from_secs(31);
-        let h = obs.healthz("k", STALE, later);
-        assert_eq!(h, "state of key key-1 is stale: last described 31s ago");
+    fn the_grace_is_never_shorter_than_three_polls() {
+        let config = |poll: u64, failure_grace: u64| WatchConfig {
+            poll_interval: Duration::from_secs(poll),
+            failure_grace: Duration::from_secs(failure_grace),
+        };
+        assert_eq!(config(30, 120).grace(), Duration::from_secs(120));
+        assert_eq!(config(60, 120).grace(), Duration::from_secs(180));
     }
 }

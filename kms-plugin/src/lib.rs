@@ -1,17 +1,23 @@
-//! A Kubernetes KMS v2 plugin backed by Alibaba Cloud KMS. kube-apiserver sends it a 32-byte
-//! seed to wrap at start-up and whenever the plugin's key_id changes; the plugin wraps it with
-//! KMS Encrypt under the CMK's current primary key version and reports that version as the
-//! key_id (see [`key_id`]), so a KMS rotation makes the apiserver switch to a new seed. Status
-//! answers from a DescribeKey poll ([`key_watch`]) and fails with a reason when the key is not
-//! Enabled or KMS cannot be reached. Alibaba's own plugin speaks only KMS v1, off by default
-//! since Kubernetes 1.29.
+//! A Kubernetes KMS plugin backed by Alibaba Cloud KMS, serving KMS v2 and KMS v1 on one
+//! socket. Under KMS v2, kube-apiserver sends a 32-byte seed to wrap at start-up and whenever
+//! the plugin's key_id changes; the plugin wraps it with KMS Encrypt under the CMK's current
+//! primary key version and, by default, reports that version as the key_id (see [`key_id`];
+//! [`key_id_mode`] has Alibaba's constant form), so a KMS rotation makes the apiserver switch
+//! to a new seed. Under KMS v1 every write is one Encrypt. Decrypt unwraps whatever the
+//! account's KMS can decrypt. Status answers from a DescribeKey poll and an Encrypt/Decrypt
+//! self-test ([`key_watch`], [`health`]) and fails with a reason when the key is not Enabled or
+//! the plugin cannot wrap and unwrap.
 
 pub mod args;
 pub mod client;
+pub mod health;
+pub mod key_claim;
 pub mod key_id;
+pub mod key_id_mode;
 pub mod key_watch;
 pub mod plugin;
 pub mod proto;
+pub mod self_test;
 pub mod server;
 pub mod socket;
 
@@ -24,7 +30,8 @@ use secretkms_core::credentials::{DefaultChain, Environment};
 use secretkms_core::kms::{KmsClient, KmsConfig};
 
 pub use args::Args;
-pub use key_watch::KeyWatch;
+pub use key_id_mode::KeyIdMode;
+pub use key_watch::{KeyWatch, WatchConfig};
 pub use plugin::Plugin;
 pub use server::Server;
 
@@ -46,14 +53,21 @@ pub fn kms_client(args: &Args) -> anyhow::Result<KmsClient> {
 /// Runs the plugin until SIGTERM/SIGINT.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let kms = kms_client(&args)?;
-    tracing::info!(key = %args.key_id, endpoint = %kms.endpoint(), "starting");
-    let watch = KeyWatch::new(kms, args.key_id.clone(), args.poll_interval);
+    tracing::info!(key = %args.key_id, endpoint = %kms.endpoint(), key_id_mode = ?args.key_id_mode, "starting");
+    let config = WatchConfig {
+        poll_interval: args.poll_interval,
+        failure_grace: args.failure_grace,
+    };
+    let watch = KeyWatch::new(kms, args.key_id.clone(), config);
     // Bind before the first DescribeKey so a broken KMS shows up as an unhealthy Status the
     // apiserver can report, not as a missing socket.
     let server = Server::bind(args.listen.clone())?;
     let poller = tokio::spawn(watch.clone().poll());
     let result = server
-        .serve(Plugin::new(watch), server::shutdown_signal())
+        .serve(
+            Plugin::new(watch, args.key_id_mode),
+            server::shutdown_signal(),
+        )
         .await;
     poller.abort();
     Ok(result?)

@@ -1,50 +1,48 @@
-//! The `v2.KeyManagementService` implementation: Status from the cached key observation,
-//! Encrypt and Decrypt of the apiserver's seeds with Alibaba Cloud KMS.
+//! The plugin services: KMS v2 (`v2.KeyManagementService`, [`v2`]) and KMS v1
+//! (`v1beta1.KeyManagementService`, [`v1beta1`]) on one socket, so one process serves an
+//! EncryptionConfiguration with `apiVersion: v1` or `v2` providers. Both wrap with the same
+//! CMK's primary version and unwrap whatever the account's KMS can decrypt; Status answers from
+//! the cached key observation and crypto evidence ([`crate::health`]).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod v1beta1;
+mod v2;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use secretkms_core::kms::KmsError;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
-use crate::key_id::{KEY_VERSION_ANNOTATION, KeyVersionRef, MAX_KEY_ID_LEN};
+use crate::key_claim::KeyClaim;
+use crate::key_id::KeyVersionRef;
+use crate::key_id_mode::KeyIdMode;
 use crate::key_watch::KeyWatch;
-use crate::proto::{
-    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, KeyManagementService,
-    StatusRequest, StatusResponse,
-};
 
-/// The KMS v2 API version reported by Status; it must never change once reported.
-pub const API_VERSION: &str = "v2";
+pub use v2::{API_VERSION, MAX_CIPHERTEXT_LEN};
 
-/// Longest ciphertext the apiserver accepts from Encrypt (`encryptedDEKSourceMaxSize`).
-pub const MAX_CIPHERTEXT_LEN: usize = 1024;
+/// The name and version the v1 Version call reports.
+pub const RUNTIME_NAME: &str = "secretkms-kms-plugin";
+pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The KMS v2 plugin service.
+/// Distinct warnings remembered before the memory is cleared (and they may repeat).
+const MAX_REMEMBERED_WARNINGS: usize = 1024;
+
+/// The plugin, shared by both services; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Plugin {
     watch: Arc<KeyWatch>,
+    mode: KeyIdMode,
+    /// Warnings already logged: a Decrypt storm at apiserver start-up (KMS v1 decrypts every
+    /// Secret) must not log the same foreign key thousands of times.
+    warned: Arc<Mutex<HashSet<String>>>,
 }
 
-impl Plugin {
-    pub fn new(watch: Arc<KeyWatch>) -> Self {
-        Self { watch }
-    }
-
-    /// The resolved CMK id, describing the key first if that has not succeeded yet.
-    async fn key_id(&self) -> Result<String, Status> {
-        if let Some(id) = self.watch.observation().key_id {
-            return Ok(id);
-        }
-        let obs = self.watch.refresh_soon().await;
-        obs.key_id.ok_or_else(|| {
-            Status::unavailable(format!(
-                "key {} is not resolved yet: {}",
-                self.watch.configured(),
-                obs.last_error.as_deref().unwrap_or("no DescribeKey answer")
-            ))
-        })
-    }
+/// A seed KMS wrapped.
+#[derive(Debug)]
+struct Wrapped {
+    ciphertext: Vec<u8>,
+    used: KeyVersionRef,
+    request_id: String,
 }
 
 /// The gRPC status for a failed KMS call; the message is the error's, which names the
@@ -62,129 +60,117 @@ fn kms_status(error: &KmsError) -> Status {
     }
 }
 
-#[tonic::async_trait]
-impl KeyManagementService for Plugin {
-    async fn status(
-        &self,
-        _request: Request<StatusRequest>,
-    ) -> Result<Response<StatusResponse>, Status> {
-        let obs = self.watch.observation();
-        let healthz = self.watch.healthz();
-        if healthz != "ok" {
-            tracing::debug!(%healthz, "status: not healthy");
+impl Plugin {
+    pub fn new(watch: Arc<KeyWatch>, mode: KeyIdMode) -> Self {
+        Self {
+            watch,
+            mode,
+            warned: Arc::default(),
         }
-        Ok(Response::new(StatusResponse {
-            version: API_VERSION.into(),
-            healthz,
-            // The last known key_id even while unhealthy, so it never flip-flops.
-            key_id: obs.current().map(|k| k.to_string()).unwrap_or_default(),
-        }))
     }
 
-    async fn encrypt(
-        &self,
-        request: Request<EncryptRequest>,
-    ) -> Result<Response<EncryptResponse>, Status> {
-        let EncryptRequest { plaintext, uid } = request.into_inner();
+    pub fn mode(&self) -> KeyIdMode {
+        self.mode
+    }
+
+    /// The resolved CMK id, describing the key first if that has not succeeded yet.
+    async fn key_id(&self) -> Result<String, Status> {
+        if let Some(id) = self.watch.observation().key_id {
+            return Ok(id);
+        }
+        let obs = self.watch.refresh_soon().await;
+        obs.key_id.ok_or_else(|| {
+            Status::unavailable(format!(
+                "key {} is not resolved yet: {}",
+                self.watch.configured(),
+                obs.last_error.as_deref().unwrap_or("no DescribeKey answer")
+            ))
+        })
+    }
+
+    /// Wraps `plaintext` with the key's primary version; `max_len` is the API's ciphertext limit.
+    async fn wrap(&self, plaintext: &[u8], uid: &str, max_len: usize) -> Result<Wrapped, Status> {
         if plaintext.is_empty() {
             return Err(Status::invalid_argument("encrypt: plaintext is empty"));
         }
         let key = self.key_id().await?;
-        let wrapped = match self.watch.kms().encrypt(&key, &plaintext, None).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(%uid, key = %key, error = %e, "encrypt failed");
-                if matches!(e, KmsError::KeyState(_) | KmsError::KeyNotFound(_)) {
-                    // The cached state said usable; let Status catch up now.
-                    self.watch.refresh_soon().await;
-                }
-                return Err(kms_status(&e));
-            }
-        };
+        let wrapped = self.watch.encrypt(&key, plaintext).await.map_err(|e| {
+            tracing::warn!(%uid, key = %key, error = %e, "encrypt failed");
+            kms_status(&e)
+        })?;
         if wrapped.key_id != key {
             return Err(Status::internal(format!(
                 "kms Encrypt with key {key} answered for key {}",
                 wrapped.key_id
             )));
         }
-        let used = KeyVersionRef::new(wrapped.key_id, wrapped.key_version_id);
         let ciphertext = wrapped.ciphertext_blob.into_bytes();
-        if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_LEN {
+        if ciphertext.is_empty() || ciphertext.len() > max_len {
             return Err(Status::internal(format!(
-                "kms Encrypt returned a {}-byte ciphertext; the apiserver accepts 1..={MAX_CIPHERTEXT_LEN}",
+                "kms Encrypt returned a {}-byte ciphertext; the apiserver accepts 1..={max_len}",
                 ciphertext.len()
             )));
         }
-        let key_id = used.to_string();
-        if key_id.len() > MAX_KEY_ID_LEN {
-            return Err(Status::internal(format!(
-                "key_id {key_id:?} is longer than {MAX_KEY_ID_LEN} bytes"
-            )));
-        }
-        if self.watch.observation().current().as_ref() != Some(&used) {
-            // KMS wrapped with a version Status does not report yet (a rotation since the
-            // last poll). Report the truth; the apiserver retries once Status agrees.
-            tracing::info!(%key_id, "encrypt used a key version newer than the cached one; refreshing");
-            self.watch.refresh_soon().await;
-        }
-        tracing::debug!(%uid, %key_id, "encrypted a seed");
-        Ok(Response::new(EncryptResponse {
+        Ok(Wrapped {
             ciphertext,
-            annotations: HashMap::from([(
-                KEY_VERSION_ANNOTATION.to_string(),
-                used.key_version_id.clone().into_bytes(),
-            )]),
-            key_id,
-        }))
+            used: KeyVersionRef::new(wrapped.key_id, wrapped.key_version_id),
+            request_id: wrapped.request_id,
+        })
     }
 
-    async fn decrypt(
+    /// Unwraps any blob the account's KMS can decrypt: KMS finds the key from the blob. A
+    /// `claim` that disagrees with KMS's answer, and a blob of another key than this plugin's,
+    /// are logged, not refused: refusing would make those Secrets unreadable.
+    async fn unwrap(
         &self,
-        request: Request<DecryptRequest>,
-    ) -> Result<Response<DecryptResponse>, Status> {
-        let DecryptRequest {
-            ciphertext,
-            uid,
-            key_id,
-            annotations,
-        } = request.into_inner();
-        let claimed =
-            KeyVersionRef::parse(&key_id).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let ours = self.key_id().await?;
-        if claimed.key_id != ours {
-            return Err(Status::invalid_argument(format!(
-                "key_id {key_id} belongs to kms key {}, but this plugin serves key {ours}",
-                claimed.key_id
-            )));
+        ciphertext: &[u8],
+        uid: &str,
+        claim: Option<(&str, KeyClaim)>,
+    ) -> Result<Vec<u8>, Status> {
+        if ciphertext.is_empty() {
+            return Err(Status::invalid_argument("decrypt: ciphertext is empty"));
         }
-        if let Some(version) = annotations.get(KEY_VERSION_ANNOTATION)
-            && version.as_slice() != claimed.key_version_id.as_bytes()
-        {
-            return Err(Status::invalid_argument(format!(
-                "annotation {KEY_VERSION_ANNOTATION}={:?} does not match key_id {key_id}",
-                String::from_utf8_lossy(version)
-            )));
-        }
-        let blob = std::str::from_utf8(&ciphertext).map_err(|_| {
+        let blob = std::str::from_utf8(ciphertext).map_err(|_| {
             Status::invalid_argument(format!(
-                "ciphertext for key_id {key_id} is not a kms ciphertext blob ({} bytes, not text)",
+                "ciphertext is not a kms ciphertext blob ({} bytes, not text)",
                 ciphertext.len()
             ))
         })?;
-        let decrypted = self.watch.kms().decrypt(blob, None).await.map_err(|e| {
-            tracing::warn!(%uid, %key_id, error = %e, "decrypt failed");
+        let decrypted = self.watch.decrypt(blob).await.map_err(|e| {
+            tracing::warn!(%uid, error = %e, "decrypt failed");
             kms_status(&e)
         })?;
-        // KMS names the key and version the blob was really wrapped with: a key_id that this
-        // key never had, or a blob swapped in from another version or key, stops here.
         let actual = KeyVersionRef::new(decrypted.key_id, decrypted.key_version_id);
-        if actual != claimed {
-            return Err(Status::invalid_argument(format!(
-                "ciphertext was wrapped by {actual}, not by key_id {key_id}"
-            )));
+        if let Some((label, claim)) = &claim
+            && let Some(disagreement) = claim.disagreement(&actual)
+            && self.first_time(format!("label {label} {actual}"))
+        {
+            tracing::warn!(
+                key_id = %label, wrapped_by = %actual, %disagreement,
+                "decrypted a seed whose key_id or annotations do not match its ciphertext; \
+                 KMS decrypted it by the ciphertext, so it is served, but something relabelled it"
+            );
         }
-        Ok(Response::new(DecryptResponse {
-            plaintext: decrypted.plaintext.0,
-        }))
+        let ours = self.watch.observation().key_id;
+        if ours.as_deref().is_some_and(|ours| ours != actual.key_id)
+            && self.first_time(format!("foreign {}", actual.key_id))
+        {
+            tracing::warn!(
+                wrapped_by = %actual.key_id,
+                encrypting_with = ours.as_deref().unwrap_or_default(),
+                "decrypted a seed wrapped by another kms key than the one this plugin encrypts with; \
+                 keep that key enabled until every Secret has been rewritten"
+            );
+        }
+        Ok(decrypted.plaintext.0)
+    }
+
+    /// True the first time `what` is seen (within the bounded memory).
+    fn first_time(&self, what: String) -> bool {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.len() >= MAX_REMEMBERED_WARNINGS {
+            warned.clear();
+        }
+        warned.insert(what)
     }
 }

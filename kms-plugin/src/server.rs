@@ -1,5 +1,5 @@
-//! Serving the plugin over its unix socket until a shutdown signal, then finishing in-flight
-//! calls and removing the socket file.
+//! Serving the plugin's KMS v2 and v1 services over its unix socket until a shutdown signal,
+//! then finishing in-flight calls and removing the socket file.
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::plugin::Plugin;
 use crate::proto::KeyManagementServiceServer;
+use crate::proto::v1beta1;
 use crate::socket::{SocketAddress, SocketError};
 
 /// Errors of the server.
@@ -62,10 +63,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         let Self { address, listener } = self;
-        tracing::info!(%address, "kms v2 plugin serving");
+        tracing::info!(%address, key_id_mode = ?plugin.mode(), "kms plugin serving v2 and v1beta1");
         let result = tonic::transport::Server::builder()
             .timeout(CALL_TIMEOUT)
-            .add_service(KeyManagementServiceServer::new(plugin))
+            .add_service(KeyManagementServiceServer::new(plugin.clone()))
+            .add_service(v1beta1::KeyManagementServiceServer::new(plugin))
             .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
             .await;
         address.remove();
