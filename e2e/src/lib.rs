@@ -17,6 +17,7 @@ pub mod control_plane;
 pub mod encryption;
 pub mod error;
 pub mod etcd;
+pub mod fixtures;
 pub mod kms;
 pub mod kubeconfig;
 pub mod layout;

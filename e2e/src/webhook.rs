@@ -11,6 +11,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     RuleWithOperations, ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
@@ -116,33 +117,13 @@ impl Webhook {
     }
 
     async fn wait_healthy(&mut self) -> Result<()> {
-        let http = self.https()?;
-        let since = Instant::now();
-        let mut last_error = String::from("not yet polled");
-        while since.elapsed() < Duration::from_secs(30) {
-            self.process.check_alive()?;
-            match http
-                .get(format!("https://127.0.0.1:{}/healthz", self.port))
-                .send()
-                .await
-            {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last_error = format!("/healthz answered {}", r.status()),
-                Err(e) => last_error = format!("{e:?}"),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(self.process.not_ready(since, last_error))
+        let url = format!("https://127.0.0.1:{}/healthz", self.port);
+        wait_healthy(&mut self.process, &url, &self.ca_pem).await
     }
 
     /// An HTTPS client that trusts the webhook's CA.
     pub fn https(&self) -> Result<reqwest::Client> {
-        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes())
-            .map_err(|e| HarnessError::Webhook(e.to_string()))?;
-        reqwest::Client::builder()
-            .tls_certs_only([ca])
-            .build()
-            .map_err(|e| HarnessError::Webhook(e.to_string()))
+        https_client(&self.ca_pem)
     }
 
     /// `https://127.0.0.1:<port>/validate`.
@@ -165,9 +146,14 @@ impl Webhook {
         std::fs::read_to_string(&self.process.log).unwrap_or_default()
     }
 
+    /// `http://127.0.0.1:<metrics port>/metrics`.
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
+    }
+
     /// Admission reviews answered so far (from the webhook's own metrics).
     pub async fn reviews_answered(&self) -> Result<u64> {
-        reviews_answered(&format!("http://127.0.0.1:{}/metrics", self.metrics_port)).await
+        reviews_answered(&self.metrics_url()).await
     }
 
     /// Stops the webhook process.
@@ -267,9 +253,8 @@ pub fn excluding_namespaces(names: &[&str]) -> LabelSelector {
     }
 }
 
-/// Registers a configuration and waits until the apiserver really calls the webhook: the
-/// admission plugin picks configurations up through an informer, so a create is not enough.
-/// `probe_namespace` must be selected by the configuration.
+/// Registers a configuration and waits until the apiserver really calls the webhook (see
+/// [`wait_called`]). `probe_namespace` must be selected by the configuration.
 pub async fn register(
     client: &Client,
     webhook: &Webhook,
@@ -278,32 +263,66 @@ pub async fn register(
 ) -> Result<()> {
     let api = Api::<ValidatingWebhookConfiguration>::all(client.clone());
     api.create(&PostParams::default(), config).await?;
-    let secrets =
-        Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), probe_namespace);
+    wait_called(client, &webhook.metrics_url(), probe_namespace).await
+}
+
+/// Waits until the apiserver calls the webhook whose metrics are at `metrics_url` for a Secret
+/// written in `probe_namespace`: the admission plugin picks configurations up through an
+/// informer, so creating one is not enough. The probes are dry-run creates.
+pub async fn wait_called(client: &Client, metrics_url: &str, probe_namespace: &str) -> Result<()> {
+    let secrets = Api::<Secret>::namespaced(client.clone(), probe_namespace);
     let dry_run = PostParams {
         dry_run: true,
         ..Default::default()
     };
-    let probe = k8s_openapi::api::core::v1::Secret {
+    let probe = Secret {
         metadata: ObjectMeta {
             name: Some("secretkms-registration-probe".into()),
             ..Default::default()
         },
         ..Default::default()
     };
-    let before = webhook.reviews_answered().await?;
+    let before = reviews_answered(metrics_url).await?;
     let since = Instant::now();
     while since.elapsed() < Duration::from_secs(30) {
         let _ = secrets.create(&dry_run, &probe).await;
-        if webhook.reviews_answered().await? > before {
+        if reviews_answered(metrics_url).await? > before {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(HarnessError::Webhook(format!(
-        "the apiserver did not call the webhook within 30s of registering {}",
-        config.metadata.name.as_deref().unwrap_or("?")
+        "the apiserver did not call the webhook within 30s for a Secret in {probe_namespace}"
     )))
+}
+
+/// An HTTPS client that trusts `ca_pem` and nothing else.
+pub fn https_client(ca_pem: &str) -> Result<reqwest::Client> {
+    install_crypto_provider();
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+        .map_err(|e| HarnessError::Webhook(e.to_string()))?;
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .map_err(|e| HarnessError::Webhook(e.to_string()))
+}
+
+/// Waits up to 30 s until `url` (an HTTPS health endpoint of `process`) answers 2xx, trusting
+/// `ca_pem`; fails at once with the log's tail when the process exits.
+pub(crate) async fn wait_healthy(process: &mut Supervised, url: &str, ca_pem: &str) -> Result<()> {
+    let http = https_client(ca_pem)?;
+    let since = Instant::now();
+    let mut last_error = String::from("not yet polled");
+    while since.elapsed() < Duration::from_secs(30) {
+        process.check_alive()?;
+        match http.get(url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last_error = format!("{url} answered {}", r.status()),
+            Err(e) => last_error = format!("{e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(process.not_ready(since, last_error))
 }
 
 fn write_state(path: &Path, state: &EncryptionState) -> Result<()> {

@@ -1,43 +1,13 @@
 //! The foundation, proven on the real thing: a kube-apiserver and etcd built from upstream
 //! source, a Secret written through kube-rs, and its bytes read straight from etcd.
 
-use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Client};
+use kube::Api;
+use secretkms_e2e::fixtures::{MARKER, create_secret, eventually, holds_marker};
 use secretkms_e2e::{ControlPlane, Encryption, Options, repo_root};
-
-/// A value that must be findable in plaintext storage and absent from encrypted storage.
-const MARKER: &str = "marker-7f3a9c-not-a-real-password";
-
-fn secret(name: &str) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "password".to_string(),
-            ByteString(MARKER.as_bytes().to_vec()),
-        )])),
-        ..Default::default()
-    }
-}
-
-async fn create_secret(client: &Client, ns: &str, name: &str) -> Secret {
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret(name))
-        .await
-        .expect("creating a Secret")
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 fn pinned(var: &str) -> String {
     let script = std::fs::read_to_string(repo_root().join("hack/control-plane-bins.sh")).unwrap();
@@ -83,7 +53,7 @@ async fn without_encryption_etcd_holds_plain_protobuf() {
         "no encryption envelope expected"
     );
     assert!(
-        contains(&stored, MARKER.as_bytes()),
+        holds_marker(&stored),
         "the value is readable in etcd without encryption"
     );
 }
@@ -113,7 +83,7 @@ async fn with_aescbc_etcd_holds_the_aescbc_envelope() {
         &stored[..stored.len().min(40)]
     );
     assert!(
-        !contains(&stored, MARKER.as_bytes()),
+        !holds_marker(&stored),
         "the value must not be readable in etcd"
     );
     let read = Api::<Secret>::namespaced(client, &ns)
@@ -166,12 +136,13 @@ fn the_built_kubectl_works_with_the_generated_kubeconfig() {
     );
 }
 
+/// Fails where no kubectl is on PATH (the one a person would use); skip it there with
+/// `cargo test -p secretkms-e2e --test foundation -- --skip the_installed_kubectl`.
 #[test]
 fn the_installed_kubectl_works_with_the_generated_kubeconfig() {
-    let Ok(path) = which("kubectl") else {
-        eprintln!("no kubectl on PATH: only the built kubectl is checked on this machine");
-        return;
-    };
+    let path = which("kubectl").unwrap_or_else(|()| {
+        panic!("no kubectl on PATH: install one, or --skip this test (the built kubectl is checked by the_built_kubectl_works_with_the_generated_kubeconfig)")
+    });
     let cp = ControlPlane::shared();
     let out = Command::new(path)
         .arg("--kubeconfig")
@@ -219,8 +190,8 @@ async fn stopping_the_control_plane_leaves_nothing_listening() {
     );
 }
 
-#[test]
-fn a_killed_harness_leaves_no_process_behind() {
+#[tokio::test]
+async fn a_killed_harness_leaves_no_process_behind() {
     // `secretkms-dev up` keeps a control plane until it is stopped; SIGKILL gives it no chance
     // to clean up, so only the watchdog can stop etcd and the apiserver.
     let mut child = Command::new(env!("CARGO_BIN_EXE_secretkms-dev"))
@@ -244,17 +215,20 @@ fn a_killed_harness_leaves_no_process_behind() {
     assert_eq!(ports.len(), 2, "secretkms-dev printed both endpoints");
     child.kill().unwrap();
     child.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ports
-        .iter()
-        .any(|a| std::net::TcpStream::connect(a).is_ok())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "still listening after the harness died: {ports:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "nothing listening after the harness died",
+        Duration::from_secs(20),
+        || async {
+            match ports
+                .iter()
+                .find(|a| std::net::TcpStream::connect(a).is_ok())
+            {
+                Some(a) => Err(format!("{a} still accepts connections")),
+                None => Ok(()),
+            }
+        },
+    )
+    .await;
 }
 
 fn which(name: &str) -> Result<std::path::PathBuf, ()> {

@@ -6,46 +6,20 @@
 //! One test on purpose: a control plane takes a while to start, and the steps build on each
 //! other (rotation must come before the disable, whose health-check timing depends on it).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
+use secretkms_e2e::EtcdReader;
+use secretkms_e2e::fixtures::{MARKER, create_secret, encrypted_cluster, holds_marker};
 use secretkms_e2e::kms::{
-    self, EncryptedObject, KmsStack, KmsStackOptions,
-    encrypted_object::HKDF_SHA256_XNONCE_AES_GCM_SEED,
+    self, EncryptedObject, KmsStackOptions, encrypted_object::HKDF_SHA256_XNONCE_AES_GCM_SEED,
 };
-use secretkms_e2e::{ControlPlane, EtcdReader, Options};
 use secretkms_kms_plugin::key_id::KEY_VERSION_ANNOTATION;
 
-/// Must never be readable in etcd.
-const MARKER: &str = "marker-kms-v2-5d1e-not-a-real-password";
 const PROVIDER: &str = "e2e";
-
-fn secret(name: &str) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "password".to_string(),
-            ByteString(MARKER.as_bytes().to_vec()),
-        )])),
-        ..Default::default()
-    }
-}
-
-async fn create(client: &Client, ns: &str, name: &str) {
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret(name))
-        .await
-        .unwrap_or_else(|e| panic!("creating Secret {ns}/{name}: {e}"));
-}
 
 async fn stored(etcd: &EtcdReader, ns: &str, name: &str) -> Vec<u8> {
     etcd.get(&format!("/registry/secrets/{ns}/{name}"))
@@ -57,7 +31,7 @@ async fn stored(etcd: &EtcdReader, ns: &str, name: &str) -> Vec<u8> {
 async fn envelope(etcd: &EtcdReader, ns: &str, name: &str) -> EncryptedObject {
     let raw = stored(etcd, ns, name).await;
     assert!(
-        !raw.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+        !holds_marker(&raw),
         "the Secret's value is readable in etcd"
     );
     EncryptedObject::from_stored(PROVIDER, &raw).unwrap_or_else(|e| panic!("{ns}/{name}: {e}"))
@@ -78,23 +52,14 @@ async fn reads_back(client: &Client, ns: &str, name: &str) {
 #[tokio::test]
 async fn secrets_are_envelope_encrypted_through_the_plugin_and_follow_the_key() {
     let started = Instant::now();
-    let stack = KmsStack::start(KmsStackOptions::new(
-        env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e"),
-        env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e"),
-    ))
-    .await
-    .unwrap();
-    let cp = ControlPlane::start(Options {
-        encryption: stack.encryption(PROVIDER),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    eprintln!(
-        "kms stack + control plane up in {:?} (apiserver ready in {:?})",
-        started.elapsed(),
-        cp.ready_in
-    );
+    let (stack, cp) = encrypted_cluster(
+        KmsStackOptions::new(
+            env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e"),
+            env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e"),
+        ),
+        PROVIDER,
+    )
+    .await;
     let client = cp.client().await.unwrap();
     let etcd = cp.etcd();
     let ns = cp.namespace(&client, "kms-v2").await.unwrap();
@@ -106,7 +71,7 @@ async fn secrets_are_envelope_encrypted_through_the_plugin_and_follow_the_key() 
     let first_version = admin.primary_version(&key).await.unwrap();
     let first_key_id = stack.status().await.unwrap().key_id;
     assert_eq!(first_key_id, format!("{key}/{first_version}"));
-    create(&client, &ns, "before-rotation").await;
+    create_secret(&client, &ns, "before-rotation").await;
     let before = envelope(&etcd, &ns, "before-rotation").await;
     assert_eq!(before.key_id, first_key_id);
     assert_eq!(
@@ -136,7 +101,7 @@ async fn secrets_are_envelope_encrypted_through_the_plugin_and_follow_the_key() 
         let want = second_key_id.clone();
         async move {
             let name = format!("probe-{}", probes.fetch_add(1, Ordering::SeqCst));
-            create(&client, &ns, &name).await;
+            create_secret(&client, &ns, &name).await;
             Ok(envelope(&etcd, &ns, &name).await.key_id == want)
         }
     })
@@ -146,7 +111,7 @@ async fn secrets_are_envelope_encrypted_through_the_plugin_and_follow_the_key() 
         "apiserver adopted the rotated key_id after {took:?} ({} probe writes)",
         probes.load(Ordering::SeqCst)
     );
-    create(&client, &ns, "after-rotation").await;
+    create_secret(&client, &ns, "after-rotation").await;
     let after = envelope(&etcd, &ns, "after-rotation").await;
     assert_eq!(after.key_id, second_key_id);
     assert_eq!(
@@ -201,7 +166,7 @@ async fn secrets_are_envelope_encrypted_through_the_plugin_and_follow_the_key() 
     .await
     .unwrap();
     eprintln!("/readyz/kms-providers recovered {took:?} after the enable");
-    create(&client, &ns, "after-enable").await;
+    create_secret(&client, &ns, "after-enable").await;
     assert_eq!(
         envelope(&etcd, &ns, "after-enable").await.key_id,
         second_key_id

@@ -3,19 +3,17 @@
 //! KMS and probes the apiserver's KMS health; turning the key off in KMS makes Secret writes fail
 //! at the webhook with a message a person can act on, and turning it back on restores them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use secretkms_core::credentials::{Credentials, StaticProvider};
 use secretkms_core::kms::{CreateKeyRequest, Endpoint, KmsClient, KmsConfig};
 use secretkms_core::secret_encryption::{SecretEncryption, SecretEncryptionSpec};
+use secretkms_e2e::fixtures::{Admission, encrypted_cluster, eventually, install_crd, secret};
 use secretkms_e2e::kms::{KmsStack, KmsStackOptions, emulator_credentials};
 use secretkms_e2e::webhook::{register, with_secret_encryption_rule};
-use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
+use secretkms_e2e::{ControlPlane, TEST_NAMESPACE_LABEL, Webhook, WebhookOptions};
 use secretkms_kms_emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET};
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
@@ -23,26 +21,19 @@ const EMULATOR: &str = env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e");
 const PLUGIN: &str = env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e");
 
 struct Chain {
-    stack: KmsStack,
-    cp: ControlPlane,
-    client: Client,
+    // Field order is drop order: the webhook and the control plane go before the KMS stack.
     webhook: Webhook,
-    ns: String,
+    cp: ControlPlane,
+    stack: KmsStack,
+    client: Client,
 }
 
 impl Chain {
     async fn start() -> Self {
-        let stack = KmsStack::start(KmsStackOptions::new(EMULATOR, PLUGIN))
-            .await
-            .unwrap();
-        let cp = ControlPlane::start(Options {
-            encryption: stack.encryption("secretkms"),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let (stack, cp) =
+            encrypted_cluster(KmsStackOptions::new(EMULATOR, PLUGIN), "secretkms").await;
         let client = cp.client().await.unwrap();
-        install_crd(&client).await;
+        install_crd(&client, &SecretEncryption::crd()).await;
         let spec: SecretEncryptionSpec = serde_json::from_value(
             serde_json::json!({ "key": stack.key(), "region": "cn-hangzhou" }),
         )
@@ -65,22 +56,31 @@ impl Chain {
         )
         .await
         .unwrap();
-        let ns = cp.namespace(&client, "chain").await.unwrap();
-        let config = with_secret_encryption_rule(webhook.configuration(
+        let chain = Self {
+            webhook,
+            cp,
+            stack,
+            client,
+        };
+        let config = with_secret_encryption_rule(chain.webhook.configuration(
             "secretkms",
-            (secretkms_e2e::TEST_NAMESPACE_LABEL, "on"),
+            (TEST_NAMESPACE_LABEL, "on"),
             "Fail",
         ));
-        register(&client, &webhook, &config, &ns)
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", webhook.log_text()));
-        Self {
-            stack,
-            cp,
-            client,
-            webhook,
-            ns,
-        }
+        register(
+            &chain.client,
+            &chain.webhook,
+            &config,
+            &chain.admission().temp_ns().await,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", chain.webhook.log_text()));
+        chain
+    }
+
+    /// Every test namespace is guarded (the configuration selects the test label).
+    fn admission(&self) -> Admission<'_> {
+        Admission::new(&self.cp, &self.client, "chain").showing_log(self.webhook.log())
     }
 
     fn kms(&self) -> KmsClient {
@@ -95,102 +95,30 @@ impl Chain {
         .unwrap()
     }
 
-    async fn create(&self, name: &str) -> Result<Secret, kube::Error> {
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            data: Some(
-                [(
-                    "token".to_string(),
-                    ByteString(b"not-a-real-token".to_vec()),
-                )]
-                .into(),
-            ),
-            ..Default::default()
-        };
-        Api::<Secret>::namespaced(self.client.clone(), &self.ns)
-            .create(&PostParams::default(), &secret)
-            .await
-    }
-
-    /// Retries a create until it is admitted (the webhook's facts refresh on intervals).
-    async fn eventually_accepts(&self, name: &str) {
-        let since = Instant::now();
-        loop {
-            match self.create(name).await {
-                Ok(_) => return,
-                Err(e) if since.elapsed() < Duration::from_secs(60) => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(e) => panic!(
-                    "{name} still rejected: {e}\nwebhook log:\n{}",
-                    tail(&self.webhook.log_text())
-                ),
-            }
-        }
-    }
-
-    /// Retries a create until the webhook denies it, and returns the message.
-    async fn eventually_rejects(&self, name: &str) -> String {
-        let since = Instant::now();
-        loop {
-            match self.create(name).await {
-                Err(kube::Error::Api(status)) if status.code == 403 => return status.message,
-                Ok(_) => {
-                    let _ = Api::<Secret>::namespaced(self.client.clone(), &self.ns)
-                        .delete(name, &DeleteParams::default())
-                        .await;
-                }
-                Err(_) => {}
-            }
-            assert!(
-                since.elapsed() < Duration::from_secs(60),
-                "{name} never rejected\n{}",
-                tail(&self.webhook.log_text())
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
     async fn set_spec(&self, spec: serde_json::Value) -> Result<SecretEncryption, kube::Error> {
         let patch = serde_json::json!({ "spec": spec });
         Api::<SecretEncryption>::all(self.client.clone())
             .patch("cluster", &PatchParams::default(), &Patch::Merge(&patch))
             .await
     }
-}
 
-async fn install_crd(client: &Client) {
-    let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    crds.create(&PostParams::default(), &SecretEncryption::crd())
-        .await
-        .unwrap();
-    let since = Instant::now();
-    loop {
-        let crd = crds.get("secretencryptions.secretkms.io").await.unwrap();
-        let established = crd
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "CRD never established"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    /// Waits until the `cluster` object's condition `type_` has `status` (the status is
+    /// refreshed on its own interval, so it may trail the admission decisions).
+    async fn wait_condition(&self, type_: &str, status: &str) {
+        let api = Api::<SecretEncryption>::all(self.client.clone());
+        eventually(
+            &format!("{type_} {status}"),
+            Duration::from_secs(30),
+            || async {
+                let se = api.get("cluster").await.map_err(|e| e.to_string())?;
+                match condition(&se, type_) {
+                    Some((s, _)) if s == status => Ok(()),
+                    _ => Err(format!("status {:?}", se.status)),
+                }
+            },
+        )
+        .await;
     }
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 fn condition(object: &SecretEncryption, type_: &str) -> Option<(String, String)> {
@@ -208,39 +136,26 @@ async fn turning_the_key_off_in_kms_denies_secret_writes_and_turning_it_on_resto
     let chain = Chain::start().await;
     let key = chain.stack.key().to_string();
 
-    chain.eventually_accepts("healthy").await;
-    let api = Api::<SecretEncryption>::all(chain.client.clone());
-    let since = Instant::now();
-    while condition(&api.get("cluster").await.unwrap(), "Ready").map(|c| c.0) != Some("True".into())
-    {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "status never Ready: {:?}",
-            api.get("cluster").await.unwrap().status
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    chain
+        .admission()
+        .eventually_accepts(|_| secret("healthy"))
+        .await;
+    chain.wait_condition("Ready", "True").await;
 
     chain.stack.admin().disable(&key).await.unwrap();
-    let msg = chain.eventually_rejects("while-disabled").await;
+    let msg = chain
+        .admission()
+        .eventually_rejects(|_| secret("while-disabled"))
+        .await;
     assert!(msg.contains(&key), "the message names the key: {msg}");
     assert!(msg.contains("EnableKey"), "and how to re-enable it: {msg}");
-    // The status is refreshed on its own interval, so it may trail the admission decision.
-    let since = Instant::now();
-    while condition(&api.get("cluster").await.unwrap(), "KeyUsable")
-        .map(|c| c.0)
-        .as_deref()
-        != Some("False")
-    {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "status never showed KeyUsable False"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    chain.wait_condition("KeyUsable", "False").await;
 
     chain.stack.admin().enable(&key).await.unwrap();
-    chain.eventually_accepts("re-enabled").await;
+    chain
+        .admission()
+        .eventually_accepts(|_| secret("re-enabled"))
+        .await;
 
     chain
         .stack
@@ -248,14 +163,20 @@ async fn turning_the_key_off_in_kms_denies_secret_writes_and_turning_it_on_resto
         .schedule_deletion(&key, 7)
         .await
         .unwrap();
-    let msg = chain.eventually_rejects("pending-deletion").await;
+    let msg = chain
+        .admission()
+        .eventually_rejects(|_| secret("pending-deletion"))
+        .await;
     assert!(msg.contains("CancelKeyDeletion"), "{msg}");
     assert!(
         msg.contains("to be deleted on 20"),
         "the message carries the deletion date: {msg}"
     );
     chain.stack.admin().cancel_deletion(&key).await.unwrap();
-    chain.eventually_accepts("cancelled").await;
+    chain
+        .admission()
+        .eventually_accepts(|_| secret("cancelled"))
+        .await;
 
     // Transitions were recorded as Events on the resource.
     let events = chain
@@ -274,7 +195,10 @@ async fn turning_the_key_off_in_kms_denies_secret_writes_and_turning_it_on_resto
 #[tokio::test]
 async fn the_key_change_guard_checks_the_new_key_in_kms() {
     let chain = Chain::start().await;
-    chain.eventually_accepts("healthy").await;
+    chain
+        .admission()
+        .eventually_accepts(|_| secret("healthy"))
+        .await;
     let kms = chain.kms();
     let make = |spec: &str| CreateKeyRequest {
         key_spec: spec.into(),

@@ -1,142 +1,64 @@
 //! The webhook on the real control plane: the apiserver calls it over TLS for every Secret
 //! write in the test namespaces, and its policies decide from the state it knows.
 
-use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::{Api, ResourceExt};
+use secretkms_model::{ApiserverFacts, EncryptionState, KeyState};
+use secretkms_e2e::fixtures::{Admission, KEY, MARKER, disabled, healthy, secret, with_key};
 use secretkms_e2e::webhook::{excluding_namespaces, register};
 use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
-use secretkms_model::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, SourceStatus,
-};
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
-const KEY: &str = "key-hzz6c1b9e6d1wyd3b5kzi";
-const MARKER: &str = "marker-d41d8cd98f-never-log-me";
 
-fn healthy() -> EncryptionState {
-    EncryptionState {
-        declared: Some(Declared {
-            key: KEY.into(),
-            region: Some("cn-hangzhou".into()),
-            ..Default::default()
-        }),
-        key: Some(KeyFacts {
-            key_id: KEY.into(),
-            region: Some("cn-hangzhou".into()),
-            state: KeyState::Enabled,
-            state_name: "Enabled".into(),
-            spec: "Aliyun_AES_256".into(),
-            usage: "ENCRYPT/DECRYPT".into(),
-            deletion_protection: Some(true),
-            automatic_rotation: Some(true),
-            ..Default::default()
-        }),
-        apiserver: Some(ApiserverFacts {
-            kms_configured: true,
-            kms_healthy: true,
-            detail: "ok".into(),
-        }),
-        sources: ["declared", "kms", "apiserver"]
-            .into_iter()
-            .map(|n| SourceStatus {
-                name: n.into(),
-                age_seconds: Some(0),
-                last_error: None,
-            })
-            .collect(),
-        ..Default::default()
-    }
-}
-
-fn disabled() -> EncryptionState {
-    with_key(|k| {
-        k.state = KeyState::Disabled;
-        k.state_name = "Disabled".into();
-    })
-}
-
-fn with_key(change: impl FnOnce(&mut KeyFacts)) -> EncryptionState {
-    let mut s = healthy();
-    change(s.key.as_mut().unwrap());
-    s
-}
-
-/// One webhook, registered for namespaces labelled with its own id, plus one such namespace.
+/// One webhook, registered for the namespaces labelled `secretkms-webhook=<purpose>`: those
+/// its [`Admission`] creates.
 struct Guarded {
     cp: &'static ControlPlane,
-    client: Client,
     webhook: Webhook,
-    ns: String,
+    admission: Admission<'static>,
 }
 
 impl Guarded {
     async fn new(purpose: &str, options: WebhookOptions, failure_policy: &str) -> Self {
         let cp = ControlPlane::shared();
         let client = cp.client().await.unwrap();
-        let ns = cp.namespace(&client, purpose).await.unwrap();
         let webhook = Webhook::start(cp, WEBHOOK.as_ref(), options).await.unwrap();
-        label(&client, &ns, "secretkms-webhook", &ns).await;
+        let admission = Admission::new(cp, &client, purpose)
+            .labelled("secretkms-webhook", purpose)
+            .showing_log(webhook.log());
         let config = webhook.configuration(
-            &format!("secretkms-{ns}"),
-            ("secretkms-webhook", &ns),
+            &format!("secretkms-{purpose}"),
+            ("secretkms-webhook", purpose),
             failure_policy,
         );
-        register(&client, &webhook, &config, &ns)
+        register(&client, &webhook, &config, &admission.temp_ns().await)
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", webhook.log_text()));
         Self {
             cp,
-            client,
             webhook,
-            ns,
+            admission,
         }
     }
 
-    fn secrets(&self) -> Api<Secret> {
-        Api::namespaced(self.client.clone(), &self.ns)
+    /// The Secrets of the namespace `created` lives in.
+    fn secrets_of(&self, created: &Secret) -> Api<Secret> {
+        Api::namespaced(
+            self.admission.client().clone(),
+            &created.namespace().unwrap(),
+        )
     }
 
-    /// Creating `name` is admitted.
-    async fn accepts(&self, name: &str) {
-        if let Err(e) = self
-            .secrets()
-            .create(&PostParams::default(), &secret(name))
-            .await
-        {
-            panic!(
-                "expected {name} to be accepted, got: {e}\nwebhook log:\n{}",
-                self.webhook.log_text()
-            );
-        }
-    }
-
-    /// Creating `name` is denied; returns the apiserver's message.
-    async fn rejects(&self, name: &str) -> String {
-        match self
-            .secrets()
-            .create(&PostParams::default(), &secret(name))
-            .await
-        {
-            Ok(_) => panic!("expected {name} to be rejected"),
-            Err(kube::Error::Api(status)) => {
-                assert_eq!(status.code, 403, "{status:?}");
-                status.message
-            }
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
-
-    /// kubectl, as a person would run it, in this namespace.
-    fn kubectl(&self, args: &[&str]) -> Output {
+    /// kubectl, as a person would run it, in a fresh guarded namespace.
+    async fn kubectl(&self, args: &[&str]) -> Output {
+        let ns = self.admission.temp_ns().await;
         self.cp
             .kubectl()
-            .args(["-n", &self.ns])
+            .args(["-n", &ns])
             .args(args)
             .output()
             .unwrap()
@@ -149,28 +71,6 @@ impl Guarded {
     }
 }
 
-fn secret(name: &str) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "password".to_string(),
-            ByteString(MARKER.as_bytes().to_vec()),
-        )])),
-        ..Default::default()
-    }
-}
-
-async fn label(client: &Client, ns: &str, key: &str, value: &str) {
-    let patch = serde_json::json!({ "metadata": { "labels": { key: value } } });
-    Api::<Namespace>::all(client.clone())
-        .patch(ns, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-}
-
 fn state_file(state: EncryptionState) -> WebhookOptions {
     WebhookOptions {
         state: Some(state),
@@ -181,9 +81,9 @@ fn state_file(state: EncryptionState) -> WebhookOptions {
 #[tokio::test]
 async fn a_healthy_state_admits_secret_create_and_update() {
     let g = Guarded::new("healthy", state_file(healthy()), "Fail").await;
-    g.accepts("app").await;
+    let app = g.admission.accepts(|_| secret("app")).await;
     let patch = serde_json::json!({ "metadata": { "labels": { "tier": "db" } } });
-    g.secrets()
+    g.secrets_of(&app)
         .patch("app", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("UPDATE admitted");
@@ -192,19 +92,21 @@ async fn a_healthy_state_admits_secret_create_and_update() {
 #[tokio::test]
 async fn a_disabled_key_is_rejected_with_the_fix_and_kubectl_shows_it() {
     let g = Guarded::new("disabled", state_file(disabled()), "Fail").await;
-    let msg = g.rejects("app").await;
+    let msg = g.admission.rejects(|_| secret("app")).await;
     assert!(msg.contains(KEY), "{msg}");
     assert!(
         msg.contains(&format!("aliyun kms EnableKey --KeyId {KEY}")),
         "{msg}"
     );
-    let out = g.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "via-kubectl",
-        "--from-literal=password=x",
-    ]);
+    let out = g
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "via-kubectl",
+            "--from-literal=password=x",
+        ])
+        .await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("denied the request"), "{stderr}");
@@ -226,7 +128,7 @@ async fn a_key_pending_deletion_is_rejected_with_its_date_and_the_cancel_call() 
         "Fail",
     )
     .await;
-    let msg = g.rejects("app").await;
+    let msg = g.admission.rejects(|_| secret("app")).await;
     assert!(msg.contains("2026-12-05T09:00:00Z"), "{msg}");
     assert!(
         msg.contains(&format!("CancelKeyDeletion --KeyId {KEY}")),
@@ -242,7 +144,7 @@ async fn a_key_of_the_wrong_spec_is_rejected() {
         "Fail",
     )
     .await;
-    let msg = g.rejects("app").await;
+    let msg = g.admission.rejects(|_| secret("app")).await;
     assert!(
         msg.contains("Aliyun_AES_128") && msg.contains("Aliyun_AES_256"),
         "{msg}"
@@ -260,7 +162,7 @@ async fn an_unhealthy_kms_provider_is_rejected() {
                 .into(),
     });
     let g = Guarded::new("unhealthy", state_file(state), "Fail").await;
-    let msg = g.rejects("app").await;
+    let msg = g.admission.rejects(|_| secret("app")).await;
     assert!(msg.contains("unhealthy"), "{msg}");
 }
 
@@ -281,7 +183,7 @@ async fn no_kms_provider_in_the_real_apiserver_is_rejected() {
         "Fail",
     )
     .await;
-    let msg = g.rejects("app").await;
+    let msg = g.admission.rejects(|_| secret("app")).await;
     assert!(msg.contains("no KMS provider"), "{msg}");
 }
 
@@ -290,35 +192,37 @@ async fn a_stale_state_is_rejected_naming_the_source() {
     let mut state = healthy();
     state.sources[1].age_seconds = Some(3600);
     let g = Guarded::new("stale", state_file(state), "Fail").await;
-    let msg = g.rejects("app").await;
+    let msg = g.admission.rejects(|_| secret("app")).await;
     assert!(msg.contains("kms") && msg.contains("stale"), "{msg}");
 }
 
 #[tokio::test]
 async fn delete_is_never_rejected_and_state_changes_apply_without_restart() {
     let g = Guarded::new("delete", state_file(healthy()), "Fail").await;
-    g.accepts("app").await;
+    let app = g.admission.accepts(|_| secret("app")).await;
     g.set_state(&disabled()).await;
-    g.rejects("other").await;
-    g.secrets()
+    g.admission.rejects(|_| secret("other")).await;
+    g.secrets_of(&app)
         .delete("app", &DeleteParams::default())
         .await
         .expect("DELETE is admitted even with a disabled key");
     g.set_state(&healthy()).await;
-    g.accepts("again").await;
+    g.admission.accepts(|_| secret("again")).await;
 }
 
 #[tokio::test]
 async fn dry_run_requests_are_evaluated_like_others() {
     let g = Guarded::new("dry-run", state_file(disabled()), "Fail").await;
-    let out = g.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "x",
-        "--from-literal=a=b",
-        "--dry-run=server",
-    ]);
+    let out = g
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "x",
+            "--from-literal=a=b",
+            "--dry-run=server",
+        ])
+        .await;
     assert!(!out.status.success(), "a server-side dry run is denied too");
     assert!(String::from_utf8_lossy(&out.stderr).contains("EnableKey"));
 }
@@ -336,13 +240,15 @@ async fn audit_mode_admits_and_kubectl_prints_the_warning() {
         "Fail",
     )
     .await;
-    let out = g.kubectl(&[
-        "create",
-        "secret",
-        "generic",
-        "audited",
-        "--from-literal=password=x",
-    ]);
+    let out = g
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "audited",
+            "--from-literal=password=x",
+        ])
+        .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -355,11 +261,7 @@ async fn audit_mode_admits_and_kubectl_prints_the_warning() {
 async fn a_stopped_webhook_fails_closed_or_open_as_configured() {
     let mut closed = Guarded::new("fail-closed", state_file(healthy()), "Fail").await;
     closed.webhook.stop();
-    match closed
-        .secrets()
-        .create(&PostParams::default(), &secret("app"))
-        .await
-    {
+    match closed.admission.create(|_| secret("app")).await {
         Err(kube::Error::Api(status)) => assert!(
             status.message.contains("failed calling webhook"),
             "{status:?}"
@@ -368,7 +270,7 @@ async fn a_stopped_webhook_fails_closed_or_open_as_configured() {
     }
     let mut open = Guarded::new("fail-open", state_file(healthy()), "Ignore").await;
     open.webhook.stop();
-    open.accepts("app").await;
+    open.admission.accepts(|_| secret("app")).await;
 }
 
 #[tokio::test]
@@ -390,30 +292,22 @@ async fn kube_system_and_the_webhooks_own_namespace_are_excluded() {
         )
         .await
         .unwrap();
-    let guarded = cp.namespace(&client, "guarded").await.unwrap();
     let webhook = Webhook::start(&cp, WEBHOOK.as_ref(), state_file(disabled()))
         .await
         .unwrap();
+    let admission = Admission::new(&cp, &client, "guarded").showing_log(webhook.log());
     let config = webhook.configuration_with(
         "secretkms",
         "Fail",
         excluding_namespaces(&["kube-system", own]),
     );
-    register(&client, &webhook, &config, &guarded)
+    register(&client, &webhook, &config, &admission.temp_ns().await)
         .await
         .unwrap();
     for ns in ["kube-system", own] {
-        Api::<Secret>::namespaced(client.clone(), ns)
-            .create(&PostParams::default(), &secret("allowed"))
-            .await
-            .unwrap_or_else(|e| panic!("{ns} must be excluded: {e}"));
+        admission.accepts_in(ns, |_| secret("allowed")).await;
     }
-    assert!(
-        Api::<Secret>::namespaced(client, &guarded)
-            .create(&PostParams::default(), &secret("denied"))
-            .await
-            .is_err()
-    );
+    admission.rejects(|_| secret("denied")).await;
 }
 
 #[tokio::test]
@@ -430,9 +324,9 @@ async fn secret_data_never_reaches_the_log() {
         "Fail",
     )
     .await;
-    g.accepts("app").await;
+    g.admission.accepts(|_| secret("app")).await;
     g.set_state(&disabled()).await;
-    let msg = g.rejects("other").await;
+    let msg = g.admission.rejects(|_| secret("other")).await;
     assert!(!msg.contains(MARKER));
     let log = g.webhook.log_text();
     assert!(

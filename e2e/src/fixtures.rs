@@ -1,0 +1,29 @@
+//! What the real-cluster tests share, so that each reads as sentences: a Secret carrying a
+//! marker, one healthy EncryptionState, `eventually`, `accepts`/`rejects` in a throwaway labelled
+//! namespace, CRD establishment, and a control plane that encrypts through the KMS stack.
+//! Fixtures panic with a message rather than return errors: they are for tests.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use secretkms_e2e::ControlPlane;
+//! use secretkms_e2e::fixtures::{Admission, secret};
+//! let cp = ControlPlane::shared();
+//! let client = cp.client().await.unwrap();
+//! let admission = Admission::new(cp, &client, "plain");
+//! admission.accepts(|_ns| secret("app")).await;
+//! # }
+//! ```
+
+pub mod admission;
+pub mod crd;
+pub mod encrypted_cluster;
+pub mod eventually;
+pub mod secret;
+pub mod state;
+
+pub use admission::Admission;
+pub use crd::{established, install_crd};
+pub use encrypted_cluster::encrypted_cluster;
+pub use eventually::eventually;
+pub use secret::{MARKER, create_secret, holds_marker, secret};
+pub use state::{KEY, disabled, healthy, with_key};
