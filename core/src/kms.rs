@@ -221,9 +221,9 @@ impl KmsClient {
             .credentials
             .fetch()
             .await
-            .map_err(|source| KmsError::Credentials {
+            .map_err(|error| KmsError::Credentials {
                 operation: action,
-                source,
+                error,
             })?;
         let now = OffsetDateTime::now_utc() + self.config.clock_offset;
         let request = self.signed_request(action, params, &creds, now);

@@ -4,6 +4,7 @@
 
 pub mod apiserver_health;
 pub mod credentials;
+pub mod judgement;
 pub mod kms;
 pub mod observations;
 pub mod policy;

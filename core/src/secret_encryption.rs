@@ -11,7 +11,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use secretkms_model::{Declared, EncryptionState, KeyFacts, KeyState, defaults};
+use crate::judgement::conditions;
+use secretkms_model::{Declared, EncryptionState, KeyFacts, defaults};
 
 /// The only object name the webhook reads.
 pub const CLUSTER: &str = "cluster";
@@ -171,150 +172,8 @@ pub const CONDITION_TYPES: [&str; 5] = [
     "RewriteComplete",
 ];
 
-/// One condition's judgement, before transition times are applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Judged {
-    pub type_: &'static str,
-    pub status: &'static str,
-    pub reason: String,
-    pub message: String,
-}
-
-/// Derives the conditions from the facts. These are summaries for people and alerts; admission
-/// decisions are the policies' alone.
-pub fn judge(state: &EncryptionState) -> Vec<Judged> {
-    let j = |type_, status, reason: &str, message: String| Judged {
-        type_,
-        status,
-        reason: reason.into(),
-        message,
-    };
-    let required = state
-        .declared
-        .as_ref()
-        .map(|d| d.required_key_spec.as_str())
-        .unwrap_or("Aliyun_AES_256");
-    let key_usable = match &state.key {
-        None => j(
-            "KeyUsable",
-            "Unknown",
-            "NotObserved",
-            "the key's facts are not known".into(),
-        ),
-        Some(k) if k.state != KeyState::Enabled => j(
-            "KeyUsable",
-            "False",
-            &format!("Key{}", k.state_name),
-            format!("key {} is {}", k.key_id, k.state_name),
-        ),
-        Some(k) if k.spec != required => j(
-            "KeyUsable",
-            "False",
-            "WrongKeySpec",
-            format!(
-                "key {} has spec {} but {required} is required",
-                k.key_id, k.spec
-            ),
-        ),
-        Some(k) => j(
-            "KeyUsable",
-            "True",
-            "KeyEnabled",
-            format!("key {} is Enabled ({})", k.key_id, k.spec),
-        ),
-    };
-    let (configured, healthy) = match &state.apiserver {
-        None => (
-            j(
-                "EncryptionConfigured",
-                "Unknown",
-                "NotObserved",
-                "the apiserver's KMS health is not known".into(),
-            ),
-            j(
-                "ProviderHealthy",
-                "Unknown",
-                "NotObserved",
-                "the apiserver's KMS health is not known".into(),
-            ),
-        ),
-        Some(a) if !a.kms_configured => (
-            j(
-                "EncryptionConfigured",
-                "False",
-                "NoKMSProvider",
-                a.detail.clone(),
-            ),
-            j(
-                "ProviderHealthy",
-                "False",
-                "NoKMSProvider",
-                a.detail.clone(),
-            ),
-        ),
-        Some(a) => (
-            j(
-                "EncryptionConfigured",
-                "True",
-                "KMSProviderConfigured",
-                "the apiserver has a KMS provider".into(),
-            ),
-            if a.kms_healthy {
-                j("ProviderHealthy", "True", "Healthy", a.detail.clone())
-            } else {
-                j("ProviderHealthy", "False", "Unhealthy", a.detail.clone())
-            },
-        ),
-    };
-    let rewrite = match &state.rewrite {
-        None => j(
-            "RewriteComplete",
-            "Unknown",
-            "NotObserved",
-            "rewrite progress is not measured".into(),
-        ),
-        Some(r) if r.done >= r.total => j(
-            "RewriteComplete",
-            "True",
-            "AllRewritten",
-            format!(
-                "{}/{} Secrets carry rotation time {}",
-                r.done, r.total, r.target
-            ),
-        ),
-        Some(r) => j(
-            "RewriteComplete",
-            "False",
-            "RewritePending",
-            format!(
-                "{}/{} Secrets carry rotation time {}; run `kubectl secretkms rewrite`",
-                r.done, r.total, r.target
-            ),
-        ),
-    };
-    let parts = [&key_usable, &healthy, &configured];
-    let ready = if parts.iter().all(|c| c.status == "True") {
-        j(
-            "Ready",
-            "True",
-            "Healthy",
-            "the key is usable and the apiserver's KMS provider is healthy".into(),
-        )
-    } else if let Some(bad) = parts.iter().find(|c| c.status == "False") {
-        j("Ready", "False", &bad.reason, bad.message.clone())
-    } else {
-        j(
-            "Ready",
-            "Unknown",
-            "NotObserved",
-            "some facts are not known yet".into(),
-        )
-    };
-    vec![ready, key_usable, healthy, configured, rewrite]
-}
-
 impl SecretEncryptionStatus {
-    /// The status for `state`, keeping each condition's transition time from `previous` when
+    /// The status for `state` (conditions from [`crate::judgement`]), keeping each condition's transition time from `previous` when
     /// its status did not change.
     pub fn from_state(
         state: &EncryptionState,
@@ -324,7 +183,7 @@ impl SecretEncryptionStatus {
         let before: BTreeMap<&str, &Condition> = previous
             .map(|p| p.conditions.iter().map(|c| (c.type_.as_str(), c)).collect())
             .unwrap_or_default();
-        let conditions = judge(state)
+        let conditions = conditions(state)
             .into_iter()
             .map(|j| {
                 let since = before
@@ -386,6 +245,7 @@ pub fn crd_yaml() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secretkms_model::KeyState;
     use kube::CustomResourceExt;
     use secretkms_model::{ApiserverFacts, RewriteFacts};
 
@@ -434,7 +294,11 @@ mod tests {
             (ready.status.as_str(), ready.reason.as_str()),
             ("False", "KeyDisabled")
         );
-        assert_eq!(ready.message, "key k is Disabled");
+        assert_eq!(
+            ready.message,
+            "key k: KeyState Disabled: the apiserver cannot encrypt or decrypt Secrets; \
+             fix: aliyun kms EnableKey --KeyId k"
+        );
     }
 
     #[test]

@@ -1,19 +1,21 @@
 //! `kubectl secretkms key check KEY`: every ACK prerequisite of a Secret-encryption key as a
 //! checklist (pass / info / warn / fail), each with the command that fixes it. The facts come
 //! from one DescribeKey plus an Encrypt/Decrypt round trip with the caller's own credentials,
-//! found exactly as the webhook finds them.
+//! found exactly as the webhook finds them; the checks on them are the judge's
+//! (`secretkms_core::judgement::key_checks`), the same `status` shows.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use clap::Args;
-use secretkms_core::kms::{KeyMetadata, KmsError};
-use secretkms_model::KeyFacts;
+use secretkms_core::judgement::{self, Finding};
+use secretkms_core::kms::KmsError;
+use secretkms_model::{Declared, KeyFacts};
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
-use crate::kms_access::{self, KmsArgs};
+use crate::kms_access::{self, KeyTarget, KmsArgs};
 use crate::output::{Level, Style, Table};
 
 #[derive(Debug, Args)]
@@ -27,9 +29,9 @@ pub struct KeyCheckArgs {
     /// The cluster's region: the key must live there (default: the SecretEncryption's region).
     #[arg(long)]
     pub region: Option<String>,
-    /// The KeySpec ACK requires.
-    #[arg(long, default_value = "Aliyun_AES_256")]
-    pub required_key_spec: String,
+    /// The KeySpec ACK requires (default: the SecretEncryption's, else Aliyun_AES_256).
+    #[arg(long, value_name = "SPEC")]
+    pub required_key_spec: Option<String>,
     /// Skip the Encrypt/Decrypt round trip (e.g. with read-only credentials).
     #[arg(long)]
     pub no_round_trip: bool,
@@ -45,6 +47,18 @@ pub struct Check {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+}
+
+/// A check the judge derived from the key's facts.
+impl From<Finding> for Check {
+    fn from(f: Finding) -> Self {
+        Self {
+            name: f.check,
+            level: f.level,
+            detail: f.message,
+            fix: f.fix,
+        }
+    }
 }
 
 fn check(
@@ -91,17 +105,14 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
     } else {
         None
     };
-    let key = key
-        .or_else(|| declared.as_ref().map(|d| d.key.clone()))
-        .filter(|k| !k.is_empty())
+    let target = KeyTarget::resolve(key, region, declared.as_ref())
         .context("no key given and no SecretEncryption named cluster declares one")?;
-    let region = region.or_else(|| declared.as_ref().and_then(|d| d.region.clone()));
-    let endpoint = kms.endpoint(
-        &key,
-        region.as_deref(),
-        declared.as_ref().and_then(|d| d.endpoint.as_deref()),
-    )?;
-    let client = kms.client(endpoint)?;
+    let required_key_spec = required_key_spec.unwrap_or_else(|| {
+        let declared = declared.as_ref().map(Declared::from);
+        judgement::required_key_spec(declared.as_ref()).to_string()
+    });
+    let client = target.client(&kms)?;
+    let KeyTarget { key, region, .. } = target;
 
     let mut checks = Vec::new();
     let meta = match client.describe_key(&key).await {
@@ -130,7 +141,11 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
     };
     let facts = meta.as_ref().map(KeyFacts::from);
     if let Some(meta) = &meta {
-        checks.extend(evaluate(meta, region.as_deref(), &required_key_spec));
+        checks.extend(
+            judgement::key_checks(&KeyFacts::from(meta), region.as_deref(), &required_key_spec)
+                .into_iter()
+                .map(Check::from),
+        );
         if no_round_trip {
             checks.push(check(
                 "encrypt-decrypt",
@@ -172,171 +187,6 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
         print!("{}", render(&report, global.output.style()));
     }
     Ok(Exit::findings_if(result == Level::Fail))
-}
-
-/// The checks that need only DescribeKey's answer.
-pub fn evaluate(
-    meta: &KeyMetadata,
-    expected_region: Option<&str>,
-    required_spec: &str,
-) -> Vec<Check> {
-    let id = &meta.key_id;
-    let facts = KeyFacts::from(meta);
-    let mut out = vec![check(
-        "exists",
-        Level::Pass,
-        format!("{id} ({})", meta.arn),
-        None,
-    )];
-
-    out.push(match meta.key_state.as_str() {
-        "Enabled" => check("enabled", Level::Pass, "KeyState Enabled", None),
-        "Disabled" => check(
-            "enabled",
-            Level::Fail,
-            "KeyState Disabled: the apiserver cannot encrypt or decrypt Secrets",
-            Some(format!("aliyun kms EnableKey --KeyId {id}")),
-        ),
-        "PendingDeletion" => check(
-            "enabled",
-            Level::Fail,
-            "KeyState PendingDeletion: the key will be deleted and every Secret lost",
-            Some(format!("aliyun kms CancelKeyDeletion --KeyId {id}")),
-        ),
-        "PendingImport" => check(
-            "enabled",
-            Level::Fail,
-            "KeyState PendingImport: no key material yet",
-            Some(format!(
-                "import the key material: aliyun kms GetParametersForImport --KeyId {id} ..."
-            )),
-        ),
-        other => check(
-            "enabled",
-            Level::Fail,
-            format!("KeyState {other}: not usable"),
-            Some("use an Enabled key".into()),
-        ),
-    });
-
-    out.push(if meta.key_spec == required_spec {
-        check("key-spec", Level::Pass, format!("KeySpec {}", meta.key_spec), None)
-    } else {
-        check(
-            "key-spec",
-            Level::Fail,
-            format!("KeySpec {} (ACK requires {required_spec})", meta.key_spec),
-            Some(format!(
-                "a key's spec cannot change: create one with aliyun kms CreateKey --KeySpec {required_spec} --KeyUsage ENCRYPT/DECRYPT"
-            )),
-        )
-    });
-
-    out.push(if meta.key_usage == "ENCRYPT/DECRYPT" {
-        check("key-usage", Level::Pass, "KeyUsage ENCRYPT/DECRYPT", None)
-    } else {
-        check(
-            "key-usage",
-            Level::Fail,
-            format!("KeyUsage {} (ACK requires ENCRYPT/DECRYPT)", meta.key_usage),
-            Some("create a key with --KeyUsage ENCRYPT/DECRYPT".into()),
-        )
-    });
-
-    out.push(
-        match meta.delete_date.as_deref().filter(|d| !d.is_empty()) {
-            Some(date) => check(
-                "no-deletion-scheduled",
-                Level::Fail,
-                format!("DeleteDate {date}"),
-                Some(format!("aliyun kms CancelKeyDeletion --KeyId {id}")),
-            ),
-            None if meta.key_state == "PendingDeletion" => check(
-                "no-deletion-scheduled",
-                Level::Fail,
-                "PendingDeletion",
-                Some(format!("aliyun kms CancelKeyDeletion --KeyId {id}")),
-            ),
-            None => check("no-deletion-scheduled", Level::Pass, "no DeleteDate", None),
-        },
-    );
-
-    out.push(if facts.deletion_protection == Some(true) {
-        check("deletion-protection", Level::Pass, "DeletionProtection Enabled", None)
-    } else {
-        check(
-            "deletion-protection",
-            Level::Warn,
-            "DeletionProtection off: a scheduled deletion would make every Secret unreadable",
-            Some(format!(
-                "aliyun kms SetDeletionProtection --ProtectedResourceArn {} --EnableDeletionProtection true",
-                meta.arn
-            )),
-        )
-    });
-
-    let rotation = meta.automatic_rotation.as_deref().unwrap_or("Disabled");
-    out.push(match rotation {
-        "Enabled" => {
-            let interval = meta.rotation_interval.clone().unwrap_or_default();
-            let days = interval
-                .trim_end_matches('s')
-                .parse::<u64>()
-                .map(|s| s / 86_400)
-                .ok();
-            let next = meta.next_rotation_date.clone().unwrap_or_default();
-            let last = meta.last_rotation_date.clone().unwrap_or_else(|| "never".into());
-            let detail = format!(
-                "every {} (last {last}, next {next}); run `kubectl secretkms rewrite -A` after each rotation",
-                days.map(|d| format!("{d}d")).unwrap_or(interval)
-            );
-            match days {
-                Some(d) if d > 90 => check(
-                    "automatic-rotation",
-                    Level::Info,
-                    format!("{detail}; upstream suggests rotating at least every 90 days"),
-                    None,
-                ),
-                _ => check("automatic-rotation", Level::Pass, detail, None),
-            }
-        }
-        other => check(
-            "automatic-rotation",
-            Level::Warn,
-            format!("AutomaticRotation {other}"),
-            Some(format!(
-                "aliyun kms UpdateRotationPolicy --KeyId {id} --EnableAutomaticRotation true --RotationInterval 90d"
-            )),
-        ),
-    });
-
-    out.push(match (expected_region, facts.region.as_deref()) {
-        (Some(want), Some(got)) if want == got => {
-            check("region", Level::Pass, format!("{got}, the cluster's region"), None)
-        }
-        (Some(want), Some(got)) => check(
-            "region",
-            Level::Fail,
-            format!("the key is in {got}, the cluster in {want}: ACK needs a key in the cluster's region"),
-            Some(format!("create the key in {want}")),
-        ),
-        (Some(want), None) => check(
-            "region",
-            Level::Warn,
-            format!("cannot tell the key's region (no ARN) to compare with {want}"),
-            None,
-        ),
-        (None, got) => check(
-            "region",
-            Level::Info,
-            format!(
-                "key in {}; pass --region (or declare spec.region) to compare with the cluster's",
-                got.unwrap_or("an unknown region")
-            ),
-            None,
-        ),
-    });
-    out
 }
 
 /// Encrypt then Decrypt a probe with these credentials, as the apiserver's KMS plugin will.
@@ -426,60 +276,4 @@ pub fn render(report: &KeyCheckReport, style: Style) -> String {
     }
     out.push_str(&format!("\nresult: {}\n", style.level(report.result, 0)));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn meta() -> KeyMetadata {
-        serde_json::from_value(serde_json::json!({
-            "KeyId": "key-1", "Arn": "acs:kms:cn-hangzhou:123:key/key-1", "KeyState": "Enabled",
-            "KeySpec": "Aliyun_AES_256", "KeyUsage": "ENCRYPT/DECRYPT", "CreationDate": "2026-01-01T00:00:00Z",
-            "Creator": "123", "Description": "", "Origin": "Aliyun_KMS", "ProtectionLevel": "SOFTWARE",
-            "DeletionProtection": "Enabled", "AutomaticRotation": "Enabled", "RotationInterval": "7776000s",
-            "NextRotationDate": "2026-04-01T00:00:00Z"
-        }))
-        .unwrap()
-    }
-
-    fn levels(checks: &[Check]) -> Vec<(&'static str, Level)> {
-        checks.iter().map(|c| (c.name, c.level)).collect()
-    }
-
-    #[test]
-    fn a_good_key_passes_everything() {
-        let checks = evaluate(&meta(), Some("cn-hangzhou"), "Aliyun_AES_256");
-        assert!(checks.iter().all(|c| c.level == Level::Pass), "{checks:#?}");
-    }
-
-    #[test]
-    fn each_problem_names_its_fix() {
-        let mut m = meta();
-        m.key_state = "PendingDeletion".into();
-        m.delete_date = Some("2026-02-01T00:00:00Z".into());
-        m.key_spec = "Aliyun_AES_128".into();
-        m.deletion_protection = Some("Disabled".into());
-        m.automatic_rotation = Some("Disabled".into());
-        let checks = evaluate(&m, Some("cn-beijing"), "Aliyun_AES_256");
-        assert_eq!(
-            levels(&checks),
-            [
-                ("exists", Level::Pass),
-                ("enabled", Level::Fail),
-                ("key-spec", Level::Fail),
-                ("key-usage", Level::Pass),
-                ("no-deletion-scheduled", Level::Fail),
-                ("deletion-protection", Level::Warn),
-                ("automatic-rotation", Level::Warn),
-                ("region", Level::Fail),
-            ]
-        );
-        assert_eq!(
-            checks[1].fix.as_deref(),
-            Some("aliyun kms CancelKeyDeletion --KeyId key-1")
-        );
-        assert!(checks[4].detail.contains("2026-02-01T00:00:00Z"));
-        assert!(checks[7].detail.contains("cn-hangzhou"));
-    }
 }

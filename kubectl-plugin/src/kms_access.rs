@@ -11,6 +11,8 @@ use secretkms_core::credentials::{DefaultChain, Environment};
 use secretkms_core::kms::{Endpoint, KeyArn, KmsClient, KmsConfig};
 use secretkms_core::secret_encryption::{CLUSTER, SecretEncryption, SecretEncryptionSpec};
 
+use crate::causes::folded;
+
 /// How to reach KMS.
 #[derive(Debug, Clone, Default, Args)]
 pub struct KmsArgs {
@@ -33,7 +35,7 @@ pub async fn declared(client: &Client) -> anyhow::Result<Option<SecretEncryption
         Ok(found) => Ok(found.map(|se| se.spec)),
         // No CRD installed: nothing declared.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(e).context("cannot read SecretEncryption/cluster"),
+        Err(e) => Err(folded(e)).context("cannot read SecretEncryption/cluster"),
     }
 }
 
@@ -76,5 +78,45 @@ impl KmsArgs {
         }
         let credentials = Arc::new(DefaultChain::cached(&Environment::from_process()));
         KmsClient::new(config, credentials).context("cannot build the KMS client")
+    }
+}
+
+/// Which key a command works on and where it lives: each flag, else what the `SecretEncryption`
+/// declares. Written once for `status`, `rewrite` and `key check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyTarget {
+    /// Key id, alias or ARN.
+    pub key: String,
+    /// The cluster's region: the flag, else the declared one.
+    pub region: Option<String>,
+    /// The declared endpoint URL, which `--kms-endpoint` overrides.
+    pub declared_endpoint: Option<String>,
+}
+
+impl KeyTarget {
+    /// The target of `key` and `region` (flags) over `declared`; None when neither names a key.
+    pub fn resolve(
+        key: Option<String>,
+        region: Option<String>,
+        declared: Option<&SecretEncryptionSpec>,
+    ) -> Option<Self> {
+        let key = key
+            .or_else(|| declared.map(|d| d.key.clone()))
+            .filter(|k| !k.is_empty())?;
+        Some(Self {
+            key,
+            region: region.or_else(|| declared.and_then(|d| d.region.clone())),
+            declared_endpoint: declared.and_then(|d| d.endpoint.clone()),
+        })
+    }
+
+    /// A KMS client for the endpoint that holds this key.
+    pub fn client(&self, kms: &KmsArgs) -> anyhow::Result<KmsClient> {
+        let endpoint = kms.endpoint(
+            &self.key,
+            self.region.as_deref(),
+            self.declared_endpoint.as_deref(),
+        )?;
+        kms.client(endpoint)
     }
 }

@@ -8,6 +8,8 @@ use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+use crate::causes::folded;
+
 /// `--kubeconfig`, `--context`, `-n`, `-A`, `-l`, `--request-timeout`, spelled as kubectl does.
 #[derive(Debug, Clone, Default, Args)]
 pub struct KubeArgs {
@@ -49,17 +51,25 @@ impl KubeArgs {
         };
         let mut config = match &self.kubeconfig {
             Some(path) => {
-                let kc = Kubeconfig::read_from(path)
+                // kube's read error names the path and the OS error in its message and again
+                // as its source; opening the file first reports a missing one plainly.
+                std::fs::File::open(path)
                     .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+                let kc = Kubeconfig::read_from(path)
+                    .map_err(folded)
+                    .with_context(|| format!("invalid kubeconfig {}", path.display()))?;
                 Config::from_custom_kubeconfig(kc, &options)
                     .await
+                    .map_err(folded)
                     .with_context(|| format!("invalid kubeconfig {}", path.display()))?
             }
             None if self.context.is_some() => Config::from_kubeconfig(&options)
                 .await
+                .map_err(folded)
                 .context("cannot load the kubeconfig")?,
             None => Config::infer()
                 .await
+                .map_err(folded)
                 .context("no kubeconfig found and not running in a cluster")?,
         };
         if let Some(timeout) = self.request_timeout.filter(|t| !t.is_zero()) {
@@ -77,7 +87,9 @@ impl KubeArgs {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client = Client::try_from(config).context("cannot build the kube client")?;
+        let client = Client::try_from(config)
+            .map_err(folded)
+            .context("cannot build the kube client")?;
         Ok((client, namespace))
     }
 

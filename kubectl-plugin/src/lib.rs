@@ -6,6 +6,7 @@
 //! Exit codes (stable, see [`Exit`]): 0 ok, 1 findings or failed checks, 2 errors (bad usage,
 //! unreachable cluster, ...).
 
+pub mod causes;
 pub mod cli;
 pub mod completion;
 pub mod exit;
@@ -45,7 +46,9 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Our errors carry each cause once; `once` also folds any foreign error that
+            // repeats its source in its message.
+            eprintln!("error: {}", causes::once(e.as_ref()));
             Exit::Error.into()
         }
     }

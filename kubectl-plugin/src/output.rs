@@ -66,26 +66,8 @@ impl OutputArgs {
     }
 }
 
-/// A check's or a finding's severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Pass,
-    Info,
-    Warn,
-    Fail,
-}
-
-impl Level {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Pass => "PASS",
-            Self::Info => "INFO",
-            Self::Warn => "WARN",
-            Self::Fail => "FAIL",
-        }
-    }
-}
+/// A check's or a finding's severity: the judge's own, so the plugin prints what it derives.
+pub use secretkms_core::judgement::Level;
 
 /// ANSI colouring, or none.
 #[derive(Debug, Clone, Copy, Default)]

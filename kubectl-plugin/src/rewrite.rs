@@ -22,7 +22,7 @@ pub use timing::{current_key_id_hashes, key_id_hash, safe_after};
 
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
-use crate::kms_access::{self, KmsArgs};
+use crate::kms_access::{self, KeyTarget, KmsArgs};
 use crate::kube_args::{Scope, parse_duration};
 use crate::output::Format;
 use crate::rotation_time::{self, ANNOTATION};
@@ -245,19 +245,12 @@ async fn rotation_time_from_kms(
     kms: &KmsArgs,
 ) -> anyhow::Result<String> {
     let declared = kms_access::declared(client).await?;
-    let key = key
-        .or_else(|| declared.as_ref().map(|d| d.key.clone()))
-        .filter(|k| !k.is_empty())
+    let target = KeyTarget::resolve(key, region, declared.as_ref())
         .context("no key to take the rotation time from: pass --time, --key, or declare a SecretEncryption named cluster")?;
-    let region = region.or_else(|| declared.as_ref().and_then(|d| d.region.clone()));
-    let endpoint = kms.endpoint(
-        &key,
-        region.as_deref(),
-        declared.as_ref().and_then(|d| d.endpoint.as_deref()),
-    )?;
-    let meta = kms
-        .client(endpoint)?
-        .describe_key(&key)
+    let key = &target.key;
+    let meta = target
+        .client(kms)?
+        .describe_key(key)
         .await
         .with_context(|| format!("cannot describe key {key} (pass --time to skip KMS)"))?
         .key_metadata;

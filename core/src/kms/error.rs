@@ -56,10 +56,12 @@ pub enum KmsError {
         http_status: u16,
         detail: String,
     },
-    #[error("kms {operation}: {source}")]
+    /// The chain's error is in the message and deliberately not a `source` (a field named
+    /// `source` would be one), so `{:#}` prints it once.
+    #[error("kms {operation}: {error}")]
     Credentials {
         operation: &'static str,
-        source: CredentialsError,
+        error: CredentialsError,
     },
     #[error("kms client configuration: {0}")]
     Config(String),

@@ -46,7 +46,8 @@ fn check(level: Level, detail: impl Into<String>) -> Check {
 pub async fn inspect(client: &Client, only: Option<&str>) -> anyhow::Result<Vec<WebhookHealth>> {
     let configs = Api::<ValidatingWebhookConfiguration>::all(client.clone())
         .list(&Default::default())
-        .await?;
+        .await
+        .map_err(crate::causes::folded)?;
     let mut out = Vec::new();
     for config in configs.items {
         let config_name = config.metadata.name.clone().unwrap_or_default();

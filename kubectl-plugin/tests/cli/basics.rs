@@ -70,3 +70,12 @@ fn completion_scripts_for_shells() {
     assert!(out.status.success());
     assert!(stdout(&out).contains("kubectl-secretkms"));
 }
+
+#[test]
+fn a_missing_kubeconfig_names_the_os_error_once() {
+    let out = run(&["status", "--kubeconfig", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+    golden("error-missing-kubeconfig.txt", &err);
+}

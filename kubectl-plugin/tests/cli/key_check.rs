@@ -1,5 +1,6 @@
 //! `key check` against the KMS emulator: a good key passes; disabled, pending-deletion,
-//! wrong-spec and foreign-region keys fail with the right reason.
+//! wrong-spec and foreign-region keys fail with the right reason; without credentials the
+//! credential chain's explanation is printed once.
 
 use secretkms_kms_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, SeedKey,
@@ -194,4 +195,33 @@ async fn wrong_credentials_are_an_error_not_a_finding() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(stderr(&out).contains("alias/good"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("nope"), "the secret never appears");
+}
+
+#[test]
+fn no_credentials_explain_the_chain_once() {
+    let home = tempfile::tempdir().unwrap();
+    // The endpoint is never reached: the chain fails first (and the ECS metadata service, the
+    // one source that would leave loopback, is off).
+    let out = cmd(&[
+        "key",
+        "check",
+        "alias/k8s",
+        "--kms-endpoint",
+        "http://127.0.0.1:9",
+    ])
+    .env("HOME", home.path())
+    .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("no alibaba cloud credentials found").count(),
+        1,
+        "{err}"
+    );
+    golden(
+        "error-key-check-no-credentials.txt",
+        &err.replace(&home.path().display().to_string(), "$HOME"),
+    );
 }

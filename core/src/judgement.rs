@@ -1,0 +1,172 @@
+//! The one judge: what the facts of an [`EncryptionState`] mean for a person. `kubectl
+//! secretkms status` shows these findings, `key check` prints the key's checks, and the
+//! webhook writes the conditions derived from them into the `SecretEncryption` status.
+//!
+//! These are summaries for people and alerts. Admission decisions stay the policies' alone;
+//! the findings are written to agree with the secret-write guard (a test runs the committed
+//! components over the state fixtures and compares), not to replace it.
+
+mod conditions;
+mod finding;
+mod key_checks;
+mod sources;
+
+#[cfg(test)]
+mod tests;
+
+pub use conditions::{Judged, conditions};
+pub use finding::{Finding, Level};
+pub use key_checks::{REQUIRED_USAGE, key_checks};
+pub use sources::FRESH;
+
+use secretkms_model::{Declared, EncryptionState, SourceStatus};
+
+/// The key spec ACK requires when nothing else is declared.
+pub const DEFAULT_KEY_SPEC: &str = "Aliyun_AES_256";
+
+/// The spec the key must have: the declared one, else [`DEFAULT_KEY_SPEC`].
+pub fn required_key_spec(declared: Option<&Declared>) -> &str {
+    declared
+        .map(|d| d.required_key_spec.as_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_KEY_SPEC)
+}
+
+/// Everything in `state` that needs attention (warn or fail), by part: declared, key,
+/// apiserver, plugin, the sources' freshness, rewrite.
+pub fn findings(state: &EncryptionState) -> Vec<Finding> {
+    let declared = state.declared.as_ref();
+    let mut out = Vec::new();
+    if declared.is_none() {
+        out.push(not_declared(state));
+    }
+    if let Some(key) = &state.key {
+        let region = declared.and_then(|d| d.region.as_deref());
+        out.extend(
+            key_checks(key, region, required_key_spec(declared))
+                .into_iter()
+                .filter(|c| c.level >= Level::Warn)
+                .map(|mut c| {
+                    c.message = format!("key {}: {}", key.key_id, c.message);
+                    c
+                }),
+        );
+    } else if let Some(d) = declared
+        && source(state, "kms").is_none()
+    {
+        out.push(
+            Finding::new(
+                Level::Warn,
+                "key",
+                "observed",
+                "NotObserved",
+                format!(
+                    "the state of key {} is not checked: nothing queries the KMS",
+                    d.key
+                ),
+            )
+            .fix("give the webhook KMS access (provider alibaba-kms)"),
+        );
+    }
+    if let Some(a) = &state.apiserver {
+        if !a.kms_configured {
+            out.push(
+                Finding::new(
+                    Level::Fail,
+                    "apiserver",
+                    "kms-provider",
+                    conditions::NO_KMS_PROVIDER,
+                    format!(
+                        "the kube-apiserver has no KMS provider ({}): new Secrets are stored in plaintext",
+                        one_line(&a.detail)
+                    ),
+                )
+                .fix(
+                    "add a kms provider first in the apiserver's EncryptionConfiguration (on ACK: \
+                     enable Secret encryption in the cluster's console)",
+                ),
+            );
+        } else if !a.kms_healthy {
+            out.push(
+                Finding::new(
+                    Level::Fail,
+                    "apiserver",
+                    "kms-provider",
+                    "Unhealthy",
+                    format!("KMS provider unhealthy: {}", one_line(&a.detail)),
+                )
+                .fix("check the KMS plugin and the key's state: kubectl get --raw '/readyz/kms-providers?verbose'"),
+            );
+        }
+    }
+    if let Some(p) = &state.plugin
+        && !p.healthz.eq_ignore_ascii_case("ok")
+    {
+        out.push(
+            Finding::new(
+                Level::Fail,
+                "plugin",
+                "healthz",
+                "PluginUnhealthy",
+                format!(
+                    "the KMS v2 plugin reports healthz {:?}",
+                    one_line(&p.healthz)
+                ),
+            )
+            .fix("check the plugin's logs and its access to the KMS key"),
+        );
+    }
+    out.extend(sources::freshness(state, declared));
+    if let Some(r) = &state.rewrite
+        && r.done < r.total
+    {
+        out.push(
+            Finding::new(
+                Level::Warn,
+                "rewrite",
+                "rewritten",
+                "RewritePending",
+                format!(
+                    "{} of {} Secrets not rewritten since the rotation at {}",
+                    r.total - r.done,
+                    r.total,
+                    r.target
+                ),
+            )
+            .fix("kubectl secretkms rewrite -A"),
+        );
+    }
+    out
+}
+
+/// No SecretEncryption: nothing is enforced, and why.
+fn not_declared(state: &EncryptionState) -> Finding {
+    match source(state, "declared").and_then(|s| s.last_error.as_deref()) {
+        Some(e) => Finding::new(
+            Level::Warn,
+            "declared",
+            "declared",
+            "DeclaredUnreadable",
+            format!("cannot read SecretEncryption/cluster: {e}"),
+        )
+        .fix("allow get on secretencryptions.secretkms.io"),
+        None => Finding::new(
+            Level::Warn,
+            "declared",
+            "declared",
+            "NotDeclared",
+            "no SecretEncryption named cluster: secretkms enforces nothing",
+        )
+        .fix("create one (kubectl secretkms status prints one to start from)"),
+    }
+}
+
+/// The freshness of the source called `name`, if it is configured.
+fn source<'a>(state: &'a EncryptionState, name: &str) -> Option<&'a SourceStatus> {
+    state.sources.iter().find(|s| s.name == name)
+}
+
+/// `text` on one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
