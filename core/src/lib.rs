@@ -1,10 +1,10 @@
 //! The shared library of secretkms: the encryption-state model that both the webhook and the
 //! kubectl plugin reason about, the policy runtime that evaluates WebAssembly policies against it,
-//! and the clients that gather its facts from their real sources.
+//! and the glue that turns what real sources answer into its facts. The Alibaba Cloud clients
+//! themselves are `secretkms_alibaba`'s.
 
 pub mod apiserver_health;
-pub mod credentials;
-pub mod kms;
+pub mod kms_facts;
 pub mod observations;
 pub mod policy;
 pub mod review;

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
 
 use crate::binaries::repo_root;
-use crate::control_plane::{ControlPlane, install_crypto_provider};
+use crate::control_plane::ControlPlane;
 use crate::error::{HarnessError, Result};
 use crate::process::Supervised;
 
@@ -374,7 +374,7 @@ impl ChartWebhook {
     /// Waits until `url` (an https URL on the webhook, e.g. `/healthz`) answers 200, trusting
     /// `ca_pem`.
     pub async fn wait_healthy(&mut self, url: &str, ca_pem: &str) -> Result<()> {
-        install_crypto_provider();
+        secretkms_alibaba::install_crypto_provider();
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
             .map_err(|e| HarnessError::Webhook(e.to_string()))?;
         let http = reqwest::Client::builder()

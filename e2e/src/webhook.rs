@@ -16,7 +16,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use secretkms_core::state::EncryptionState;
 
-use crate::control_plane::{ControlPlane, install_crypto_provider};
+use crate::control_plane::ControlPlane;
 use crate::error::{HarnessError, Result};
 use crate::process::{Supervised, free_port};
 
@@ -51,7 +51,7 @@ impl Webhook {
     /// Starts `binary` (the webhook executable) and waits until `/healthz` answers over TLS.
     /// Readiness is not awaited: a webhook without known state is a valid thing to test.
     pub async fn start(cp: &ControlPlane, binary: &Path, options: WebhookOptions) -> Result<Self> {
-        install_crypto_provider();
+        secretkms_alibaba::install_crypto_provider();
         let dir = tempfile::Builder::new()
             .prefix("webhook-")
             .tempdir_in(cp.dir())

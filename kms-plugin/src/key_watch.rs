@@ -6,7 +6,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use secretkms_core::kms::{KeyMetadata, KmsClient};
+use secretkms_alibaba::kms::{KeyMetadata, KmsClient};
 
 use crate::key_id::KeyVersionRef;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use secretkms_core::kms::KmsError;
+use secretkms_alibaba::kms::KmsError;
 use tonic::{Request, Response, Status};
 
 use crate::key_id::{KEY_VERSION_ANNOTATION, KeyVersionRef, MAX_KEY_ID_LEN};

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secretkms_core::credentials::{Credentials, StaticProvider};
-use secretkms_core::kms::{Endpoint, KmsClient, KmsConfig, RetryPolicy};
+use secretkms_alibaba::credentials::{Credentials, StaticProvider};
+use secretkms_alibaba::kms::{Endpoint, KmsClient, KmsConfig, RetryPolicy};
 use secretkms_kms_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, Running, SeedKey,
 };

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use clap::Args;
-use secretkms_core::kms::{KeyMetadata, KmsError};
-use secretkms_core::state::KeyFacts;
+use secretkms_alibaba::kms::{KeyMetadata, KmsError};
+use secretkms_core::kms_facts;
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
@@ -128,7 +128,7 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
         }
         Err(e) => return Err(e).with_context(|| format!("cannot describe key {key}")),
     };
-    let facts = meta.as_ref().map(KeyFacts::from);
+    let facts = meta.as_ref().map(kms_facts::from_metadata);
     if let Some(meta) = &meta {
         checks.extend(evaluate(meta, region.as_deref(), &required_key_spec));
         if no_round_trip {
@@ -181,7 +181,7 @@ pub fn evaluate(
     required_spec: &str,
 ) -> Vec<Check> {
     let id = &meta.key_id;
-    let facts = KeyFacts::from(meta);
+    let facts = kms_facts::from_metadata(meta);
     let mut out = vec![check(
         "exists",
         Level::Pass,
@@ -340,7 +340,7 @@ pub fn evaluate(
 }
 
 /// Encrypt then Decrypt a probe with these credentials, as the apiserver's KMS plugin will.
-async fn round_trip(client: &secretkms_core::kms::KmsClient, key_id: &str) -> Check {
+async fn round_trip(client: &secretkms_alibaba::kms::KmsClient, key_id: &str) -> Check {
     const PROBE: &[u8] = b"secretkms key check";
     let context = BTreeMap::from([("secretkms".to_string(), "key-check".to_string())]);
     let fix = |e: &KmsError| {

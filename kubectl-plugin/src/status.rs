@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use secretkms_core::apiserver_health;
+use secretkms_core::kms_facts;
 use secretkms_core::observations::Observations;
 use secretkms_core::policy::{FixedKeyLookup, PolicyConfig, PolicyRuntime, RuntimeConfig};
 use secretkms_core::state::{ApiserverFacts, Declared, KeyFacts, KeyState, RewriteFacts};
@@ -180,7 +181,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Exit> 
                     region.as_deref(),
                     spec.as_ref().and_then(|s| s.endpoint.as_deref()),
                 )?;
-                anyhow::Ok(kms.client(endpoint)?.key_facts(k).await?)
+                anyhow::Ok(kms_facts::describe(&kms.client(endpoint)?, k).await?)
             }
             .await;
             match &result {
