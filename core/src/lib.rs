@@ -1,11 +1,11 @@
 //! The shared library of secretkms: the policy runtime that evaluates WebAssembly policies
 //! against the encryption state (`secretkms-model`) that both the webhook and the kubectl plugin
-//! reason about, and the clients that gather its facts from their real sources.
+//! reason about, the judgement derived from that state, and the glue that turns what real sources
+//! answer into its facts. The Alibaba Cloud clients themselves are `secretkms_alibaba`'s.
 
 pub mod apiserver_health;
-pub mod credentials;
 pub mod judgement;
-pub mod kms;
+pub mod kms_facts;
 pub mod observations;
 pub mod policy;
 pub mod review;

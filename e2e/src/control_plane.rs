@@ -120,7 +120,7 @@ impl ControlPlane {
 
     /// Starts etcd, then each kube-apiserver in turn, and waits until each `/readyz` says ok.
     pub async fn start(options: Options) -> Result<Self> {
-        install_crypto_provider();
+        secretkms_alibaba::install_crypto_provider();
         let binaries = Binaries::get()?;
         let tempdir = tempfile::Builder::new()
             .prefix("skms-")
@@ -392,11 +392,6 @@ async fn wait_ready(process: &mut Supervised, kubeconfig: &Path) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(process.not_ready(since, last_error))
-}
-
-/// rustls needs a process-wide provider when more than one could be compiled in.
-pub(crate) fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn write(path: &Path, contents: &str) -> Result<()> {

@@ -23,7 +23,7 @@ pub fn write(path: &Path, server: &str, ca_pem: &str, user: &CertPair) -> Result
 
 /// A client for the kubeconfig's current context.
 pub async fn client(path: &Path) -> Result<Client> {
-    crate::control_plane::install_crypto_provider();
+    secretkms_alibaba::install_crypto_provider();
     let bad = |message: String| HarnessError::Kubeconfig {
         path: path.to_path_buf(),
         message,

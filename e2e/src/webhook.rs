@@ -17,7 +17,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use secretkms_model::EncryptionState;
 
-use crate::control_plane::{ControlPlane, install_crypto_provider};
+use crate::control_plane::ControlPlane;
 use crate::error::{HarnessError, Result};
 use crate::process::{Supervised, free_port};
 
@@ -52,7 +52,7 @@ impl Webhook {
     /// Starts `binary` (the webhook executable) and waits until `/healthz` answers over TLS.
     /// Readiness is not awaited: a webhook without known state is a valid thing to test.
     pub async fn start(cp: &ControlPlane, binary: &Path, options: WebhookOptions) -> Result<Self> {
-        install_crypto_provider();
+        secretkms_alibaba::install_crypto_provider();
         let dir = tempfile::Builder::new()
             .prefix("webhook-")
             .tempdir_in(cp.dir())
@@ -298,7 +298,7 @@ pub async fn wait_called(client: &Client, metrics_url: &str, probe_namespace: &s
 
 /// An HTTPS client that trusts `ca_pem` and nothing else.
 pub fn https_client(ca_pem: &str) -> Result<reqwest::Client> {
-    install_crypto_provider();
+    secretkms_alibaba::install_crypto_provider();
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
         .map_err(|e| HarnessError::Webhook(e.to_string()))?;
     reqwest::Client::builder()

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
-use secretkms_core::credentials::{Credentials, StaticProvider};
-use secretkms_core::kms::{CreateKeyRequest, Endpoint, KmsClient, KmsConfig};
+use secretkms_alibaba::credentials::{Credentials, StaticProvider};
+use secretkms_alibaba::kms::{CreateKeyRequest, Endpoint, KmsClient, KmsConfig};
 use secretkms_core::secret_encryption::{SecretEncryption, SecretEncryptionSpec};
 use secretkms_e2e::fixtures::{Admission, encrypted_cluster, eventually, install_crd, secret};
 use secretkms_e2e::kms::{KmsStack, KmsStackOptions, emulator_credentials};

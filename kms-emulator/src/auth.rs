@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::api_error::ApiError;
 use crate::params::Params;
-use secretkms_core::kms::signature::{self, Acs3Authorization, Acs3Request};
+use secretkms_alibaba::openapi::signature::{self, Acs3Authorization, Acs3Request};
 
 /// How far a request's timestamp may be from the emulator's clock.
 pub const MAX_SKEW: time::Duration = time::Duration::minutes(15);

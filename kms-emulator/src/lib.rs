@@ -8,7 +8,9 @@ mod auth;
 pub mod cli;
 mod crypto;
 mod faults;
+mod operations;
 mod params;
+mod seed;
 mod server;
 mod store;
 mod sts;
@@ -19,8 +21,8 @@ use std::sync::{Arc, Mutex};
 
 pub use api_error::ApiError;
 pub use faults::{Fault, FaultKind};
+pub use seed::SeedKey;
 pub use server::router;
-pub use store::SeedKey;
 
 /// Defaults for local use; tests and the binary override what they need.
 pub const DEFAULT_ACCESS_KEY_ID: &str = "LTAIemulatorAccessKey";
@@ -132,7 +134,7 @@ pub async fn start(config: EmulatorConfig) -> Result<Running, StartError> {
     if !config.listen.ip().is_loopback() {
         return Err(StartError::NotLoopback(config.listen));
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    secretkms_alibaba::install_crypto_provider();
     let emulator = Emulator::new(&config)?;
     let listener =
         std::net::TcpListener::bind(config.listen).map_err(|source| StartError::Bind {

@@ -12,7 +12,7 @@ use crate::api_error::ApiError;
 use crate::params::Params;
 use crate::store::uuid;
 use crate::{Emulator, lock};
-use secretkms_core::kms::signature::format_timestamp;
+use secretkms_alibaba::openapi::signature::format_timestamp;
 
 pub const STS_VERSION: &str = "2015-04-01";
 

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secretkms_core::kms::{Endpoint, KeyArn};
+use secretkms_alibaba::duration;
+use secretkms_alibaba::kms::{Endpoint, EndpointError, KeyLocation};
 
 use crate::socket::SocketAddress;
 
@@ -70,10 +71,10 @@ pub struct Args {
     pub failure_grace: Duration,
 }
 
-/// Parses `30s`, `1m`, `500ms`.
+/// Parses a positive duration (`30s`, `1m`, `500ms`, ...): a zero interval or timeout would
+/// spin or fail every call.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+    let d = duration::parse(text)?;
     if d.is_zero() {
         return Err(format!("invalid duration {text:?}: must be more than zero"));
     }
@@ -83,31 +84,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 impl Args {
     /// The endpoint to use: `--endpoint`, else the region's (from `--region` or the ARN).
     pub fn kms_endpoint(&self) -> Result<Endpoint, String> {
-        let arn_region = KeyArn::parse(&self.key_id).map(|a| a.region);
-        if let (Some(region), Some(from_arn)) = (&self.region, &arn_region)
-            && region != from_arn
-        {
-            return Err(format!(
-                "--region {region} contradicts the key ARN's region {from_arn} in {}",
-                self.key_id
-            ));
-        }
-        if let Some(endpoint) = &self.endpoint {
-            return Ok(endpoint.clone());
-        }
-        let region = self.region.clone().or(arn_region).ok_or_else(|| {
-            format!(
-                "no region for key {}: pass --region, an ARN key id, or --endpoint",
-                self.key_id
-            )
-        })?;
-        let endpoint = if self.vpc {
-            Endpoint::Vpc { region }
-        } else {
-            Endpoint::Public { region }
-        };
-        endpoint.url()?;
-        Ok(endpoint)
+        secretkms_alibaba::kms::resolve(&KeyLocation {
+            key: &self.key_id,
+            endpoint: self.endpoint.as_ref(),
+            declared_endpoint: None,
+            region: self.region.as_deref(),
+            vpc: self.vpc,
+        })
+        .map_err(|e| match e {
+            EndpointError::RegionConflict {
+                region,
+                arn_region,
+                key,
+            } => {
+                format!("--region {region} contradicts the key ARN's region {arn_region} in {key}")
+            }
+            EndpointError::NoRegion { key } => {
+                format!("no region for key {key}: pass --region, an ARN key id, or --endpoint")
+            }
+            EndpointError::Invalid(detail) => detail,
+        })
     }
 }
 

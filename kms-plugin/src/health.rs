@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use secretkms_core::kms::KmsError;
+use secretkms_alibaba::kms::KmsError;
 
 use crate::key_watch::Observation;
 
@@ -150,7 +150,7 @@ pub fn healthz(
 
 #[cfg(test)]
 mod tests {
-    use secretkms_core::kms::{ApiError, KeyMetadata};
+    use secretkms_alibaba::kms::{ApiError, KeyMetadata};
 
     use super::*;
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use secretkms_core::kms::KeyArn;
+use secretkms_alibaba::kms::KeyArn;
 
 use crate::key_id::{KEY_VERSION_ANNOTATION, KeyVersionRef};
 use crate::key_id_mode::ACK_KEY_VERSION_ANNOTATION;

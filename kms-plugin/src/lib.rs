@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use secretkms_core::credentials::{DefaultChain, Environment};
-use secretkms_core::kms::{KmsClient, KmsConfig};
+use secretkms_alibaba::credentials::{DefaultChain, Environment};
+use secretkms_alibaba::kms::{KmsClient, KmsConfig};
 
 pub use args::Args;
 pub use key_id_mode::KeyIdMode;

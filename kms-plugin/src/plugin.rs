@@ -10,7 +10,7 @@ mod v2;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use secretkms_core::kms::KmsError;
+use secretkms_alibaba::kms::KmsError;
 use tonic::Status;
 
 use crate::key_claim::KeyClaim;

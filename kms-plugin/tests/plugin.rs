@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secretkms_core::credentials::{Credentials, StaticProvider};
-use secretkms_core::kms::{Acknowledged, Endpoint, KmsClient, KmsConfig};
+use secretkms_alibaba::credentials::{Credentials, StaticProvider};
+use secretkms_alibaba::kms::{Acknowledged, Endpoint, KmsClient, KmsConfig};
 use secretkms_kms_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, Running, SeedKey,
 };

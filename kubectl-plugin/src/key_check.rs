@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use clap::Args;
 use secretkms_core::judgement::{self, Finding};
-use secretkms_core::kms::KmsError;
+use secretkms_alibaba::kms::KmsError;
+use secretkms_core::kms_facts;
 use secretkms_model::{Declared, KeyFacts};
 use serde::Serialize;
 
@@ -139,7 +140,7 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
         }
         Err(e) => return Err(e).with_context(|| format!("cannot describe key {key}")),
     };
-    let facts = meta.as_ref().map(KeyFacts::from);
+    let facts = meta.as_ref().map(kms_facts::from_metadata);
     if let Some(meta) = &meta {
         checks.extend(
             judgement::key_checks(&KeyFacts::from(meta), region.as_deref(), &required_key_spec)
@@ -190,7 +191,7 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
 }
 
 /// Encrypt then Decrypt a probe with these credentials, as the apiserver's KMS plugin will.
-async fn round_trip(client: &secretkms_core::kms::KmsClient, key_id: &str) -> Check {
+async fn round_trip(client: &secretkms_alibaba::kms::KmsClient, key_id: &str) -> Check {
     const PROBE: &[u8] = b"secretkms key check";
     let context = BTreeMap::from([("secretkms".to_string(), "key-check".to_string())]);
     let fix = |e: &KmsError| {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use kube::{Api, Client};
-use secretkms_core::credentials::{DefaultChain, Environment};
-use secretkms_core::kms::{Endpoint, KeyArn, KmsClient, KmsConfig};
+use secretkms_alibaba::credentials::{DefaultChain, Environment};
+use secretkms_alibaba::kms::{Endpoint, EndpointError, KeyLocation, KmsClient, KmsConfig};
 use secretkms_core::secret_encryption::{CLUSTER, SecretEncryption, SecretEncryptionSpec};
 
 use crate::causes::folded;
@@ -48,22 +48,18 @@ impl KmsArgs {
         region: Option<&str>,
         declared_endpoint: Option<&str>,
     ) -> anyhow::Result<Endpoint> {
-        if let Some(e) = &self.kms_endpoint {
-            return Ok(e.clone());
-        }
-        if let Some(url) = declared_endpoint {
-            return Endpoint::parse(url).map_err(anyhow::Error::msg);
-        }
-        let region = region
-            .map(str::to_string)
-            .or_else(|| KeyArn::parse(key).map(|a| a.region))
-            .with_context(|| {
-                format!("cannot tell which KMS region holds key {key:?}: pass --region, --kms-endpoint or use the key's ARN")
-            })?;
-        Ok(if self.kms_vpc {
-            Endpoint::Vpc { region }
-        } else {
-            Endpoint::Public { region }
+        secretkms_alibaba::kms::resolve(&KeyLocation {
+            key,
+            endpoint: self.kms_endpoint.as_ref(),
+            declared_endpoint,
+            region,
+            vpc: self.kms_vpc,
+        })
+        .map_err(|e| match e {
+            EndpointError::NoRegion { .. } => {
+                anyhow::anyhow!("{e}: pass --region, --kms-endpoint or use the key's ARN")
+            }
+            other => other.into(),
         })
     }
 

@@ -29,7 +29,7 @@ pub struct KubeArgs {
     #[arg(short = 'l', long, global = true, value_name = "SELECTOR")]
     pub selector: Option<String>,
     /// Per-request timeout, e.g. `30s`, `2m`; `0` waits forever (kubectl's default).
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = secretkms_alibaba::duration::parse)]
     pub request_timeout: Option<Duration>,
 }
 
@@ -107,42 +107,9 @@ impl KubeArgs {
     }
 }
 
-/// Parses kubectl-style durations: `0`, `500ms`, `30s`, `5m`, `1h`, or bare seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s, 5m, 1h"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "invalid duration {text:?}: unit must be ms, s, m or h"
-            ));
-        }
-    };
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_kubectl() {
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("3 days").unwrap_err().contains("3 days"));
-    }
 
     #[test]
     fn all_namespaces_wins_over_the_namespace() {

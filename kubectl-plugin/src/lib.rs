@@ -56,7 +56,7 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    secretkms_core::kms::install_crypto_provider();
+    secretkms_alibaba::install_crypto_provider();
     let Cli { global, command } = cli;
     match command {
         Command::Status(args) => status::run(&global, args).await,

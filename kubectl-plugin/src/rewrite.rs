@@ -23,7 +23,7 @@ pub use timing::{current_key_id_hashes, key_id_hash, safe_after};
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
 use crate::kms_access::{self, KeyTarget, KmsArgs};
-use crate::kube_args::{Scope, parse_duration};
+use crate::kube_args::Scope;
 use crate::output::Format;
 use crate::rotation_time::{self, ANNOTATION};
 
@@ -86,7 +86,7 @@ pub struct RewriteArgs {
     #[arg(long)]
     pub wait: bool,
     /// N in the 3 + N + 5 minutes rule: how long the KMS plugin takes to notice a rotation.
-    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    #[arg(long, default_value = "1m", value_parser = secretkms_alibaba::duration::parse)]
     pub plugin_pickup: Duration,
     /// The KMS v2 plugin's new key_id: start as soon as every apiserver's key_id_hash metric
     /// reports it (needs `get` on /metrics).

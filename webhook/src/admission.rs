@@ -206,7 +206,7 @@ fn deadline(query: Option<&str>, default: Duration) -> Duration {
         .into_iter()
         .flat_map(|q| q.split('&'))
         .find_map(|kv| kv.strip_prefix("timeout="))
-        .and_then(|v| crate::duration::parse(v).ok());
+        .and_then(|v| secretkms_alibaba::duration::parse(v).ok());
     sent.unwrap_or(default)
         .saturating_sub(DEADLINE_MARGIN)
         .max(Duration::from_millis(100))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::duration;
+use secretkms_alibaba::duration;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -79,8 +79,8 @@ pub struct Args {
 
     /// KMS endpoint for every key, overriding the SecretEncryption's region and endpoint:
     /// `public:<region>`, `vpc:<region>` or a URL (the local emulator).
-    #[arg(long, env = "SECRETKMS_KMS_ENDPOINT", value_parser = secretkms_core::kms::Endpoint::parse)]
-    pub kms_endpoint: Option<secretkms_core::kms::Endpoint>,
+    #[arg(long, env = "SECRETKMS_KMS_ENDPOINT", value_parser = secretkms_alibaba::kms::Endpoint::parse)]
+    pub kms_endpoint: Option<secretkms_alibaba::kms::Endpoint>,
 
     /// Reach KMS through its VPC endpoint (`kms-vpc.<region>`), as pods inside Alibaba Cloud
     /// should; false uses the public endpoint.

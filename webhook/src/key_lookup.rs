@@ -2,6 +2,7 @@
 //! KMS poller uses. Wrapped in the runtime's cache, so repeated admissions of the same change do
 //! not spend the account's DescribeKey quota.
 
+use secretkms_core::kms_facts;
 use secretkms_core::policy::KeyLookup;
 use secretkms_model::KeyFacts;
 
@@ -31,7 +32,7 @@ impl KeyLookup for KmsKeyLookup {
             return Err("KMS is not configured yet: no SecretEncryption with provider alibaba-kms has been seen".into());
         };
         self.runtime
-            .block_on(client.key_facts(key))
+            .block_on(kms_facts::describe(&client, key))
             .map_err(|e| e.to_string())
     }
 }

@@ -9,7 +9,6 @@
 pub mod admission;
 pub mod app;
 pub mod args;
-pub mod duration;
 pub mod key_lookup;
 pub mod metrics;
 pub mod server;

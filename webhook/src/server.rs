@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, anyhow};
 use axum_server::tls_rustls::RustlsConfig;
-use secretkms_core::credentials::{DefaultChain, Environment};
+use secretkms_alibaba::credentials::{DefaultChain, Environment};
 use secretkms_core::policy::{
     CacheDir, CachedKeyLookup, KeyCacheConfig, PolicyConfig, PolicyRuntime, RuntimeConfig,
 };
@@ -65,7 +65,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     } = args;
     let started = std::time::Instant::now();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    secretkms_alibaba::install_crypto_provider();
 
     let certs = Arc::new(tls::CertReloader::load(
         &tls_cert_file,

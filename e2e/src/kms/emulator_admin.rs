@@ -15,7 +15,7 @@ pub struct EmulatorAdmin {
 impl EmulatorAdmin {
     /// `url` is the emulator's base URL, e.g. `http://127.0.0.1:PORT`.
     pub fn new(url: impl Into<String>) -> Self {
-        crate::control_plane::install_crypto_provider();
+        secretkms_alibaba::install_crypto_provider();
         Self {
             url: url.into().trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),

@@ -4,8 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use secretkms_core::kms::SignatureMethod;
-use secretkms_model::KeyState;
+use secretkms_alibaba::kms::SignatureMethod;
 
 use super::*;
 
@@ -74,10 +73,10 @@ async fn binary_persists_keys_across_restarts() {
         .encrypt("alias/k8s", b"survives restarts", None)
         .await
         .unwrap();
-    let weak = kms.key_facts("alias/weak").await.unwrap();
+    let weak = metadata(&kms, "alias/weak").await;
     assert_eq!(
-        (weak.spec.as_str(), weak.state),
-        ("Aliyun_AES_128", KeyState::Disabled)
+        (weak.key_spec.as_str(), weak.key_state.as_str()),
+        ("Aliyun_AES_128", "Disabled")
     );
     drop(first);
 

@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use secretkms_core::kms::{CreateKeyRequest, KmsError, RetryPolicy, SignatureMethod};
-use secretkms_model::KeyState;
+use secretkms_alibaba::kms::{CreateKeyRequest, KeyArn, KmsError, RetryPolicy, SignatureMethod};
 use serde_json::json;
 
 use super::*;
@@ -30,11 +29,14 @@ async fn round_trips_with_both_signature_methods() {
         assert_eq!(by_arn.key_id, described.key_id);
         assert_eq!(described.rotation_interval.as_deref(), Some("31536000s"));
 
-        let facts = kms.key_facts("alias/k8s").await.unwrap();
-        assert_eq!(facts.state, KeyState::Enabled);
-        assert_eq!(facts.region.as_deref(), Some("cn-hangzhou"));
-        assert_eq!(facts.spec, "Aliyun_AES_256");
-        assert_eq!(facts.automatic_rotation, Some(true));
+        let key = metadata(&kms, "alias/k8s").await;
+        assert_eq!(key.key_state, "Enabled");
+        assert_eq!(
+            KeyArn::parse(&key.arn).map(|a| a.region).as_deref(),
+            Some("cn-hangzhou")
+        );
+        assert_eq!(key.key_spec, "Aliyun_AES_256");
+        assert_eq!(key.automatic_rotation.as_deref(), Some("Enabled"));
 
         let context = [("ns".to_string(), "default".to_string())]
             .into_iter()
@@ -78,9 +80,8 @@ async fn round_trips_with_both_signature_methods() {
             .unwrap();
         assert_eq!(version.key_version.key_version_id, new_version);
         assert_eq!(
-            kms.key_facts("alias/k8s")
+            metadata(&kms, "alias/k8s")
                 .await
-                .unwrap()
                 .primary_key_version
                 .as_deref(),
             Some(new_version)
@@ -120,7 +121,7 @@ async fn admin_operations_and_key_state_errors() {
     kms.update_rotation_policy(&id, true, Some("30d"))
         .await
         .unwrap();
-    let facts = kms.key_facts(&id).await.unwrap();
+    let facts = metadata(&kms, &id).await;
     assert_eq!(facts.rotation_interval.as_deref(), Some("2592000s"));
     assert!(facts.next_rotation_date.is_some());
 
@@ -140,8 +141,8 @@ async fn admin_operations_and_key_state_errors() {
         .await
         .unwrap();
     assert_eq!(
-        kms.key_facts(&id).await.unwrap().deletion_protection,
-        Some(true)
+        metadata(&kms, &id).await.deletion_protection.as_deref(),
+        Some("Enabled")
     );
     let err = kms.schedule_key_deletion(&id, 7).await.unwrap_err();
     assert!(matches!(err, KmsError::NoPermission(_)), "{err}");
@@ -150,8 +151,8 @@ async fn admin_operations_and_key_state_errors() {
         .unwrap();
 
     kms.schedule_key_deletion(&id, 7).await.unwrap();
-    let facts = kms.key_facts(&id).await.unwrap();
-    assert_eq!(facts.state, KeyState::PendingDeletion);
+    let facts = metadata(&kms, &id).await;
+    assert_eq!(facts.key_state, "PendingDeletion");
     assert!(facts.delete_date.is_some());
     let err = kms.enable_key(&id).await.unwrap_err();
     assert!(
@@ -161,7 +162,7 @@ async fn admin_operations_and_key_state_errors() {
     let err = kms.generate_data_key(&id, 32, None).await.unwrap_err();
     assert_eq!(err.code(), Some("Rejected.PendingDeletion"));
     kms.cancel_key_deletion(&id).await.unwrap();
-    assert_eq!(kms.key_facts(&id).await.unwrap().delete_date, None);
+    assert_eq!(metadata(&kms, &id).await.delete_date, None);
     let err = kms.cancel_key_deletion(&id).await.unwrap_err();
     assert_eq!(err.code(), Some("Rejected.Enabled"));
 }
@@ -229,7 +230,7 @@ async fn raw_error(response: reqwest::Response) -> (u16, String) {
 #[tokio::test]
 async fn replayed_and_tampered_requests_are_rejected() {
     let emu = emulator(&["alias=k8s"]).await;
-    let creds = secretkms_core::credentials::Credentials::access_key(
+    let creds = secretkms_alibaba::credentials::Credentials::access_key(
         DEFAULT_ACCESS_KEY_ID,
         DEFAULT_ACCESS_KEY_SECRET,
         "test",
@@ -244,6 +245,7 @@ async fn replayed_and_tampered_requests_are_rejected() {
                 &creds,
                 time::OffsetDateTime::now_utc(),
             )
+            .unwrap()
             .build()
             .unwrap();
         let replay = request.try_clone().unwrap();
@@ -261,6 +263,7 @@ async fn replayed_and_tampered_requests_are_rejected() {
                 &creds,
                 time::OffsetDateTime::now_utc(),
             )
+            .unwrap()
             .build()
             .unwrap();
         let query = tampered.url().query().unwrap().replace("k8s", "other");
@@ -464,10 +467,7 @@ async fn https_with_a_custom_ca() {
     let mut trusted = KmsConfig::new(Endpoint::parse(&emu.url).unwrap());
     trusted.ca_pem = Some(ca_cert.pem().into_bytes());
     let kms = client_with(trusted, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET);
-    assert_eq!(
-        kms.key_facts("alias/k8s").await.unwrap().state,
-        KeyState::Enabled
-    );
+    assert_eq!(metadata(&kms, "alias/k8s").await.key_state, "Enabled");
 
     let mut untrusted = KmsConfig::new(Endpoint::parse(&emu.url).unwrap());
     untrusted.retry = RetryPolicy::none();

@@ -4,8 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use secretkms_core::credentials::{CachedProvider, CredentialsProvider, DefaultChain, Environment};
-use secretkms_core::kms::{KmsClient, KmsError, SignatureMethod};
+use secretkms_alibaba::credentials::{
+    CachedProvider, CredentialsProvider, DefaultChain, Environment,
+};
+use secretkms_alibaba::kms::{KmsClient, KmsError, SignatureMethod};
 
 use super::*;
 

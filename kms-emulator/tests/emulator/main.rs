@@ -8,8 +8,10 @@ mod sdk;
 
 use std::sync::Arc;
 
-use secretkms_core::credentials::{Credentials, StaticProvider};
-use secretkms_core::kms::{Endpoint, KmsClient, KmsConfig, RetryPolicy, SignatureMethod};
+use secretkms_alibaba::credentials::{Credentials, StaticProvider};
+use secretkms_alibaba::kms::{
+    Endpoint, KeyMetadata, KmsClient, KmsConfig, RetryPolicy, SignatureMethod,
+};
 use secretkms_kms_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, Running, SeedKey,
 };
@@ -51,6 +53,11 @@ pub fn client(emu: &Running, method: SignatureMethod) -> KmsClient {
         DEFAULT_ACCESS_KEY_ID,
         DEFAULT_ACCESS_KEY_SECRET,
     )
+}
+
+/// DescribeKey's metadata of `key`, which must exist.
+pub async fn metadata(kms: &KmsClient, key: &str) -> KeyMetadata {
+    kms.describe_key(key).await.unwrap().key_metadata
 }
 
 /// POSTs a test control and returns its JSON answer.

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::{Api, Client};
 use secretkms_core::apiserver_health;
+use secretkms_core::kms_facts;
 use secretkms_core::observations::Observations;
 use secretkms_core::policy::{PolicyConfig, PolicyRuntime, RuntimeConfig};
 use secretkms_model::{CannedKeys, Declared, EncryptionState, RewriteFacts};
@@ -58,7 +59,7 @@ pub async fn gather(
     let key_facts = match &target {
         Some(target) => {
             let result =
-                async { anyhow::Ok(target.client(&kms)?.key_facts(&target.key).await?) }.await;
+                async { anyhow::Ok(kms_facts::describe(&target.client(&kms)?, &target.key).await?) }.await;
             match &result {
                 Ok(f) => obs.key.succeed(f.clone(), now),
                 Err(e) => obs.key.fail(format!("{e:#}")),

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
-use secretkms_core::credentials::CredentialsProvider;
-use secretkms_core::kms::{Endpoint, KmsClient, KmsConfig};
+use secretkms_alibaba::credentials::CredentialsProvider;
+use secretkms_alibaba::kms::{Endpoint, EndpointError, KeyLocation, KmsClient, KmsConfig};
+use secretkms_core::kms_facts;
 use secretkms_core::secret_encryption::{Provider, SecretEncryptionSpec};
 use tokio::sync::watch;
 
@@ -33,24 +34,20 @@ pub fn endpoint_for(
     spec: &SecretEncryptionSpec,
     settings: &KmsSettings,
 ) -> Result<Endpoint, String> {
-    if let Some(e) = &settings.endpoint {
-        return Ok(e.clone());
-    }
-    if let Some(url) = &spec.endpoint {
-        return Endpoint::parse(url);
-    }
-    let region = spec
-        .region
-        .clone()
-        .or_else(|| secretkms_core::kms::KeyArn::parse(&spec.key).map(|a| a.region));
-    match region {
-        Some(region) if settings.vpc => Ok(Endpoint::Vpc { region }),
-        Some(region) => Ok(Endpoint::Public { region }),
-        None => Err(format!(
-            "cannot tell which KMS region holds key {:?}: set spec.region (or spec.endpoint) in the SecretEncryption",
-            spec.key
-        )),
-    }
+    secretkms_alibaba::kms::resolve(&KeyLocation {
+        key: &spec.key,
+        endpoint: settings.endpoint.as_ref(),
+        declared_endpoint: spec.endpoint.as_deref(),
+        region: spec.region.as_deref(),
+        vpc: settings.vpc,
+    })
+    .map_err(|e| match e {
+        EndpointError::NoRegion { .. } => {
+            format!("{e}: set spec.region (or spec.endpoint) in the SecretEncryption")
+        }
+        EndpointError::RegionConflict { .. } => format!("spec.{e}"),
+        EndpointError::Invalid(detail) => detail,
+    })
 }
 
 /// Polls the declared key until the task is dropped: every `interval` while healthy, backing
@@ -120,5 +117,7 @@ async fn poll(
             c
         }
     };
-    client.key_facts(&spec.key).await.map_err(|e| e.to_string())
+    kms_facts::describe(&client, &spec.key)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use secretkms_core::credentials::{Credentials, StaticProvider};
-use secretkms_core::kms::Endpoint;
+use secretkms_alibaba::credentials::{Credentials, StaticProvider};
+use secretkms_alibaba::kms::Endpoint;
 use secretkms_core::secret_encryption::SecretEncryptionSpec;
 use secretkms_kms_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, EmulatorConfig, Running,

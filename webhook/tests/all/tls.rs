@@ -117,7 +117,7 @@ fn wait_listening(port: u16, running: &Running) {
 }
 
 fn client(ca: &str, identity: Option<(String, String)>, max_tls12: bool) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    secretkms_alibaba::install_crypto_provider();
     let mut b = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()])
         .tls_info(true);

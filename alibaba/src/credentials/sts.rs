@@ -9,8 +9,8 @@ use url::Url;
 
 use super::environment::Environment;
 use super::{BoxFuture, Credentials, CredentialsError, CredentialsProvider, Result, SecretString};
-use crate::kms::endpoint::require_secure_or_loopback;
-use crate::kms::signature;
+use crate::openapi::endpoint::require_secure_or_loopback;
+use crate::openapi::signature;
 
 const STS_VERSION: &str = "2015-04-01";
 

@@ -1,9 +1,8 @@
-//! `KeyMetadata` as DescribeKey and CreateKey return it, with the real field names, and its
-//! conversion into the state model's [`KeyFacts`].
+//! `KeyMetadata` as DescribeKey and CreateKey return it, with the real field names, and the key
+//! ARN that names a key's region. (Its conversion into the state model's key facts is
+//! secretkms-core's: this crate knows nothing of the state model.)
 
 use serde::{Deserialize, Serialize};
-
-use secretkms_model::{KeyFacts, KeyState};
 
 /// A CMK's metadata. Conditional fields are `None` when KMS omits them: `DeleteDate` only in
 /// `PendingDeletion`, `NextRotationDate`/`RotationInterval` only with automatic rotation.
@@ -66,38 +65,6 @@ impl KeyArn {
     }
 }
 
-fn non_empty(value: &Option<String>) -> Option<String> {
-    value.as_ref().filter(|v| !v.is_empty()).cloned()
-}
-
-impl From<&KeyMetadata> for KeyFacts {
-    fn from(m: &KeyMetadata) -> Self {
-        let arn = Some(m.arn.clone()).filter(|a| !a.is_empty());
-        KeyFacts {
-            key_id: m.key_id.clone(),
-            region: arn.as_deref().and_then(KeyArn::parse).map(|a| a.region),
-            arn,
-            state: KeyState::from_kms(&m.key_state),
-            state_name: m.key_state.clone(),
-            spec: m.key_spec.clone(),
-            usage: m.key_usage.clone(),
-            primary_key_version: non_empty(&m.primary_key_version),
-            delete_date: non_empty(&m.delete_date),
-            deletion_protection: m.deletion_protection.as_deref().map(|p| p == "Enabled"),
-            automatic_rotation: m.automatic_rotation.as_deref().map(|r| r == "Enabled"),
-            rotation_interval: non_empty(&m.rotation_interval),
-            last_rotation_date: non_empty(&m.last_rotation_date),
-            next_rotation_date: non_empty(&m.next_rotation_date),
-        }
-    }
-}
-
-impl From<KeyMetadata> for KeyFacts {
-    fn from(m: KeyMetadata) -> Self {
-        Self::from(&m)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +86,7 @@ mod tests {
     }"#;
 
     #[test]
-    fn describe_key_sample_becomes_key_facts() {
+    fn describe_key_sample_keeps_the_real_field_names() {
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct R {
@@ -130,13 +97,17 @@ mod tests {
             r.key_metadata.dkms_instance_id.as_deref(),
             Some("kst-bjj62d8f5e0sgtx8h****")
         );
-        let facts = KeyFacts::from(r.key_metadata);
-        assert_eq!(facts.region.as_deref(), Some("cn-hangzhou"));
-        assert_eq!(facts.state, KeyState::PendingDeletion);
-        assert_eq!(facts.delete_date.as_deref(), Some("2021-07-13T18:22:03Z"));
-        assert_eq!(facts.deletion_protection, Some(true));
-        assert_eq!(facts.automatic_rotation, Some(true));
-        assert_eq!(facts.spec, "Aliyun_AES_256");
+        let m = r.key_metadata;
+        assert_eq!(
+            KeyArn::parse(&m.arn).map(|a| a.region).as_deref(),
+            Some("cn-hangzhou")
+        );
+        assert_eq!(m.key_state, "PendingDeletion");
+        assert_eq!(m.delete_date.as_deref(), Some("2021-07-13T18:22:03Z"));
+        assert_eq!(m.deletion_protection.as_deref(), Some("Enabled"));
+        assert_eq!(m.rotation_interval.as_deref(), Some("31536000s"));
+        assert_eq!(m.material_expire_time.as_deref(), Some(""));
+        assert_eq!(m.key_spec, "Aliyun_AES_256");
     }
 
     #[test]

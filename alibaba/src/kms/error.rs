@@ -2,16 +2,7 @@
 //! operation and the KMS error code; none contains credentials or payloads.
 
 use crate::credentials::CredentialsError;
-
-/// An error answered by KMS: its code and message as sent, and the request id for support.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub operation: &'static str,
-    pub http_status: u16,
-    pub code: String,
-    pub message: String,
-    pub request_id: Option<String>,
-}
+use crate::openapi::{self, ApiError, error::is_throttling};
 
 /// Errors of [`KmsClient`](super::KmsClient) calls.
 #[derive(Debug, thiserror::Error)]
@@ -127,9 +118,38 @@ impl KmsError {
     }
 }
 
-/// `Throttling`, `Throttling.User`, `Rejected.Throttling`, or HTTP 429.
-pub(crate) fn is_throttling(code: &str, http_status: u16) -> bool {
-    http_status == 429 || code.starts_with("Throttling") || code == "Rejected.Throttling"
+/// The OpenAPI layer's errors, given KMS's meaning.
+impl From<openapi::Error> for KmsError {
+    fn from(error: openapi::Error) -> Self {
+        match error {
+            openapi::Error::Throttled { api, attempts } => Self::Throttled { api, attempts },
+            openapi::Error::Api(api) => Self::from_api(api),
+            openapi::Error::Transport {
+                operation,
+                host,
+                attempts,
+                detail,
+            } => Self::Transport {
+                operation,
+                host,
+                attempts,
+                detail,
+            },
+            openapi::Error::MalformedResponse {
+                operation,
+                http_status,
+                detail,
+            } => Self::MalformedResponse {
+                operation,
+                http_status,
+                detail,
+            },
+            openapi::Error::Credentials { operation, error } => {
+                Self::Credentials { operation, error }
+            }
+            openapi::Error::Config(detail) => Self::Config(detail),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -264,7 +264,7 @@ impl<P: CredentialsProvider> CredentialsProvider for CachedProvider<P> {
 
 /// Builds an HTTP client for STS and metadata calls with bounded timeouts.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client> {
-    crate::kms::install_crypto_provider();
+    crate::install_crypto_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))

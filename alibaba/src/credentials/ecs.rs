@@ -8,8 +8,8 @@ use url::Url;
 
 use super::environment::Environment;
 use super::{BoxFuture, Credentials, CredentialsError, CredentialsProvider, Result, SecretString};
-use crate::kms::endpoint::require_secure_or_loopback;
-use crate::kms::signature;
+use crate::openapi::endpoint::require_secure_or_loopback;
+use crate::openapi::signature;
 
 const NAME: &str = "ecs-ram-role";
 /// The metadata service of every ECS instance.

@@ -1,0 +1,22 @@
+//! The Alibaba Cloud side of secretkms: one OpenAPI layer (request styles, signing, endpoints,
+//! retries, typed errors), the SDKs' credential chain, and one module per cloud service on top.
+//!
+//! - [`openapi`]: what every Alibaba Cloud product shares — RPC and ROA requests signed with
+//!   ACS3-HMAC-SHA256 or HMAC-SHA1, regional endpoints, bounded retries, error answers.
+//! - [`credentials`]: where the AccessKey comes from (environment, RRSA, profile, ECS role).
+//! - [`kms`]: Key Management Service (2016-01-20), the one service used today. ACK (CS), RAM,
+//!   STS, ActionTrail and BSS each become one more module beside it, built on [`openapi`].
+//!
+//! This is also the lowest crate every secretkms binary links, which is why the process-wide
+//! pieces they all need — [`install_crypto_provider`] and [`duration::parse`] — live here.
+//!
+//! The crate knows nothing of Kubernetes or the policy runtime: the KMS v2 plugin and the KMS
+//! emulator depend on it alone.
+
+pub mod credentials;
+mod crypto_provider;
+pub mod duration;
+pub mod kms;
+pub mod openapi;
+
+pub use crypto_provider::install_crypto_provider;

@@ -1,0 +1,23 @@
+//! What every Alibaba Cloud product's OpenAPI shares, written once: the two request styles (RPC:
+//! `Action` + parameters on `/`; ROA: a REST path with a JSON body), the two signatures
+//! (ACS3-HMAC-SHA256 and the RPC HMAC-SHA1 one), regional endpoints, bounded retries, and the
+//! error answers. A service module ([`crate::kms`] today; CS, RAM, STS, ActionTrail, BSS later)
+//! is its endpoint, its typed operations and its typed errors on top of [`Client`].
+//!
+//! Layering inside the crate: [`signature`], [`endpoint`] and [`retry`] are pure and know
+//! nothing of credentials, so [`crate::credentials`] (STS, ECS metadata) builds on them;
+//! [`Client`] sits above both and signs with whatever the credential chain returns.
+
+mod client;
+pub mod endpoint;
+pub mod error;
+mod request;
+pub mod retry;
+pub mod signature;
+
+pub use client::{Client, ClientConfig};
+pub use endpoint::ServiceEndpoint;
+pub use error::{ApiError, Error, Result};
+pub use request::{Params, Request, SignedRequest, Style, param};
+pub use retry::RetryPolicy;
+pub use signature::SignatureMethod;
