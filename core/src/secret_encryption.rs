@@ -245,8 +245,8 @@ pub fn crd_yaml() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secretkms_model::KeyState;
     use kube::CustomResourceExt;
+    use secretkms_model::KeyState;
     use secretkms_model::{ApiserverFacts, RewriteFacts};
 
     fn healthy() -> EncryptionState {

@@ -7,10 +7,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use secretkms_model::{ApiserverFacts, EncryptionState, KeyState};
 use secretkms_e2e::fixtures::{Admission, KEY, MARKER, disabled, healthy, secret, with_key};
 use secretkms_e2e::webhook::{excluding_namespaces, register};
 use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
+use secretkms_model::{ApiserverFacts, EncryptionState, KeyState};
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
 

@@ -7,7 +7,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use secretkms_alibaba::kms::{Decrypted, EncryptResponse, KeyArn, KeyMetadata, KmsClient, KmsError};
+use secretkms_alibaba::kms::{
+    Decrypted, EncryptResponse, KeyArn, KeyMetadata, KmsClient, KmsError,
+};
 
 use crate::health::{Capability, Failure};
 use crate::key_id::KeyVersionRef;

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use clap::Args;
-use secretkms_core::judgement::{self, Finding};
 use secretkms_alibaba::kms::KmsError;
+use secretkms_core::judgement::{self, Finding};
 use secretkms_core::kms_facts;
-use secretkms_model::{Declared, KeyFacts};
+use secretkms_model::Declared;
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
@@ -141,9 +141,9 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
         Err(e) => return Err(e).with_context(|| format!("cannot describe key {key}")),
     };
     let facts = meta.as_ref().map(kms_facts::from_metadata);
-    if let Some(meta) = &meta {
+    if let (Some(meta), Some(key_facts)) = (&meta, &facts) {
         checks.extend(
-            judgement::key_checks(&KeyFacts::from(meta), region.as_deref(), &required_key_spec)
+            judgement::key_checks(key_facts, region.as_deref(), &required_key_spec)
                 .into_iter()
                 .map(Check::from),
         );

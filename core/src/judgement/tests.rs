@@ -28,12 +28,11 @@ fn wrong_spec() -> EncryptionState {
 /// What the builtin policies decide for a Secret CREATE in `default`, and for creating the
 /// declared SecretEncryption again with the KMS answering the state's key facts.
 fn verdicts(state: &EncryptionState) -> (Decision, Option<Decision>) {
-    let keys: CannedKeys = 
-        state
-            .declared
-            .iter()
-            .zip(state.key.iter())
-            .map(|(d, k)| (d.key.clone(), k.clone()))
+    let keys: CannedKeys = state
+        .declared
+        .iter()
+        .zip(state.key.iter())
+        .map(|(d, k)| (d.key.clone(), k.clone()))
         .collect();
     let runtime = PolicyRuntime::new(RuntimeConfig::default()).unwrap();
     let set = runtime

@@ -58,8 +58,10 @@ pub async fn gather(
     let target = KeyTarget::resolve(key, region, spec.as_ref());
     let key_facts = match &target {
         Some(target) => {
-            let result =
-                async { anyhow::Ok(kms_facts::describe(&target.client(&kms)?, &target.key).await?) }.await;
+            let result = async {
+                anyhow::Ok(kms_facts::describe(&target.client(&kms)?, &target.key).await?)
+            }
+            .await;
             match &result {
                 Ok(f) => obs.key.succeed(f.clone(), now),
                 Err(e) => obs.key.fail(format!("{e:#}")),
@@ -101,11 +103,10 @@ pub async fn gather(
     }
 
     let state = obs.state_at(now);
-    let keys: CannedKeys = 
-        target
-            .iter()
-            .zip(key_facts.value.iter())
-            .map(|(t, f)| (t.key.clone(), f.clone()))
+    let keys: CannedKeys = target
+        .iter()
+        .zip(key_facts.value.iter())
+        .map(|(t, f)| (t.key.clone(), f.clone()))
         .collect();
     let policy = Part::from(preview(&state, keys, namespace));
 
