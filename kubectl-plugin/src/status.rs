@@ -16,6 +16,7 @@ use kube::{Api, Client};
 use secretkms_core::apiserver_health;
 use secretkms_core::observations::Observations;
 use secretkms_core::policy::{FixedKeyLookup, PolicyConfig, PolicyRuntime, RuntimeConfig};
+use secretkms_core::review::Review;
 use secretkms_core::state::{ApiserverFacts, Declared, KeyFacts, KeyState, RewriteFacts};
 use serde::Serialize;
 
@@ -310,11 +311,12 @@ fn preview(
                    "metadata": {"name": "secretkms-status-probe", "namespace": namespace}},
         "dryRun": true
     });
-    let d = set.evaluate(&request.to_string(), state)?;
+    let request = request.to_string();
+    let d = set.evaluate(&Review::decode_request(&request)?, state);
     Ok(PolicyPreview {
         namespace: namespace.into(),
-        allowed: d.allowed,
-        code: d.code,
+        allowed: d.allowed(),
+        code: d.code(),
         message: d.message,
         warnings: d.warnings,
     })
