@@ -22,6 +22,7 @@ use criterion::Criterion;
 use secretkms_core::policy::{
     CacheDir, NoKeyLookup, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
 };
+use secretkms_core::review::Review;
 use secretkms_model::{
     ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, SourceStatus,
 };
@@ -30,6 +31,11 @@ use wasmtime::{Engine, Store};
 use baseline::{Host, PolicyPre, instantiate_only};
 
 const REQUEST: &str = include_str!("../tests/data/secret-create-request.json");
+
+/// The request decoded once, as the webhook does before evaluating.
+fn request() -> Review<'static> {
+    Review::decode_request(REQUEST).expect("tests/data/secret-create-request.json")
+}
 
 fn state() -> EncryptionState {
     EncryptionState {
@@ -77,7 +83,7 @@ fn policy_set(keep_resident: usize) -> PolicySet {
     };
     let set = runtime.load(&config, Arc::new(NoKeyLookup)).expect("load");
     assert!(
-        set.evaluate(REQUEST, &state()).unwrap().allowed,
+        set.evaluate(&request(), &state()).allowed(),
         "the benchmark state must be healthy"
     );
     set
@@ -273,6 +279,7 @@ fn load_times() {
 
 fn main() {
     let state = state();
+    let request = request();
     let wstate = baseline::wit_state();
     let (engine, pre): (Engine, PolicyPre<Host>) = baseline::baseline_pre();
     let set = policy_set(1 << 20);
@@ -296,7 +303,7 @@ fn main() {
     });
     report("reused instance, call only", reused, Some(base.0));
     let fresh = percentiles(|| {
-        black_box(set.evaluate(REQUEST, &state).unwrap());
+        black_box(set.evaluate(&request, &state));
     });
     report("PolicySet::evaluate, fresh instance", fresh, Some(base.0));
     println!(
@@ -308,7 +315,7 @@ fn main() {
     report(
         "PolicySet::evaluate, keep_resident = 0",
         percentiles(|| {
-            black_box(plain.evaluate(REQUEST, &state).unwrap());
+            black_box(plain.evaluate(&request, &state));
         }),
         Some(base.0),
     );
@@ -332,7 +339,7 @@ fn main() {
         })
     });
     g.bench_function("fresh_instance/secret-write-guard", |b| {
-        b.iter(|| black_box(set.evaluate(REQUEST, &state).unwrap()))
+        b.iter(|| black_box(set.evaluate(&request, &state)))
     });
     g.finish();
     c.final_summary();

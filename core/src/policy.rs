@@ -7,10 +7,11 @@
 //!   interruption (a 1 ms ticker thread it owns), an on-disk cache of precompiled policies.
 //! - [`PolicyRuntime::load`] turns a [`PolicyConfig`] into a [`PolicySet`]: every component is
 //!   compiled once, checked against the contract, pre-linked, and its settings validated.
-//! - [`PolicySet::evaluate`] picks the policies whose rules match the request, runs each in a
-//!   fresh instance (own Store, memory cap, deadline) and merges the outcomes into a
-//!   [`Decision`]. It is synchronous: async hosts call it from `spawn_blocking` under a
-//!   semaphore of about the number of cores (and below [`RuntimeConfig::max_instances`]).
+//! - [`PolicySet::evaluate`] picks the policies whose rules match the decoded request
+//!   ([`crate::review::Review`]), runs each in a fresh instance (own Store, memory cap,
+//!   deadline) and merges the outcomes into a [`Decision`]. It is synchronous: async hosts
+//!   call it from `spawn_blocking` under a semaphore of about the number of cores (and below
+//!   [`RuntimeConfig::max_instances`]).
 //!
 //! Choices a host should know about:
 //! - **Deadlines** (`timeoutMs`) count guest time: wall time from instantiation to the verdict,
@@ -18,8 +19,8 @@
 //!   policy "deadline exceeded"; the [`KeyLookup`] bounds its own latency, and should sit behind a
 //!   [`CachedKeyLookup`]. Preemption does count, which is one more reason to bound concurrency.
 //! - **Errors are not denials.** A trap, deadline, memory overrun or bad verdict is an
-//!   [`Outcome::Errored`]; the policy's `failureMode` then denies (code 500,
-//!   [`Decision::denied_by_error`]) or allows with a warning.
+//!   [`Outcome::Errored`]; the policy's `failureMode` then refuses the request
+//!   ([`DecisionKind::Errored`], code 500) or allows with a warning.
 //! - **Audit mode** allows and records the denial as a warning
 //!   (`<policy> (audit mode, not enforced): ...`) and the audit annotation `<policy>.denied`.
 //!   All annotation keys are `<policy>.<key>`, valid names for the apiserver's
@@ -28,6 +29,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use secretkms_core::policy::{NoKeyLookup, PolicyConfig, PolicyRuntime, RuntimeConfig, CacheDir};
+//! use secretkms_core::review::Review;
 //! use secretkms_model::{ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState};
 //!
 //! let runtime = PolicyRuntime::new(RuntimeConfig { cache: CacheDir::Disabled, ..Default::default() })?;
@@ -46,12 +48,13 @@
 //!     now: 1_760_000_000,
 //!     ..Default::default()
 //! };
-//! assert!(policies.evaluate(request, &state)?.allowed);
+//! let request = Review::decode_request(request)?;
+//! assert!(policies.evaluate(&request, &state).allowed());
 //!
 //! state.key.as_mut().unwrap().state = KeyState::Disabled;
 //! state.key.as_mut().unwrap().state_name = "Disabled".into();
-//! let decision = policies.evaluate(request, &state)?;
-//! assert!(!decision.allowed);
+//! let decision = policies.evaluate(&request, &state);
+//! assert!(!decision.allowed());
 //! assert!(decision.message.starts_with("secret-write-guard: "));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -76,8 +79,8 @@ mod ticker;
 pub use artifact_cache::CacheStatus;
 pub use builtin::Builtin;
 pub use config::{FailureMode, Mode, PolicyConfig, PolicySource, PolicySpec};
-pub use decision::{Decision, PolicyResult};
-pub use error::{LoadError, RequestError};
+pub use decision::{Decision, DecisionKind, PolicyResult};
+pub use error::LoadError;
 pub use key_lookup::{CachedKeyLookup, KeyCacheConfig, KeyLookup, NoKeyLookup};
 pub use metrics::{DURATION_BUCKETS_SECONDS, PolicyMetricsSnapshot};
 pub use outcome::{ErrorKind, EvaluationError, Outcome, Verdict};

@@ -1,14 +1,18 @@
 //! AdmissionReview `admission.k8s.io/v1` on the wire: decoding a review without copying or
-//! interpreting the request (policies get its JSON text as is), and encoding the response.
+//! interpreting the request (policies get its JSON text as is), and encoding the response
+//! ([`response`]).
 //!
 //! Decoding never touches the Secret's `data`: only the few fields the host needs for routing and
 //! logging are parsed, borrowing from the body.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
+
+mod response;
+
+pub use response::{Response, Status};
 
 /// Why a body is not an AdmissionReview we can answer.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,7 +42,7 @@ struct Envelope<'a> {
     request: Option<&'a RawValue>,
 }
 
-/// Group, version and kind (or resource) as the apiserver sends them.
+/// Group, version and kind as the apiserver sends them (`request.kind`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct GroupVersionKind<'a> {
@@ -46,8 +50,20 @@ pub struct GroupVersionKind<'a> {
     pub group: Cow<'a, str>,
     #[serde(borrow)]
     pub version: Cow<'a, str>,
-    #[serde(borrow, alias = "resource")]
+    #[serde(borrow)]
     pub kind: Cow<'a, str>,
+}
+
+/// The resource a request is for (`request.resource`): what webhook rules match on, so version
+/// and resource are required; `""` is the core group.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GroupVersionResource<'a> {
+    #[serde(borrow, default)]
+    pub group: Cow<'a, str>,
+    #[serde(borrow)]
+    pub version: Cow<'a, str>,
+    #[serde(borrow)]
+    pub resource: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -57,28 +73,38 @@ pub struct UserInfo<'a> {
     pub username: Cow<'a, str>,
 }
 
-/// The parts of an AdmissionRequest the host reads. Unknown fields, `object` and `oldObject`
-/// are skipped by serde without being materialised.
+/// The parts of an AdmissionRequest the host reads: what policies are picked by (`resource`,
+/// `subResource`, `operation`, required) and what is logged. Unknown fields, `object` and
+/// `oldObject` are skipped by serde without being materialised.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct RequestHead<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     pub uid: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     pub kind: GroupVersionKind<'a>,
     #[serde(borrow)]
-    pub resource: GroupVersionKind<'a>,
-    #[serde(borrow)]
+    pub resource: GroupVersionResource<'a>,
+    #[serde(borrow, default)]
     pub sub_resource: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     pub namespace: Option<Cow<'a, str>>,
+    /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
     #[serde(borrow)]
     pub operation: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     pub user_info: UserInfo<'a>,
+    #[serde(default)]
     pub dry_run: Option<bool>,
+}
+
+impl RequestHead<'_> {
+    /// `""` when the request is for the resource itself.
+    pub fn sub_resource(&self) -> &str {
+        self.sub_resource.as_deref().unwrap_or("")
+    }
 }
 
 /// A decoded review: the head for routing and logging, the raw request for the policies.
@@ -118,15 +144,22 @@ impl<'a> Review<'a> {
         if raw.get() == "null" {
             return Err(ReviewError::MissingRequest);
         }
+        Self::decode_request(raw.get())
+    }
+
+    /// Decodes a bare AdmissionRequest (the `request` object of a review), for hosts that build
+    /// one themselves (`kubectl secretkms status`, tests, benchmarks).
+    pub fn decode_request(request_json: &'a str) -> Result<Self, ReviewError> {
+        // As for the envelope: serde would take a JSON array for the head, fields by position.
+        if !request_json.trim_start().starts_with('{') {
+            return Err(ReviewError::Request("expected a JSON object".into()));
+        }
         let head: RequestHead<'a> =
-            serde_json::from_str(raw.get()).map_err(|e| ReviewError::Request(e.to_string()))?;
+            serde_json::from_str(request_json).map_err(|e| ReviewError::Request(e.to_string()))?;
         if head.uid.is_empty() {
             return Err(ReviewError::MissingUid);
         }
-        Ok(Self {
-            head,
-            request_json: raw.get(),
-        })
+        Ok(Self { head, request_json })
     }
 }
 
@@ -139,48 +172,6 @@ fn may_hold_surrogate_escape(body: &[u8]) -> bool {
             && (w[2] | 0x20) == b'd'
             && matches!(w[3] | 0x20, b'8'..=b'9' | b'a'..=b'f')
     })
-}
-
-/// `status` of a response; only set on denials.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Status {
-    pub code: u16,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
-}
-
-/// The response part of an AdmissionReview.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Response {
-    pub uid: String,
-    pub allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub status: Option<Status>,
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
-    pub audit_annotations: BTreeMap<String, String>,
-}
-
-impl Response {
-    /// The AdmissionReview that carries this response.
-    pub fn to_review_json(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Out<'r> {
-            #[serde(rename = "apiVersion")]
-            api_version: &'static str,
-            kind: &'static str,
-            response: &'r Response,
-        }
-        serde_json::to_vec(&Out {
-            api_version: "admission.k8s.io/v1",
-            kind: "AdmissionReview",
-            response: self,
-        })
-        .expect("a response always serializes")
-    }
 }
 
 #[cfg(test)]
@@ -197,7 +188,8 @@ mod tests {
     fn decodes_the_head_and_keeps_the_request_text() {
         let r = Review::decode(REVIEW.as_bytes()).unwrap();
         assert_eq!(r.head.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
-        assert_eq!(r.head.resource.kind, "secrets");
+        assert_eq!(r.head.resource.resource, "secrets");
+        assert_eq!(r.head.sub_resource(), "");
         assert_eq!(r.head.kind.kind, "Secret");
         assert_eq!(r.head.operation, "CREATE");
         assert_eq!(r.head.namespace.as_deref(), Some("app"));
@@ -231,11 +223,16 @@ mod tests {
                 ReviewError::MissingRequest,
             ),
             (
-                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":""}}"#,
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"",
+                    "resource":{"version":"v1","resource":"secrets"},"operation":"CREATE"}}"#,
                 ReviewError::MissingUid,
             ),
             (
                 r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}"#,
+                ReviewError::Request(String::new()),
+            ),
+            (
+                r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":["u"]}"#,
                 ReviewError::Request(String::new()),
             ),
         ];
@@ -275,18 +272,23 @@ mod tests {
     }
 
     #[test]
-    fn responses_echo_the_uid_and_omit_empty_parts() {
-        let resp = Response {
-            uid: "u1".into(),
-            allowed: true,
-            ..Default::default()
-        };
-        let json: serde_json::Value = serde_json::from_slice(&resp.to_review_json()).unwrap();
-        assert_eq!(json["apiVersion"], "admission.k8s.io/v1");
-        assert_eq!(json["kind"], "AdmissionReview");
-        assert_eq!(
-            json["response"],
-            serde_json::json!({"uid": "u1", "allowed": true})
-        );
+    fn a_request_without_what_rules_match_on_names_the_missing_field() {
+        let request = r#"{"uid":"u","resource":{"group":"","version":"v1","resource":"secrets"},"operation":"CREATE"}"#;
+        assert!(Review::decode_request(request).is_ok());
+        for (field, without) in [
+            (
+                "resource",
+                r#"{"uid":"u","operation":"CREATE"}"#.to_string(),
+            ),
+            ("operation", request.replace(r#","operation":"CREATE""#, "")),
+            ("version", request.replace(r#""version":"v1","#, "")),
+        ] {
+            match Review::decode_request(&without) {
+                Err(ReviewError::Request(e)) => {
+                    assert!(e.contains(&format!("missing field `{field}`")), "{e}")
+                }
+                other => panic!("{without}: {other:?}"),
+            }
+        }
     }
 }

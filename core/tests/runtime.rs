@@ -7,12 +7,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use secretkms_core::policy::{
-    CacheDir, CacheStatus, Decision, ErrorKind, FailureMode, KeyLookup, LoadError, Mode,
-    NoKeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
+    CacheDir, CacheStatus, Decision, DecisionKind, ErrorKind, FailureMode, KeyLookup, LoadError,
+    Mode, NoKeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
     PolicySpec, Rule, RuntimeConfig,
 };
+use secretkms_core::review::Review;
 use secretkms_model::fixtures::{KEY_ID, healthy};
 use secretkms_model::{CannedKeys, EncryptionState, KeyFacts, KeyState};
+
+#[path = "support/policy_component.rs"]
+mod support;
+
+use support::policy_component;
 
 const NEW_KEY: &str = "key-bjj62f5ca7e1zqt8x1m0q";
 
@@ -25,24 +31,7 @@ fn data(name: &str) -> String {
 
 /// The world wrapper of tests/data/policy-component.wat around the core module of `fixture`.
 fn component(fixture: &str, extra_imports: &str) -> Arc<[u8]> {
-    let core = data(fixture);
-    let fields = core
-        .trim()
-        .lines()
-        .filter(|l| !l.trim_start().starts_with(";;"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let fields = fields
-        .trim()
-        .strip_prefix("(module")
-        .and_then(|f| f.strip_suffix(')'))
-        .expect("a (module ...)");
-    let text = data("policy-component.wat")
-        .replace("(;IMPORTS;)", extra_imports)
-        .replace("(;CORE;)", fields);
-    wat::parse_str(&text)
-        .unwrap_or_else(|e| panic!("{fixture}: {e}"))
-        .into()
+    policy_component(&data(fixture), extra_imports).into()
 }
 
 /// One runtime for the whole binary, as in the webhook. Precompiled artefacts are cached under
@@ -107,6 +96,11 @@ fn secret_request() -> String {
     data("secret-create-request.json")
 }
 
+/// `set`'s decision on the AdmissionRequest `request`, decoded as the webhook decodes it.
+fn evaluate(set: &PolicySet, request: &str, state: &EncryptionState) -> Decision {
+    set.evaluate(&Review::decode_request(request).unwrap(), state)
+}
+
 fn errored(d: &Decision) -> &secretkms_core::policy::EvaluationError {
     match &d.policies[0].outcome {
         Outcome::Errored(e) => e,
@@ -116,8 +110,8 @@ fn errored(d: &Decision) -> &secretkms_core::policy::EvaluationError {
 
 #[test]
 fn default_policies_allow_a_healthy_state() {
-    let d = builtins().evaluate(&secret_request(), &healthy()).unwrap();
-    assert!(d.allowed, "{d:?}");
+    let d = evaluate(builtins(), &secret_request(), &healthy());
+    assert!(d.allowed(), "{d:?}");
     assert_eq!(
         d.policies.len(),
         1,
@@ -129,9 +123,8 @@ fn default_policies_allow_a_healthy_state() {
 
 #[test]
 fn default_policies_deny_a_disabled_key_with_the_policy_message() {
-    let d = builtins().evaluate(&secret_request(), &disabled()).unwrap();
-    assert!(!d.allowed);
-    assert_eq!(d.code, 403);
+    let d = evaluate(builtins(), &secret_request(), &disabled());
+    assert_eq!(d.kind, DecisionKind::Denied { code: 403 });
     assert!(
         d.message.starts_with("secret-write-guard: "),
         "{}",
@@ -142,26 +135,14 @@ fn default_policies_deny_a_disabled_key_with_the_policy_message() {
         "{}",
         d.message
     );
-    assert!(!d.denied_by_error());
     assert!(matches!(d.policies[0].outcome, Outcome::Denied(_)));
 }
 
 #[test]
 fn secret_delete_is_never_sent_to_the_default_policies() {
     let delete = secret_request().replace("\"CREATE\"", "\"DELETE\"");
-    let d = builtins().evaluate(&delete, &disabled()).unwrap();
-    assert!(d.allowed && d.policies.is_empty(), "{d:?}");
-}
-
-#[test]
-fn a_request_that_is_not_an_admission_request_is_an_error_not_a_decision() {
-    let err = builtins()
-        .evaluate(r#"{"operation": "CREATE"}"#, &healthy())
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("missing field `resource`"),
-        "{err}"
-    );
+    let d = evaluate(builtins(), &delete, &disabled());
+    assert!(d.allowed() && d.policies.is_empty(), "{d:?}");
 }
 
 #[test]
@@ -189,10 +170,10 @@ fn key_change_guard_asks_the_host_to_describe_the_new_key() {
         object(NEW_KEY),
         object(KEY_ID)
     );
-    let d = set.evaluate(&request, &healthy()).unwrap();
+    let d = evaluate(&set, &request, &healthy());
     assert_eq!(d.policies.len(), 1);
     assert_eq!(d.policies[0].policy, "key-change-guard");
-    assert!(!d.allowed);
+    assert!(!d.allowed());
     assert!(
         d.message.contains(NEW_KEY) && d.message.contains("Disabled"),
         "{}",
@@ -200,8 +181,8 @@ fn key_change_guard_asks_the_host_to_describe_the_new_key() {
     );
 
     // Without a key lookup the guard cannot vouch for the new key either; it says why.
-    let d = builtins().evaluate(&request, &healthy()).unwrap();
-    assert!(!d.allowed);
+    let d = evaluate(builtins(), &request, &healthy());
+    assert!(!d.allowed());
     assert!(
         d.message.contains("no key lookup configured"),
         "{}",
@@ -239,7 +220,7 @@ fn host_call_time_is_not_charged_to_the_policy_deadline() {
             "name": "cluster", "operation": "CREATE", "userInfo": {{"username": "a"}},
             "object": {{"metadata": {{"name": "cluster"}}, "spec": {{"provider": "alibaba-kms", "key": "{NEW_KEY}"}}}}}}"#
     );
-    let d = set.evaluate(&request, &healthy()).unwrap();
+    let d = evaluate(&set, &request, &healthy());
     assert!(d.policies[0].duration >= Duration::from_millis(60));
     match &d.policies[0].outcome {
         Outcome::Denied(v) => assert!(v.message.contains("KeyNotFound"), "{}", v.message),
@@ -259,7 +240,7 @@ fn an_endless_loop_hits_its_deadline_and_the_next_evaluation_works() {
     .unwrap();
     for _ in 0..2 {
         // Twice: a trapped store is dropped, the next evaluation starts clean.
-        let d = set.evaluate(&secret_request(), &healthy()).unwrap();
+        let d = evaluate(&set, &secret_request(), &healthy());
         let e = errored(&d);
         assert_eq!(e.kind, ErrorKind::Deadline);
         assert_eq!(
@@ -273,8 +254,8 @@ fn an_endless_loop_hits_its_deadline_and_the_next_evaluation_works() {
             took >= Duration::from_millis(100) && took < Duration::from_millis(250),
             "stopped after {took:?}"
         );
-        assert!(!d.allowed && d.denied_by_error());
-        assert_eq!(d.code, 500);
+        assert_eq!(d.kind, DecisionKind::Errored);
+        assert_eq!(d.code(), 500);
         assert_eq!(
             d.message,
             "policy spinner failed: deadline of 100ms exceeded; denied because its failureMode is fail-closed"
@@ -291,7 +272,7 @@ fn a_memory_hog_is_stopped_at_its_memory_limit() {
         ..spec("hog", "memory-hog.wat")
     }])
     .unwrap();
-    let d = set.evaluate(&secret_request(), &healthy()).unwrap();
+    let d = evaluate(&set, &secret_request(), &healthy());
     let e = errored(&d);
     assert_eq!(e.kind, ErrorKind::OutOfMemory);
     assert!(
@@ -299,13 +280,13 @@ fn a_memory_hog_is_stopped_at_its_memory_limit() {
         "{}",
         e.message
     );
-    assert!(!d.allowed);
+    assert!(!d.allowed());
 }
 
 #[test]
 fn a_trap_is_reported_as_a_trap() {
     let set = load(vec![spec("crasher", "trap.wat")]).unwrap();
-    let d = set.evaluate(&secret_request(), &healthy()).unwrap();
+    let d = evaluate(&set, &secret_request(), &healthy());
     let e = errored(&d);
     assert_eq!(e.kind, ErrorKind::Trap);
     assert!(e.message.contains("unreachable"), "{}", e.message);
@@ -314,7 +295,7 @@ fn a_trap_is_reported_as_a_trap() {
 #[test]
 fn a_denial_without_a_message_is_a_bad_verdict() {
     let set = load(vec![spec("mute", "deny-silently.wat")]).unwrap();
-    let e = errored(&set.evaluate(&secret_request(), &healthy()).unwrap()).clone();
+    let e = errored(&evaluate(&set, &secret_request(), &healthy())).clone();
     assert_eq!(e.kind, ErrorKind::BadVerdict);
     assert_eq!(e.message, "denied without a message");
 }
@@ -326,8 +307,8 @@ fn fail_open_allows_an_errored_evaluation_with_a_warning() {
         ..spec("crasher", "trap.wat")
     }])
     .unwrap();
-    let d = set.evaluate(&secret_request(), &healthy()).unwrap();
-    assert!(d.allowed);
+    let d = evaluate(&set, &secret_request(), &healthy());
+    assert!(d.allowed());
     assert_eq!(d.warnings.len(), 1);
     assert!(
         d.warnings[0].starts_with("policy crasher failed: trapped: "),
@@ -352,8 +333,8 @@ fn audit_mode_turns_a_denial_into_a_warning_and_an_annotation() {
             Arc::new(NoKeyLookup),
         )
         .unwrap();
-    let d = set.evaluate(&secret_request(), &disabled()).unwrap();
-    assert!(d.allowed);
+    let d = evaluate(&set, &secret_request(), &disabled());
+    assert!(d.allowed());
     assert!(
         d.warnings
             .iter()
@@ -502,11 +483,7 @@ fn a_policy_file_loads_through_the_configuration() {
         matches!(info[0].cache, CacheStatus::Stored | CacheStatus::Hit),
         "{info:?}"
     );
-    assert!(
-        set.evaluate(&secret_request(), &disabled())
-            .unwrap()
-            .allowed
-    );
+    assert!(evaluate(&set, &secret_request(), &disabled()).allowed());
 }
 
 #[test]
@@ -538,12 +515,7 @@ fn precompiled_artefacts_are_reused_across_runtimes() {
         info.load_time,
         first.load_time
     );
-    assert!(
-        second
-            .evaluate(&secret_request(), &healthy())
-            .unwrap()
-            .allowed
-    );
+    assert!(evaluate(&second, &secret_request(), &healthy()).allowed());
 }
 
 #[test]
@@ -576,8 +548,8 @@ fn evaluations_run_concurrently_from_several_threads() {
                     } else {
                         disabled()
                     };
-                    let d = set.evaluate(&secret_request(), &state).unwrap();
-                    assert_eq!(d.allowed, (t + i) % 2 == 0, "{d:?}");
+                    let d = evaluate(&set, &secret_request(), &state);
+                    assert_eq!(d.allowed(), (t + i) % 2 == 0, "{d:?}");
                 }
             });
         }
@@ -600,8 +572,8 @@ fn metrics_count_outcomes_by_kind() {
         ..spec("counted-crasher", "trap.wat")
     }])
     .unwrap();
-    set.evaluate(&secret_request(), &healthy()).unwrap();
-    set.evaluate(&secret_request(), &healthy()).unwrap();
+    evaluate(&set, &secret_request(), &healthy());
+    evaluate(&set, &secret_request(), &healthy());
     let m = runtime()
         .metrics()
         .into_iter()
@@ -638,9 +610,9 @@ fn an_exhausted_instance_pool_is_an_instantiate_error_not_a_hang() {
         .load(&config(spec("waiting", "allow.wat")), keys)
         .unwrap();
     std::thread::scope(|s| {
-        let busy = s.spawn(|| spinner.evaluate(&secret_request(), &healthy()).unwrap());
+        let busy = s.spawn(|| evaluate(&spinner, &secret_request(), &healthy()));
         std::thread::sleep(Duration::from_millis(300));
-        let d = allower.evaluate(&secret_request(), &healthy()).unwrap();
+        let d = evaluate(&allower, &secret_request(), &healthy());
         let e = errored(&d);
         assert_eq!(e.kind, ErrorKind::Instantiate, "{e}");
         assert!(
@@ -651,10 +623,5 @@ fn an_exhausted_instance_pool_is_an_instantiate_error_not_a_hang() {
         assert_eq!(errored(&busy.join().unwrap()).kind, ErrorKind::Deadline);
     });
     // The slot is free again.
-    assert!(
-        allower
-            .evaluate(&secret_request(), &healthy())
-            .unwrap()
-            .allowed
-    );
+    assert!(evaluate(&allower, &secret_request(), &healthy()).allowed());
 }

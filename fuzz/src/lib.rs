@@ -80,20 +80,20 @@ pub fn check_evaluate(data: &[u8]) {
         return;
     };
     for (name, state) in states() {
-        // Err is "not an AdmissionRequest" (the webhook's 400), a legitimate answer.
-        if let Ok(decision) = policies().evaluate(review.request_json, state) {
-            check_decision(name, &decision);
-        }
+        check_decision(name, &policies().evaluate(&review, state));
     }
 }
 
 fn check_decision(state: &str, d: &Decision) {
-    if d.allowed {
-        assert_eq!(d.code, 0, "[{state}] allowed with code {}", d.code);
+    if d.allowed() {
+        assert_eq!(d.code(), 0, "[{state}] allowed with code {}", d.code());
     } else {
-        assert!(d.code >= 400, "[{state}] denied with code {}", d.code);
+        assert!(d.code() >= 400, "[{state}] denied with code {}", d.code());
         assert!(!d.message.is_empty(), "[{state}] denied without a message");
     }
+    let wire = review::Response::from_decision("u", d.clone());
+    assert_eq!(wire.allowed, d.allowed(), "[{state}] wire form disagrees");
+    assert_eq!(wire.status.map_or(0, |s| s.code), d.code(), "[{state}] wire code disagrees");
     for w in &d.warnings {
         assert!(
             w.chars().count() <= secretkms_model::warnings::MAX_WARNING_CHARS,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -25,7 +25,9 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Bounds concurrent evaluations: each runs on a blocking thread and holds a pool slot.
     pub evaluations: Semaphore,
+    /// The deadline of a review whose apiserver sent no `?timeout=`.
     pub default_timeout: Duration,
+    /// Larger review bodies are refused with 413 ([`admission::ReviewBody`]).
     pub max_body_bytes: usize,
     /// Set on SIGTERM so readiness fails while in-flight requests finish.
     pub shutting_down: AtomicBool,
@@ -47,12 +49,8 @@ impl App {
 
 /// The admission routes plus health; the metrics routes are in [`metrics_router`].
 pub fn router(app: Arc<App>) -> Router {
-    let limit = app.max_body_bytes;
     Router::new()
-        .route(
-            "/validate",
-            post(admission::validate).layer(DefaultBodyLimit::max(limit)),
-        )
+        .route("/validate", post(admission::validate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(app)

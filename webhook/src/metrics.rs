@@ -1,5 +1,5 @@
-//! Prometheus metrics: admission requests and their latency, malformed requests, certificate
-//! reloads, plus — rendered at scrape time — the policy runtime's per-policy counters and each
+//! Prometheus metrics: admission decisions by kind and their latency, refused requests, reviews
+//! left unanswered (deadline, panic), certificate reloads, plus — rendered at scrape time — the policy runtime's per-policy counters and each
 //! state source's age and error. Buckets go below a millisecond: the apiserver's own webhook
 //! histogram starts at 5 ms, far above what an evaluation costs.
 
@@ -12,13 +12,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use secretkms_core::observations::Observations;
-use secretkms_core::policy::{DURATION_BUCKETS_SECONDS, PolicyMetricsSnapshot};
+use secretkms_core::policy::{DURATION_BUCKETS_SECONDS, DecisionKind, PolicyMetricsSnapshot};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     operation: String,
     resource: String,
-    /// `allowed`, `denied` or `error`.
+    /// `allowed`, `denied` (a policy's verdict) or `error` (a fail-closed policy could not
+    /// decide), from the decision's kind.
     outcome: &'static str,
 }
 
@@ -44,6 +45,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Histogram,
     rejected: Family<ReasonLabels, Counter>,
+    unanswered: Family<ReasonLabels, Counter>,
     cert_reloads: Family<ResultLabels, Counter>,
     source_errors: Family<SourceLabels, Counter>,
 }
@@ -60,7 +62,7 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "admission_requests",
-            "Admission reviews answered, by outcome",
+            "Admission reviews decided, by outcome: allowed, denied (a policy's verdict), error (a fail-closed policy trapped, ran out of time or memory)",
             requests.clone(),
         );
         let duration = Histogram::new(
@@ -71,14 +73,20 @@ impl Metrics {
         );
         registry.register(
             "admission_duration_seconds",
-            "Time from a decoded review to its response, including policy evaluation",
+            "Time from a review's arrival to its decision, including reading the body and policy evaluation",
             duration.clone(),
         );
         let rejected = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "admission_bad_requests",
-            "Requests refused before evaluation (malformed review, too large, wrong content type, timeout)",
+            "Requests refused before evaluation: content_type, too_large, body (unreadable), malformed_review",
             rejected.clone(),
+        );
+        let unanswered = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "admission_unanswered",
+            "Reviews that got no decision: timeout (none before the apiserver's deadline, HTTP 503), panic (a bug in secretkms, HTTP 500)",
+            unanswered.clone(),
         );
         let cert_reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
@@ -97,18 +105,19 @@ impl Metrics {
             requests,
             duration,
             rejected,
+            unanswered,
             cert_reloads,
             source_errors,
         }
     }
 
-    pub fn admission(
-        &self,
-        operation: &str,
-        resource: &str,
-        outcome: &'static str,
-        took: Duration,
-    ) {
+    /// A decided review, counted by the decision's kind.
+    pub fn admission(&self, operation: &str, resource: &str, kind: DecisionKind, took: Duration) {
+        let outcome = match kind {
+            DecisionKind::Allowed => "allowed",
+            DecisionKind::Denied { .. } => "denied",
+            DecisionKind::Errored => "error",
+        };
         self.requests
             .get_or_create(&RequestLabels {
                 operation: operation.to_string(),
@@ -119,8 +128,16 @@ impl Metrics {
         self.duration.observe(took.as_secs_f64());
     }
 
+    /// A request refused before evaluation (4xx).
     pub fn bad_request(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A review accepted but not decided: `timeout` or `panic`.
+    pub fn unanswered(&self, reason: &'static str) {
+        self.unanswered
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub fn source_error(&self, source: &'static str) {

@@ -89,12 +89,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             Some(dir) => CacheDir::At(PathBuf::from(dir)),
         },
         ..Default::default()
-    })
-    .map_err(|e| anyhow!("{e}"))?;
+    })?;
+    // LoadError names the file, the policy and the field; its source (an OS error) is kept in
+    // the chain and printed once by `main`'s `{:#}`.
     let config = match &policy_config {
-        Some(path) => PolicyConfig::from_file(path).map_err(|e| anyhow!("{e}"))?,
+        Some(path) => PolicyConfig::from_file(path)?,
         None => PolicyConfig::builtin(),
     };
+    let config_origin = policy_config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
     // describe-key for the key-change policy: the KMS client the poller builds, behind a cache.
     let kms_client: sources::kms::SharedClient = Default::default();
     let key_lookup = CachedKeyLookup::new(
@@ -103,10 +108,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     );
     let policies = runtime
         .load(&config, Arc::new(key_lookup))
-        .map_err(|e| anyhow!("{e}"))?;
+        .with_context(|| format!("loading the policies of {config_origin}"))?;
     tracing::info!(
         policies = %policies.policies().map(|p| p.name).collect::<Vec<_>>().join(","),
-        config = %policy_config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into()),
+        config = %config_origin,
         "policies loaded"
     );
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::policy::{Decision, PolicyConfig, PolicyRuntime, RuntimeConfig};
+use crate::review::Review;
 use secretkms_model::CannedKeys;
 
 fn fixture(name: &str) -> EncryptionState {
@@ -48,7 +49,7 @@ fn verdicts(state: &EncryptionState) -> (Decision, Option<Decision>) {
         "object": {"apiVersion": "v1", "kind": "Secret",
                    "metadata": {"name": "probe", "namespace": "default"}}
     });
-    let write = set.evaluate(&secret.to_string(), state).unwrap();
+    let write = set.evaluate(&Review::decode_request(&secret.to_string()).unwrap(), state);
     let key_change = state.declared.as_ref().map(|d| {
         let se = serde_json::json!({
             "uid": "00000000-0000-0000-0000-000000000002",
@@ -62,7 +63,7 @@ fn verdicts(state: &EncryptionState) -> (Decision, Option<Decision>) {
                        "spec": {"key": d.key, "region": d.region,
                                 "requiredKeySpec": d.required_key_spec}}
         });
-        set.evaluate(&se.to_string(), state).unwrap()
+        set.evaluate(&Review::decode_request(&se.to_string()).unwrap(), state)
     });
     (write, key_change)
 }
@@ -180,14 +181,14 @@ fn status_findings_conditions_and_policy_verdicts_agree_on_every_fixture() {
             row.key_usable,
             "{name}"
         );
-        assert_eq!(write.allowed, row.write_allowed, "{name}: {write:?}");
+        assert_eq!(write.allowed(), row.write_allowed, "{name}: {write:?}");
 
         // The three views agree: a failing finding, a Ready that is False and a denied Secret
         // write go together, and a softer finding comes with the guard's warning.
         let failing = worst == Some(Level::Fail);
-        assert_eq!(!write.allowed, failing, "{name}: {write:?} vs {found:#?}");
+        assert_eq!(!write.allowed(), failing, "{name}: {write:?} vs {found:#?}");
         assert_eq!(ready.status == "False", failing, "{name}: {ready:?}");
-        if write.allowed {
+        if write.allowed() {
             assert_eq!(
                 !write.warnings.is_empty(),
                 worst == Some(Level::Warn),
@@ -204,7 +205,7 @@ fn status_findings_conditions_and_policy_verdicts_agree_on_every_fixture() {
             let key_fails = checks.iter().any(|c| c.level == Level::Fail);
             let rewrite_pending = row.state.rewrite.as_ref().is_some_and(|r| r.done < r.total);
             assert_eq!(
-                !change.allowed,
+                !change.allowed(),
                 key_fails || rewrite_pending,
                 "{name}: key-change guard {change:?} vs checks {checks:#?}"
             );

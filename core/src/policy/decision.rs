@@ -20,14 +20,42 @@ pub struct PolicyResult {
     pub duration: Duration,
 }
 
+/// What a decision comes to, kept in three kinds that a host puts on the wire each as what it is
+/// (docs/decisions/0002-admission-wire-forms.md), never telling them apart by their code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecisionKind {
+    /// Every matching policy allowed, or its denial or failure was not enforced (audit mode,
+    /// fail-open).
+    #[default]
+    Allowed,
+    /// An enforcing policy denied: a verdict shown to the user, with the first enforcing
+    /// denial's code (400..=599, 403 by convention). Wins over errors of other policies.
+    Denied { code: u16 },
+    /// No enforcing policy denied, but an enforcing fail-closed policy could not decide (trap,
+    /// deadline, memory, bad verdict): refused with [`DecisionKind::ERRORED_CODE`].
+    Errored,
+}
+
+impl DecisionKind {
+    /// The status code of an errored decision.
+    pub const ERRORED_CODE: u16 = 500;
+
+    /// The status code the decision goes out with: 0 when allowed.
+    pub fn code(self) -> u16 {
+        match self {
+            DecisionKind::Allowed => 0,
+            DecisionKind::Denied { code } => code,
+            DecisionKind::Errored => Self::ERRORED_CODE,
+        }
+    }
+}
+
 /// The merged answer to one AdmissionRequest.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Decision {
-    pub allowed: bool,
-    /// For a denial: the first enforcing denial's code (403 by convention), or 500 when only
-    /// fail-closed errors denied. 0 when allowed.
-    pub code: u16,
-    /// For a denial: each denying policy's message as `<policy>: <message>`, joined by `; `.
+    pub kind: DecisionKind,
+    /// When not allowed: each denying policy's message as `<policy>: <message>` and each
+    /// fail-closed error as `policy <policy> failed: ...`, joined by `; `. Empty when allowed.
     pub message: String,
     /// Deduplicated and fitted to the apiserver's limits by [`Warnings`].
     pub warnings: Vec<String>,
@@ -43,20 +71,20 @@ impl Decision {
     /// Longest audit annotation key part (a qualified name's name part).
     const MAX_ANNOTATION_KEY_CHARS: usize = 63;
 
-    /// True when a denial came from a policy that errored (fail-closed) rather than from a
-    /// verdict: hosts may want to report it differently.
-    pub fn denied_by_error(&self) -> bool {
-        !self.allowed
-            && !self
-                .policies
-                .iter()
-                .any(|p| p.mode == Mode::Enforce && matches!(p.outcome, Outcome::Denied(_)))
+    pub fn allowed(&self) -> bool {
+        self.kind == DecisionKind::Allowed
+    }
+
+    /// See [`DecisionKind::code`].
+    pub fn code(&self) -> u16 {
+        self.kind.code()
     }
 
     /// Merges outcomes; no policies means allowed.
     pub fn merge(policies: Vec<PolicyResult>) -> Self {
         let mut denials: Vec<String> = Vec::new();
         let mut verdict_code = None;
+        let mut errored = false;
         let mut warnings = Warnings::new();
         let mut annotations = BTreeMap::new();
         for p in &policies {
@@ -82,6 +110,7 @@ impl Decision {
                     annotations.insert(annotation_key(name, "error"), e.message.clone());
                     match (p.failure_mode, mode) {
                         (FailureMode::FailClosed, Mode::Enforce) => {
+                            errored = true;
                             denials.push(format!(
                                 "{e}; denied because its failureMode is fail-closed"
                             ));
@@ -98,14 +127,13 @@ impl Decision {
                 }
             }
         }
-        let allowed = denials.is_empty();
+        let kind = match (verdict_code, errored) {
+            (Some(code), _) => DecisionKind::Denied { code },
+            (None, true) => DecisionKind::Errored,
+            (None, false) => DecisionKind::Allowed,
+        };
         Self {
-            allowed,
-            code: if allowed {
-                0
-            } else {
-                verdict_code.unwrap_or(500)
-            },
+            kind,
             message: denials.join("; "),
             warnings: warnings.into_vec(),
             audit_annotations: annotations,
@@ -186,8 +214,9 @@ mod tests {
     #[test]
     fn nothing_matched_is_allowed() {
         let d = Decision::merge(vec![]);
-        assert!(d.allowed);
-        assert_eq!(d.code, 0);
+        assert_eq!(d.kind, DecisionKind::Allowed);
+        assert!(d.allowed());
+        assert_eq!(d.code(), 0);
     }
 
     #[test]
@@ -212,12 +241,10 @@ mod tests {
                 Outcome::Denied(verdict(false, "rewrite unfinished", &[])),
             ),
         ]);
-        assert!(!d.allowed);
-        assert_eq!(d.code, 403);
+        assert_eq!(d.kind, DecisionKind::Denied { code: 403 });
         assert_eq!(d.message, "b: key is Disabled; c: rewrite unfinished");
         assert_eq!(d.warnings, ["w1", "w2"]);
         assert_eq!(d.audit_annotations["b.reason"], "key is Disabled");
-        assert!(!d.denied_by_error());
     }
 
     #[test]
@@ -228,7 +255,7 @@ mod tests {
             FailClosed,
             Outcome::Denied(verdict(false, "key is Disabled", &[])),
         )]);
-        assert!(d.allowed);
+        assert!(d.allowed());
         assert_eq!(
             d.warnings,
             ["guard (audit mode, not enforced): key is Disabled"]
@@ -239,20 +266,19 @@ mod tests {
     #[test]
     fn failure_modes_decide_errored_evaluations() {
         let closed = Decision::merge(vec![result("p", Enforce, FailClosed, errored("p"))]);
-        assert!(!closed.allowed);
-        assert_eq!(closed.code, 500);
+        assert_eq!(closed.kind, DecisionKind::Errored);
+        assert_eq!(closed.code(), 500);
         assert_eq!(
             closed.message,
             "policy p failed: deadline of 50ms exceeded; denied because its failureMode is fail-closed"
         );
-        assert!(closed.denied_by_error());
         assert_eq!(
             closed.audit_annotations["p.error"],
             "deadline of 50ms exceeded"
         );
 
         let open = Decision::merge(vec![result("p", Enforce, FailOpen, errored("p"))]);
-        assert!(open.allowed);
+        assert_eq!(open.kind, DecisionKind::Allowed);
         assert_eq!(
             open.warnings,
             [
@@ -261,8 +287,25 @@ mod tests {
         );
 
         let audit = Decision::merge(vec![result("p", Audit, FailClosed, errored("p"))]);
-        assert!(audit.allowed);
+        assert_eq!(audit.kind, DecisionKind::Allowed);
         assert!(audit.audit_annotations.contains_key("p.denied"));
+    }
+
+    #[test]
+    fn a_verdict_wins_over_an_error_and_keeps_its_code() {
+        let mut invalid = verdict(false, "spec.key is not a key id", &[]);
+        invalid.code = 422;
+        let d = Decision::merge(vec![
+            result("p", Enforce, FailClosed, errored("p")),
+            result("q", Enforce, FailClosed, Outcome::Denied(invalid)),
+        ]);
+        assert_eq!(d.kind, DecisionKind::Denied { code: 422 });
+        assert!(
+            d.message.starts_with("policy p failed: ")
+                && d.message.ends_with("; q: spec.key is not a key id"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]

@@ -54,9 +54,3 @@ pub enum LoadError {
 
 /// Result of loading policies.
 pub type Result<T, E = LoadError> = std::result::Result<T, E>;
-
-/// The AdmissionRequest handed to [`super::PolicySet::evaluate`] could not be matched against
-/// the policies' rules. The message names the missing or mistyped field, never a value.
-#[derive(Debug, thiserror::Error)]
-#[error("not an AdmissionRequest: {0}")]
-pub struct RequestError(pub serde_json::Error);

@@ -1,10 +1,11 @@
 //! Binding policies to requests, the way a ValidatingWebhookConfiguration's `rules` do: API
 //! groups, versions, resources (with the `*`, `*/*`, `name/*` and `name/sub` forms) and
-//! operations, matched against the AdmissionRequest's `resource`, `subResource` and `operation`.
-
-use std::borrow::Cow;
+//! operations, matched against the decoded head of the AdmissionRequest (`resource`,
+//! `subResource`, `operation`).
 
 use serde::Deserialize;
+
+use crate::review::RequestHead;
 
 /// An admission operation, as the apiserver spells it; `*` means all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -110,18 +111,15 @@ impl Rule {
         Ok(())
     }
 
-    pub(crate) fn matches(&self, target: &RequestTarget<'_>) -> bool {
+    pub(crate) fn matches(&self, head: &RequestHead<'_>) -> bool {
         let any_or = |list: &[String], value: &str| list.iter().any(|x| x == "*" || x == value);
-        any_or(&self.api_groups, &target.resource.group)
-            && any_or(&self.api_versions, &target.resource.version)
-            && self
-                .operations
-                .iter()
-                .any(|op| op.matches(&target.operation))
+        any_or(&self.api_groups, &head.resource.group)
+            && any_or(&self.api_versions, &head.resource.version)
+            && self.operations.iter().any(|op| op.matches(&head.operation))
             && self
                 .resources
                 .iter()
-                .any(|r| resource_matches(r, &target.resource.resource, target.sub_resource()))
+                .any(|r| resource_matches(r, &head.resource.resource, head.sub_resource()))
     }
 }
 
@@ -133,45 +131,14 @@ fn resource_matches(rule: &str, resource: &str, sub: &str) -> bool {
     (rule_main == "*" || rule_main == resource) && (rule_sub == "*" || rule_sub == sub)
 }
 
-/// The fields of an AdmissionRequest that rules match on, borrowed from the JSON text; the
-/// objects (and so any Secret data) are skipped without being kept.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RequestTarget<'a> {
-    #[serde(borrow)]
-    pub resource: GroupVersionResource<'a>,
-    #[serde(borrow, default)]
-    pub sub_resource: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    pub operation: Cow<'a, str>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct GroupVersionResource<'a> {
-    #[serde(borrow, default)]
-    pub group: Cow<'a, str>,
-    #[serde(borrow)]
-    pub version: Cow<'a, str>,
-    #[serde(borrow)]
-    pub resource: Cow<'a, str>,
-}
-
-impl<'a> RequestTarget<'a> {
-    pub(crate) fn parse(request_json: &'a str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(request_json)
-    }
-
-    fn sub_resource(&self) -> &str {
-        self.sub_resource.as_deref().unwrap_or("")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn target(json: &str) -> RequestTarget<'_> {
-        RequestTarget::parse(json).unwrap()
+    use crate::review::Review;
+
+    fn target(json: &str) -> RequestHead<'_> {
+        Review::decode_request(json).unwrap().head
     }
 
     const SECRET_CREATE: &str = r#"{"uid":"1","resource":{"group":"","version":"v1","resource":"secrets"},
@@ -226,11 +193,5 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("PATCH"), "{err}");
-    }
-
-    #[test]
-    fn request_parse_errors_name_the_missing_field() {
-        let err = RequestTarget::parse(r#"{"operation":"CREATE"}"#).unwrap_err();
-        assert!(err.to_string().contains("resource"), "{err}");
     }
 }

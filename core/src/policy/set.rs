@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use super::artifact_cache::CacheStatus;
 use super::bindings::{self, wit};
 use super::compiled::CompiledPolicy;
-use super::error::{LoadError, RequestError, Result};
+use super::error::{LoadError, Result};
 use super::evaluation::CallContext;
 use super::host::Limits;
 use super::metrics::{PolicyMetrics, Recorded};
-use super::rule::{RequestTarget, Rule};
+use super::rule::Rule;
 use super::runtime::PolicyRuntime;
 use super::{
     Decision, FailureMode, KeyLookup, Mode, Outcome, PolicyConfig, PolicyResult, PolicySource,
 };
+use crate::review::Review;
 use secretkms_model::EncryptionState;
 
 /// Policies loaded from one [`PolicyConfig`]. `Send + Sync`: share it (e.g. in an `Arc` or an
@@ -131,30 +132,23 @@ impl PolicySet {
         })
     }
 
-    /// Decides on one AdmissionRequest (the `request` object of an AdmissionReview, as JSON text;
-    /// from a `&RawValue` pass `raw.get()`).
-    ///
-    /// Only `resource`, `subResource` and `operation` are parsed here, borrowing from the text, to
-    /// pick the policies whose rules match; each of those gets the full text. Err means the text
-    /// is not an AdmissionRequest (a malformed review, the host's 400), never a policy failure:
-    /// those are in the [`Decision`].
-    pub fn evaluate(
-        &self,
-        request_json: &str,
-        state: &EncryptionState,
-    ) -> Result<Decision, RequestError> {
-        let target = RequestTarget::parse(request_json).map_err(RequestError)?;
+    /// Decides on one decoded AdmissionRequest ([`Review::decode`] for a whole review,
+    /// [`Review::decode_request`] for a bare request). The policies whose rules match the
+    /// request's head each get the request's full JSON text. Policy failures are in the
+    /// [`Decision`] (its [`super::DecisionKind`]); a request that is not an AdmissionRequest
+    /// was already refused by decoding.
+    pub fn evaluate(&self, review: &Review<'_>, state: &EncryptionState) -> Decision {
         let mut wit_state = None;
         let results = self
             .policies
             .iter()
-            .filter(|p| p.rules.iter().any(|r| r.matches(&target)))
+            .filter(|p| p.rules.iter().any(|r| r.matches(&review.head)))
             .map(|p| {
                 let s = wit_state.get_or_insert_with(|| bindings::encryption_state(state));
-                p.evaluate(&self.runtime, &self.keys, request_json, s)
+                p.evaluate(&self.runtime, &self.keys, review.request_json, s)
             })
             .collect();
-        Ok(Decision::merge(results))
+        Decision::merge(results)
     }
 
     /// Evaluates the named policy alone, whatever its rules say (`policy run` on a review the

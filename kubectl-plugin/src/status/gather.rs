@@ -13,6 +13,7 @@ use secretkms_core::apiserver_health;
 use secretkms_core::kms_facts;
 use secretkms_core::observations::Observations;
 use secretkms_core::policy::{PolicyConfig, PolicyRuntime, RuntimeConfig};
+use secretkms_core::review::Review;
 use secretkms_model::{CannedKeys, Declared, EncryptionState, RewriteFacts};
 
 use super::report::{Part, PolicyPreview, RewriteProgress, StatusReport};
@@ -183,11 +184,12 @@ fn preview(
                    "metadata": {"name": "secretkms-status-probe", "namespace": namespace}},
         "dryRun": true
     });
-    let d = set.evaluate(&request.to_string(), state)?;
+    let request = request.to_string();
+    let d = set.evaluate(&Review::decode_request(&request)?, state);
     Ok(PolicyPreview {
         namespace: namespace.into(),
-        allowed: d.allowed,
-        code: d.code,
+        allowed: d.allowed(),
+        code: d.code(),
         message: d.message,
         warnings: d.warnings,
     })

@@ -8,16 +8,30 @@ use secretkms_webhook::app::router;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::support::{app, disabled, healthy, review};
+use secretkms_core::policy::PolicySpec;
+
+use crate::support::{app, app_with, counter, disabled, healthy, policy_set, review, test_policy};
 
 const LIMIT: usize = 8 << 20;
+const TRAP: &str = include_str!("../../../core/tests/data/trap.wat");
+const LOOP: &str = include_str!("../../../core/tests/data/loop.wat");
+const DENY_422: &str = include_str!("../data/deny-422.wat");
 
 async fn post(
     app: std::sync::Arc<secretkms_webhook::app::App>,
     content_type: &str,
     body: impl Into<Body>,
 ) -> (StatusCode, Value) {
-    let req = Request::post("/validate?timeout=10s")
+    post_to(app, "/validate?timeout=10s", content_type, body).await
+}
+
+async fn post_to(
+    app: std::sync::Arc<secretkms_webhook::app::App>,
+    uri: &str,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
+    let req = Request::post(uri)
         .header("content-type", content_type)
         .body(body.into())
         .unwrap();
@@ -31,28 +45,26 @@ async fn post(
 
 #[tokio::test]
 async fn a_healthy_state_allows_and_echoes_the_uid() {
-    let (status, body) = post(
-        app(Some(healthy()), LIMIT),
-        "application/json",
-        review("uid-1", false),
-    )
-    .await;
+    let app = app(Some(healthy()), LIMIT);
+    let (status, body) = post(app.clone(), "application/json", review("uid-1", false)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(body["kind"], "AdmissionReview");
     assert_eq!(body["response"]["uid"], "uid-1");
     assert_eq!(body["response"]["allowed"], true);
     assert!(body["response"].get("status").is_none());
+    let allowed = [
+        ("operation", "CREATE"),
+        ("resource", "secrets"),
+        ("outcome", "allowed"),
+    ];
+    assert_eq!(counter(&app, "admission_requests", &allowed).await, 1);
 }
 
 #[tokio::test]
 async fn a_denial_is_http_200_with_code_403_and_the_fix() {
-    let (status, body) = post(
-        app(Some(disabled()), LIMIT),
-        "application/json",
-        review("uid-2", false),
-    )
-    .await;
+    let app = app(Some(disabled()), LIMIT);
+    let (status, body) = post(app.clone(), "application/json", review("uid-2", false)).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -61,6 +73,7 @@ async fn a_denial_is_http_200_with_code_403_and_the_fix() {
     let r = &body["response"];
     assert_eq!(r["uid"], "uid-2");
     assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"]["status"], "Failure");
     assert_eq!(r["status"]["code"], 403);
     assert_eq!(r["status"]["reason"], "Forbidden");
     assert!(
@@ -70,6 +83,114 @@ async fn a_denial_is_http_200_with_code_403_and_the_fix() {
             .contains("EnableKey"),
         "{r}"
     );
+    let denied = [("resource", "secrets"), ("outcome", "denied")];
+    assert_eq!(counter(&app, "admission_requests", &denied).await, 1);
+}
+
+#[tokio::test]
+async fn a_denial_with_code_422_goes_out_as_422_invalid() {
+    let app = app_with(
+        policy_set(vec![test_policy("spec-check", DENY_422)]),
+        Some(healthy()),
+        LIMIT,
+    );
+    let (status, body) = post(app.clone(), "application/json", review("uid-422", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    let r = &body["response"];
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"]["code"], 422);
+    assert_eq!(
+        r["status"]["reason"], "Invalid",
+        "was InternalError while the reason was derived from code == 403"
+    );
+    assert_eq!(
+        r["status"]["message"],
+        "spec-check: spec.key is not a key id"
+    );
+    let outcome = |o| [("resource", "secrets"), ("outcome", o)];
+    assert_eq!(
+        counter(&app, "admission_requests", &outcome("denied")).await,
+        1
+    );
+    assert_eq!(
+        counter(&app, "admission_requests", &outcome("error")).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_fail_closed_policy_that_traps_is_http_200_with_code_500_naming_it() {
+    let app = app_with(
+        policy_set(vec![test_policy("crasher", TRAP)]),
+        Some(healthy()),
+        LIMIT,
+    );
+    let (status, body) = post(app.clone(), "application/json", review("uid-500", false)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a policy error is an answer, not a failed call"
+    );
+    let r = &body["response"];
+    assert_eq!(r["uid"], "uid-500");
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"]["status"], "Failure");
+    assert_eq!(r["status"]["code"], 500);
+    assert_eq!(r["status"]["reason"], "InternalError");
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("policy crasher failed: trapped: ")
+            && message.ends_with("; denied because its failureMode is fail-closed"),
+        "{message}"
+    );
+    assert!(
+        r["auditAnnotations"]["crasher.error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("trapped: ")),
+        "{r}"
+    );
+    let outcome = |o| [("resource", "secrets"), ("outcome", o)];
+    assert_eq!(
+        counter(&app, "admission_requests", &outcome("error")).await,
+        1
+    );
+    assert_eq!(
+        counter(&app, "admission_requests", &outcome("denied")).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_review_not_decided_before_its_deadline_is_503_and_counted_as_a_timeout() {
+    // The policy may spin for a second; the apiserver gives 250 ms, of which the webhook keeps
+    // 200 ms back (floored at 100 ms).
+    let spinner = PolicySpec {
+        timeout_ms: 1_000,
+        ..test_policy("spinner", LOOP)
+    };
+    let app = app_with(policy_set(vec![spinner]), Some(healthy()), LIMIT);
+    let (status, json) = post_to(
+        app.clone(),
+        "/validate?timeout=250ms",
+        "application/json",
+        review("uid-late", false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(
+        json["error"],
+        "no decision within the request's deadline of 100ms"
+    );
+    assert_eq!(
+        counter(&app, "admission_unanswered", &[("reason", "timeout")]).await,
+        1
+    );
+    assert_eq!(
+        counter(&app, "admission_bad_requests", &[]).await,
+        0,
+        "a late answer is not a bad request"
+    );
+    assert_eq!(counter(&app, "admission_requests", &[]).await, 0);
 }
 
 #[tokio::test]
@@ -105,17 +226,25 @@ async fn malformed_reviews_get_400_with_a_json_error() {
         ),
         ("no uid", full.replace("\"uid-4\"", "\"\"")),
         ("uid not a string", full.replace("\"uid-4\"", "42")),
+        ("no operation", full.replace("\"CREATE\"", "null")),
         (
             "deep nesting",
             format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
         ),
     ];
     for (what, body) in cases {
-        let (status, json) = post(app(Some(healthy()), LIMIT), "application/json", body).await;
+        let app = app(Some(healthy()), LIMIT);
+        let (status, json) = post(app.clone(), "application/json", body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {json}");
         assert!(
             json["error"].as_str().is_some_and(|e| !e.is_empty()),
             "{what}: JSON error body: {json}"
+        );
+        let malformed = [("reason", "malformed_review")];
+        assert_eq!(
+            counter(&app, "admission_bad_requests", &malformed).await,
+            1,
+            "{what}"
         );
     }
 }

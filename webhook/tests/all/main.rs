@@ -3,5 +3,8 @@
 
 mod edge;
 mod monitor;
+#[path = "../../../core/tests/support/policy_component.rs"]
+mod policy_component;
+mod startup;
 mod support;
 mod tls;

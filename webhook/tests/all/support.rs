@@ -1,18 +1,25 @@
-//! Shared fixtures: a router with the real default policies and a given state, reviews, and
-//! certificates.
+//! Shared fixtures: an app with the real default policies (or test policies built from tiny
+//! `.wat` modules) and a given state, reviews, metrics, and certificates.
 
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use secretkms_core::observations::FileState;
 use secretkms_core::policy::{
-    CacheDir, NoKeyLookup, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
+    CacheDir, NoKeyLookup, Operation, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
+    PolicySpec, Rule, RuntimeConfig,
 };
 use secretkms_model::{EncryptionState, KeyState};
-use secretkms_webhook::app::App;
+use secretkms_webhook::app::{App, metrics_router};
 use secretkms_webhook::metrics::Metrics;
 use secretkms_webhook::sources::StateHub;
+use tower::ServiceExt;
+
+use crate::policy_component::policy_component;
 
 pub const REVIEW: &str = include_str!("../data/secret-create-review.json");
 pub const HEALTHY: &str = include_str!("../data/healthy-state.json");
@@ -42,18 +49,25 @@ pub fn disabled() -> EncryptionState {
     state
 }
 
+/// One policy runtime per test binary, as in the webhook.
+fn runtime() -> &'static PolicyRuntime {
+    static RT: OnceLock<PolicyRuntime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let cache = std::env::temp_dir().join("secretkms-webhook-tests-policy-cache");
+        PolicyRuntime::new(RuntimeConfig {
+            cache: CacheDir::At(cache),
+            ..Default::default()
+        })
+        .unwrap()
+    })
+}
+
 /// The default policies, compiled once per test binary.
 pub fn policies() -> Arc<PolicySet> {
     static SET: OnceLock<Arc<PolicySet>> = OnceLock::new();
     SET.get_or_init(|| {
-        let cache = std::env::temp_dir().join("secretkms-webhook-tests-policy-cache");
-        let runtime = PolicyRuntime::new(RuntimeConfig {
-            cache: CacheDir::At(cache),
-            ..Default::default()
-        })
-        .unwrap();
         Arc::new(
-            runtime
+            runtime()
                 .load(&PolicyConfig::builtin(), Arc::new(NoKeyLookup))
                 .unwrap(),
         )
@@ -61,8 +75,43 @@ pub fn policies() -> Arc<PolicySet> {
     .clone()
 }
 
-/// An app whose state comes from `state` (none: nothing known yet).
+/// A test policy named `name`, bound to Secret writes, from the core module text `core_wat`
+/// (core/tests/data/*.wat, tests/data/*.wat).
+pub fn test_policy(name: &str, core_wat: &str) -> PolicySpec {
+    PolicySpec {
+        rules: vec![Rule::new(
+            &[""],
+            &["v1"],
+            &["secrets"],
+            &[Operation::Create, Operation::Update],
+        )],
+        ..PolicySpec::new(
+            name,
+            PolicySource::Bytes(policy_component(core_wat, "").into()),
+        )
+    }
+}
+
+/// `specs` loaded as the webhook loads its configuration.
+pub fn policy_set(specs: Vec<PolicySpec>) -> Arc<PolicySet> {
+    Arc::new(
+        runtime()
+            .load(&PolicyConfig { policies: specs }, Arc::new(NoKeyLookup))
+            .unwrap(),
+    )
+}
+
+/// An app with the default policies whose state comes from `state` (none: nothing known yet).
 pub fn app(state: Option<EncryptionState>, max_body_bytes: usize) -> Arc<App> {
+    app_with(policies(), state, max_body_bytes)
+}
+
+/// An app with `policies`.
+pub fn app_with(
+    policies: Arc<PolicySet>,
+    state: Option<EncryptionState>,
+    max_body_bytes: usize,
+) -> Arc<App> {
     let hub = StateHub::default();
     if let Some(state) = state {
         hub.update(|o| {
@@ -73,7 +122,7 @@ pub fn app(state: Option<EncryptionState>, max_body_bytes: usize) -> Arc<App> {
         });
     }
     Arc::new(App {
-        policies: policies(),
+        policies,
         state: Arc::new(hub),
         metrics: Arc::new(Metrics::new()),
         evaluations: tokio::sync::Semaphore::new(2),
@@ -81,6 +130,27 @@ pub fn app(state: Option<EncryptionState>, max_body_bytes: usize) -> Arc<App> {
         max_body_bytes,
         shutting_down: Default::default(),
     })
+}
+
+/// The value of the counter `name` (without `_total`) whose labels include every pair of
+/// `labels` in `app`'s `/metrics`, as scraped through the metrics router; 0 when absent.
+pub async fn counter(app: &Arc<App>, name: &str, labels: &[(&str, &str)]) -> u64 {
+    let resp = metrics_router(app.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let series = format!("secretkms_{name}_total{{");
+    text.lines()
+        .filter(|l| l.starts_with(&series))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// The fixture review with a different uid and operation-specific tweaks.

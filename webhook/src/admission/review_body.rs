@@ -1,0 +1,141 @@
+//! The one extractor of `POST /validate`: the content type, the body size and the apiserver's
+//! deadline are checked here, before anything is decoded, so the handler starts from a body it
+//! may decode and a deadline it must meet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use http_body_util::LengthLimitError;
+use tokio::time::Instant;
+
+use super::Failure;
+use crate::app::App;
+
+/// Time kept back from the apiserver's deadline to get the answer onto the wire.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
+
+/// A JSON body within `--max-body-bytes`, read before its deadline.
+#[derive(Debug)]
+pub struct ReviewBody {
+    pub bytes: Bytes,
+    /// When the request arrived, before its body was read.
+    pub arrived: Instant,
+    /// The answer must be on the wire by `arrived + budget`.
+    pub budget: Duration,
+}
+
+impl ReviewBody {
+    pub fn deadline(&self) -> Instant {
+        self.arrived + self.budget
+    }
+}
+
+impl FromRequest<Arc<App>> for ReviewBody {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Failure> {
+        let arrived = Instant::now();
+        let budget = budget(req.uri().query(), app.default_timeout);
+        let read = read(req, app.max_body_bytes, arrived, budget).await;
+        let bytes = read.inspect_err(|failure| failure.record(&app.metrics))?;
+        Ok(Self {
+            bytes,
+            arrived,
+            budget,
+        })
+    }
+}
+
+async fn read(
+    req: Request,
+    limit: usize,
+    arrived: Instant,
+    budget: Duration,
+) -> Result<Bytes, Failure> {
+    if !is_json(req.headers()) {
+        return Err(Failure::ContentType);
+    }
+    let body = axum::body::to_bytes(req.into_body(), limit);
+    match tokio::time::timeout_at(arrived + budget, body).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_too_large(&e) => Err(Failure::TooLarge { limit }),
+        Ok(Err(e)) => Err(Failure::Unreadable(e.to_string())),
+        Err(_elapsed) => Err(Failure::Late { budget }),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if err.is::<LengthLimitError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// The apiserver's remaining budget (`?timeout=10s`) minus a margin, or the default.
+fn budget(query: Option<&str>, default: Duration) -> Duration {
+    let sent = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("timeout="))
+        .and_then(|v| secretkms_alibaba::duration::parse(v).ok());
+    sent.unwrap_or(default)
+        .saturating_sub(DEADLINE_MARGIN)
+        .max(Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_honours_the_apiservers_timeout() {
+        assert_eq!(
+            budget(Some("timeout=10s"), Duration::from_secs(30)),
+            Duration::from_millis(9800)
+        );
+        assert_eq!(
+            budget(Some("a=b&timeout=2s"), Duration::from_secs(30)),
+            Duration::from_millis(1800)
+        );
+        assert_eq!(
+            budget(None, Duration::from_secs(5)),
+            Duration::from_millis(4800)
+        );
+        assert_eq!(
+            budget(Some("timeout=junk"), Duration::from_secs(5)),
+            Duration::from_millis(4800)
+        );
+        assert_eq!(
+            budget(Some("timeout=0s"), Duration::from_secs(5)),
+            Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn content_type_must_be_json() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/json; charset=utf-8".parse().unwrap(),
+        );
+        assert!(is_json(&h));
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert!(!is_json(&h));
+    }
+}
