@@ -3,6 +3,7 @@
 //! and the clients that gather its facts from their real sources.
 
 pub mod apiserver_health;
+pub mod apiserver_metrics;
 pub mod credentials;
 pub mod kms;
 pub mod observations;
