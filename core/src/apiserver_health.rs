@@ -6,6 +6,8 @@
 //! registers this check for any configuration loaded with automatic reload, even one without a
 //! KMS provider, so "configured" really means "an encryption configuration is loaded".
 
+pub mod readyz;
+
 use kube::Client;
 
 use secretkms_model::ApiserverFacts;

@@ -4,6 +4,7 @@
 //! answer into its facts. The Alibaba Cloud clients themselves are `secretkms_alibaba`'s.
 
 pub mod apiserver_health;
+pub mod apiserver_metrics;
 pub mod judgement;
 pub mod kms_facts;
 pub mod observations;

@@ -306,7 +306,7 @@ fn local_key_providers_write_under_their_own_prefix_even_before_kms() {
 }
 
 #[test]
-#[ignore = "needs the kms plugin's v1beta1 service (branch kmsplugin)"]
+#[ignore = "the apiserver's KMS v1 health check fails against the plugin's v1beta1 service: under investigation"]
 fn kms_v1_layouts_name_one_check_per_provider_without_reload() {
     in_parallel(vec![
         variant("v1, reload off", || async {
@@ -345,7 +345,6 @@ fn kms_v1_layouts_name_one_check_per_provider_without_reload() {
 }
 
 #[test]
-#[ignore = "needs the kms plugin's --key-id-mode (branch kmsplugin)"]
 fn constant_key_id_mode_names_the_cmk_in_status_and_in_etcd() {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

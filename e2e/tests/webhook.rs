@@ -318,7 +318,7 @@ async fn secret_data_never_reaches_the_log() {
             state: Some(healthy()),
             // Every level, for our code and the HTTP stack; the compiler's own tracing is left at
             // info only because tracing every compiled instruction takes minutes.
-            extra_args: vec!["--log=trace,cranelift_codegen=info,cranelift_frontend=info,wasmtime_cranelift=info".into()],
+            extra_args: vec!["--log=trace,cranelift=info,wasmtime=info,regalloc2=info".into()],
             ..Default::default()
         },
         "Fail",
