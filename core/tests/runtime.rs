@@ -548,7 +548,7 @@ fn evaluations_run_concurrently_from_several_threads() {
                     } else {
                         disabled()
                     };
-                    let d = evaluate(&set, &secret_request(), &state);
+                    let d = evaluate(set, &secret_request(), &state);
                     assert_eq!(d.allowed(), (t + i) % 2 == 0, "{d:?}");
                 }
             });
