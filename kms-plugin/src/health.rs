@@ -315,8 +315,9 @@ mod tests {
             h.starts_with("no successful Encrypt with key key-1 for 62s: kms Encrypt: throttled"),
             "{h}"
         );
-        // A success afterwards clears the failure.
+        // A success afterwards clears the failure (the self-test proves both directions).
         throttled.encrypt.succeeded(late);
+        throttled.decrypt.succeeded(late);
         assert_eq!(healthz(&key, &throttled, "key-1", GRACE, late), "ok");
     }
 

@@ -579,7 +579,13 @@ async fn an_unreachable_kms_is_unhealthy_after_the_grace_and_recovers_by_itself(
     let (mut plugin, _) = Plugin::healthy(&kms, &[("failure-grace", "1s")]).await;
     kms.faults(serde_json::json!({"kind": "drop", "count": 1000}))
         .await;
-    let s = plugin.status_until("not ok", |s| s.healthz != "ok").await;
+    // Until the first DescribeKey attempt has failed the text says only that the state is stale;
+    // wait for the form that carries the error.
+    let s = plugin
+        .status_until("not ok, naming the error", |s| {
+            s.healthz.contains("more than the 1s grace")
+        })
+        .await;
     assert!(
         s.healthz.contains(&kms.key) && s.healthz.contains("more than the 1s grace"),
         "{}",
