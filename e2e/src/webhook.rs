@@ -307,13 +307,18 @@ pub fn https_client(ca_pem: &str) -> Result<reqwest::Client> {
         .map_err(|e| HarnessError::Webhook(e.to_string()))
 }
 
-/// Waits up to 30 s until `url` (an HTTPS health endpoint of `process`) answers 2xx, trusting
-/// `ca_pem`; fails at once with the log's tail when the process exits.
+/// How long a starting webhook may take to serve: a debug build compiles its policies with
+/// Cranelift when the artefact cache is cold, and a test binary starts a dozen at once on CI's
+/// two cores (30 s was seen to run out there).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits up to [`START_TIMEOUT`] until `url` (an HTTPS health endpoint of `process`) answers 2xx,
+/// trusting `ca_pem`; fails at once with the log's tail when the process exits.
 pub(crate) async fn wait_healthy(process: &mut Supervised, url: &str, ca_pem: &str) -> Result<()> {
     let http = https_client(ca_pem)?;
     let since = Instant::now();
     let mut last_error = String::from("not yet polled");
-    while since.elapsed() < Duration::from_secs(30) {
+    while since.elapsed() < START_TIMEOUT {
         process.check_alive()?;
         match http.get(url).send().await {
             Ok(r) if r.status().is_success() => return Ok(()),
