@@ -25,5 +25,5 @@ pub use admission::Admission;
 pub use crd::{established, install_crd};
 pub use encrypted_cluster::encrypted_cluster;
 pub use eventually::eventually;
-pub use secret::{MARKER, create_secret, holds_marker, secret};
+pub use secret::{MARKER, create_secret, holds_marker, reads_back, secret};
 pub use state::{KEY, disabled, healthy, with_key};

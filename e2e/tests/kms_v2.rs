@@ -10,10 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, Client};
 use secretkms_e2e::EtcdReader;
-use secretkms_e2e::fixtures::{MARKER, create_secret, encrypted_cluster, holds_marker};
+use secretkms_e2e::fixtures::{create_secret, encrypted_cluster, holds_marker, reads_back};
 use secretkms_e2e::kms::{
     self, EncryptedObject, KmsStackOptions, encrypted_object::HKDF_SHA256_XNONCE_AES_GCM_SEED,
 };
@@ -35,18 +33,6 @@ async fn envelope(etcd: &EtcdReader, ns: &str, name: &str) -> EncryptedObject {
         "the Secret's value is readable in etcd"
     );
     EncryptedObject::from_stored(PROVIDER, &raw).unwrap_or_else(|e| panic!("{ns}/{name}: {e}"))
-}
-
-async fn reads_back(client: &Client, ns: &str, name: &str) {
-    let read = Api::<Secret>::namespaced(client.clone(), ns)
-        .get(name)
-        .await
-        .unwrap_or_else(|e| panic!("reading Secret {ns}/{name}: {e}"));
-    assert_eq!(
-        read.data.unwrap()["password"].0,
-        MARKER.as_bytes(),
-        "the apiserver decrypts {ns}/{name}"
-    );
 }
 
 #[tokio::test]

@@ -8,13 +8,9 @@
 //! Control planes are the slow part, so each test starts its independent variants at once, one
 //! thread each.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Client};
+use secretkms_e2e::fixtures::{create_secret, holds_marker, reads_back};
 use secretkms_e2e::kms::{EncryptedObject, KmsStackOptions};
 use secretkms_e2e::layout::{
     KMS_V1_PROVIDER, KMS_V2_PROVIDER, KeyIdMode, KmsApi, Layout, ProviderKind, Reload,
@@ -24,7 +20,6 @@ use secretkms_e2e::{Cluster, ControlPlane, Options, Readyz};
 const EMULATOR: &str = env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e");
 const PLUGIN: &str = env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e");
 /// Must be readable in etcd only when `identity` writes.
-const MARKER: &str = "marker-layouts-9c41-not-a-real-password";
 /// The post-start hook the apiserver runs only with automatic reload on.
 const RELOAD_HOOK: &str = "poststarthook/start-encryption-provider-config-automatic-reload";
 
@@ -70,39 +65,6 @@ async fn start(layout: Layout) -> Cluster {
         .unwrap_or_else(|e| panic!("starting layout {layout}: {e}"))
 }
 
-fn secret(name: &str) -> Secret {
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        data: Some(BTreeMap::from([(
-            "password".to_string(),
-            ByteString(MARKER.as_bytes().to_vec()),
-        )])),
-        ..Default::default()
-    }
-}
-
-async fn create(client: &Client, ns: &str, name: &str) {
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret(name))
-        .await
-        .unwrap_or_else(|e| panic!("creating Secret {ns}/{name}: {e}"));
-}
-
-async fn reads_back(client: &Client, ns: &str, name: &str) {
-    let read = Api::<Secret>::namespaced(client.clone(), ns)
-        .get(name)
-        .await
-        .unwrap_or_else(|e| panic!("reading Secret {ns}/{name}: {e}"));
-    assert_eq!(
-        read.data.unwrap()["password"].0,
-        MARKER.as_bytes(),
-        "the apiserver reads {ns}/{name} back"
-    );
-}
-
 async fn stored(cp: &ControlPlane, ns: &str, name: &str) -> Vec<u8> {
     cp.etcd()
         .get(&format!("/registry/secrets/{ns}/{name}"))
@@ -111,15 +73,11 @@ async fn stored(cp: &ControlPlane, ns: &str, name: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("no etcd key for Secret {ns}/{name}"))
 }
 
-fn contains_marker(raw: &[u8]) -> bool {
-    raw.windows(MARKER.len()).any(|w| w == MARKER.as_bytes())
-}
-
 /// Writes a Secret through the first apiserver, reads it back and returns what etcd holds.
 async fn write_one(cp: &ControlPlane, purpose: &str) -> (String, Vec<u8>) {
     let client = cp.client().await.unwrap();
     let ns = cp.namespace(&client, purpose).await.unwrap();
-    create(&client, &ns, "app").await;
+    create_secret(&client, &ns, "app").await;
     reads_back(&client, &ns, "app").await;
     let raw = stored(cp, &ns, "app").await;
     (ns, raw)
@@ -133,7 +91,7 @@ async fn writes_under(cp: &ControlPlane, prefix: &str) -> Vec<u8> {
         "{ns}/app should be stored under {prefix:?}, starts with {:?}",
         String::from_utf8_lossy(&raw[..raw.len().min(prefix.len() + 8)])
     );
-    assert!(!contains_marker(&raw), "the value is readable in etcd");
+    assert!(!holds_marker(&raw), "the value is readable in etcd");
     raw
 }
 
@@ -179,7 +137,7 @@ fn kms_v2_layouts_show_their_checks_their_first_provider_and_every_apiserver() {
                 String::from_utf8_lossy(&raw[..raw.len().min(16)])
             );
             assert!(
-                contains_marker(&raw),
+                holds_marker(&raw),
                 "with identity first the value is in etcd in plaintext"
             );
         }),
@@ -237,15 +195,15 @@ async fn two_apiservers_share_one_store(cluster: &Cluster) {
     let one = first.client().await.unwrap();
     let two = second.client().await.unwrap();
     let ns = cp.namespace(&one, "two-apiservers").await.unwrap();
-    create(&one, &ns, "from-first").await;
-    create(&two, &ns, "from-second").await;
+    create_secret(&one, &ns, "from-first").await;
+    create_secret(&two, &ns, "from-second").await;
     reads_back(&two, &ns, "from-first").await;
     reads_back(&one, &ns, "from-second").await;
 
     let prefix = format!("k8s:enc:kms:v2:{KMS_V2_PROVIDER}:");
     for name in ["from-first", "from-second"] {
         let raw = stored(cp, &ns, name).await;
-        assert!(!contains_marker(&raw), "{ns}/{name} is readable in etcd");
+        assert!(!holds_marker(&raw), "{ns}/{name} is readable in etcd");
         let object = EncryptedObject::from_stored(KMS_V2_PROVIDER, &raw)
             .unwrap_or_else(|e| panic!("{ns}/{name} under {prefix:?}: {e}"));
         // Per-version key ids (the default): `<CMK id>/<key version id>`, as each plugin says.
