@@ -64,6 +64,11 @@ pub struct KmsStackOptions {
     /// How many plugin processes, each on its own socket, all on the same emulator and CMK
     /// (one per apiserver of a highly available control plane).
     pub plugins: usize,
+    /// Serve on Linux abstract sockets (`unix:///@name`) instead of socket files. KMS v1 needs
+    /// this: kube-apiserver's v1 client sends the dialled address as the HTTP/2 `:authority`,
+    /// percent-encoding the slashes of a socket path, which the h2 crate under the plugin
+    /// refuses; an abstract name has no slash (kms-plugin/README.md, "Known limit").
+    pub abstract_sockets: bool,
 }
 
 impl KmsStackOptions {
@@ -75,6 +80,7 @@ impl KmsStackOptions {
             poll_interval: Duration::from_secs(1),
             key_id_mode: KeyIdMode::default(),
             plugins: 1,
+            abstract_sockets: false,
         }
     }
 }
@@ -127,6 +133,14 @@ impl KmsStack {
                     dir.join(format!("kms-{i}.sock")),
                     dir.join(format!("kms-plugin-{i}.log")),
                 ),
+            };
+            // `/@<name>` is what `unix://` + path must read for an abstract socket; the name is
+            // the temporary directory's, unique on this machine.
+            let socket = if options.abstract_sockets {
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                PathBuf::from(format!("/@{}-{i}", name.unwrap_or_default()))
+            } else {
+                socket
             };
             plugins.push(spawn_plugin(&options, &url, &socket, &log)?);
             sockets.push(socket);
@@ -210,7 +224,8 @@ impl KmsStack {
 
     /// Plugin `i`'s Status.
     pub async fn status_of(&self, i: usize) -> Result<StatusResponse> {
-        let address = SocketAddress::Path(self.sockets[i].clone());
+        let address = SocketAddress::parse(&format!("unix://{}", self.sockets[i].display()))
+            .map_err(KmsStackError::Plugin)?;
         let mut c = client::connect(&address)
             .await
             .map_err(|e| KmsStackError::Plugin(format!("connecting to {address}: {e}")))?;

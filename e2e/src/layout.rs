@@ -211,6 +211,7 @@ impl Layout {
                 KmsStack::start(KmsStackOptions {
                     plugins: self.apiservers,
                     key_id_mode: self.key_id_mode,
+                    abstract_sockets: kms.abstract_sockets || self.kms_api != KmsApi::V2,
                     ..kms
                 })
                 .await?,

@@ -264,7 +264,6 @@ fn local_key_providers_write_under_their_own_prefix_even_before_kms() {
 }
 
 #[test]
-#[ignore = "kube-apiserver's KMS v1 client sends the socket path as a percent-encoded :authority, which h2 refuses (kms-plugin/README.md, Known limit)"]
 fn kms_v1_layouts_name_one_check_per_provider_without_reload() {
     in_parallel(vec![
         variant("v1, reload off", || async {
