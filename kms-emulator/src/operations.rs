@@ -89,6 +89,30 @@ pub(super) fn page(params: &Params) -> Result<(usize, usize), ApiError> {
     Ok((number as usize, size as usize))
 }
 
+/// Page `number` of `size` of `items` in the shape every KMS List* answer has:
+/// `{<list>: {<item>: [...]}, PageNumber, PageSize, TotalCount}`.
+pub(super) fn paged(
+    (number, size): (usize, usize),
+    list: &str,
+    item: &str,
+    items: Vec<Value>,
+) -> Value {
+    let total = items.len();
+    let items: Vec<Value> = items
+        .into_iter()
+        .skip((number - 1) * size)
+        .take(size)
+        .collect();
+    let mut inner = serde_json::Map::new();
+    inner.insert(item.into(), Value::Array(items));
+    let mut out = serde_json::Map::new();
+    out.insert(list.into(), Value::Object(inner));
+    out.insert("PageNumber".into(), number.into());
+    out.insert("PageSize".into(), size.into());
+    out.insert("TotalCount".into(), total.into());
+    Value::Object(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

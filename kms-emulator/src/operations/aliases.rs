@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Answer, page};
+use super::{Answer, page, paged};
 use crate::api_error::ApiError;
 use crate::params::Params;
 use crate::store::Store;
@@ -56,13 +56,5 @@ pub(super) fn list_aliases(store: &Store, params: &Params, of_key: Option<String
             json!({ "AliasName": name, "AliasArn": format!("acs:kms:{}:{}:{}", store.region, store.account, name), "KeyId": key })
         })
         .collect();
-    let total = all.len();
-    let items: Vec<_> = all
-        .into_iter()
-        .skip((number - 1) * size)
-        .take(size)
-        .collect();
-    Ok(
-        json!({ "Aliases": { "Alias": items }, "PageNumber": number, "PageSize": size, "TotalCount": total }),
-    )
+    Ok(paged((number, size), "Aliases", "Alias", all))
 }

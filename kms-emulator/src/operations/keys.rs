@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Answer, page};
+use super::{Answer, page, paged};
 use crate::params::Params;
 use crate::store::Store;
 
@@ -22,13 +22,5 @@ pub(super) fn list_keys(store: &Store, params: &Params) -> Answer {
         .values()
         .map(|k| json!({ "KeyId": k.key_id, "KeyArn": store.arn(&k.key_id) }))
         .collect();
-    let total = all.len();
-    let items: Vec<_> = all
-        .into_iter()
-        .skip((number - 1) * size)
-        .take(size)
-        .collect();
-    Ok(
-        json!({ "Keys": { "Key": items }, "PageNumber": number, "PageSize": size, "TotalCount": total }),
-    )
+    Ok(paged((number, size), "Keys", "Key", all))
 }
