@@ -104,17 +104,21 @@ impl Kms {
         );
     }
 
-    /// How many faulted requests are still queued.
-    async fn faults_pending(&self) -> u64 {
-        let pending = reqwest::Client::new()
-            .get(format!("{}/_emulator/faults", self.emulator.url))
+    /// The emulator's admin answer at `/_emulator/<path>`.
+    async fn admin_get(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}/_emulator/{path}", self.emulator.url))
             .send()
             .await
             .unwrap()
             .json::<serde_json::Value>()
             .await
-            .unwrap();
-        pending["Faults"]
+            .unwrap()
+    }
+
+    /// How many faulted requests are still queued.
+    async fn faults_pending(&self) -> u64 {
+        self.admin_get("faults").await["Faults"]
             .as_array()
             .unwrap()
             .iter()
@@ -133,15 +137,7 @@ impl Kms {
 
     /// The emulator's metadata of CMK `key`.
     async fn metadata(&self, key: &str) -> serde_json::Value {
-        let keys = reqwest::Client::new()
-            .get(format!("{}/_emulator/keys", self.emulator.url))
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap();
-        keys["Keys"]
+        self.admin_get("keys").await["Keys"]
             .as_array()
             .unwrap()
             .iter()
