@@ -228,10 +228,27 @@ impl ControlPlane {
     /// Creates a fresh namespace carrying [`TEST_NAMESPACE_LABEL`] and returns its name. Tests
     /// never wait for namespaces to go away: no controller runs here to finalize them.
     pub async fn namespace(&self, client: &Client, purpose: &str) -> Result<String> {
+        self.labelled_namespace(client, purpose, &[]).await
+    }
+
+    /// Like [`ControlPlane::namespace`], with `labels` as well. Labels a webhook's
+    /// namespaceSelector matches must be there at creation: the apiserver matches against its
+    /// namespace informer and falls back to a live read only when the namespace is missing
+    /// from it, so a label patched on afterwards can go unseen for a moment and the webhook is
+    /// skipped (this made a denial test admit a Secret once in CI).
+    pub async fn labelled_namespace(
+        &self,
+        client: &Client,
+        purpose: &str,
+        labels: &[(String, String)],
+    ) -> Result<String> {
+        let mut all: std::collections::BTreeMap<String, String> =
+            [(TEST_NAMESPACE_LABEL.to_string(), "on".to_string())].into();
+        all.extend(labels.iter().cloned());
         let ns = Namespace {
             metadata: ObjectMeta {
                 generate_name: Some(format!("{}-", sanitize(purpose))),
-                labels: Some([(TEST_NAMESPACE_LABEL.to_string(), "on".to_string())].into()),
+                labels: Some(all),
                 ..Default::default()
             },
             ..Default::default()
