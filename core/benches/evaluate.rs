@@ -57,6 +57,7 @@ fn state() -> EncryptionState {
             kms_configured: true,
             kms_healthy: true,
             detail: "ok".into(),
+            ..Default::default()
         }),
         sources: ["declared", "kms", "apiserver"]
             .iter()
@@ -116,6 +117,7 @@ mod baseline {
                 max_state_age_seconds: 300,
             }),
             key: Some(wit::KeyFacts {
+                requested: String::new(),
                 key_id: "key-hzz6c1b9e6d1wyd3b5kzi".into(),
                 arn: None,
                 region: None,
@@ -135,6 +137,8 @@ mod baseline {
                 kms_configured: true,
                 kms_healthy: true,
                 detail: "ok".into(),
+                checks: vec![],
+                secret_writers: vec![],
             }),
             plugin: None,
             rewrite: None,

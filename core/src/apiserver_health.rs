@@ -1,55 +1,86 @@
-//! The apiserver's own view of its KMS provider: `GET /readyz/kms-providers`, asked by the
-//! webhook's monitor and by `kubectl secretkms status` alike.
+//! The apiserver's own view of its KMS providers, asked by the webhook's monitor and by
+//! `kubectl secretkms status` alike.
 //!
-//! 200 `ok`: a provider is configured and healthy. 500: configured and failing, with the reason
-//! in the body. 404: no such check, so no KMS provider is configured. Caveat: the apiserver also
-//! registers this check for any configuration loaded with automatic reload, even one without a
-//! KMS provider, so "configured" really means "an encryption configuration is loaded".
+//! No single path answers for every layout: KMS v2 only (or automatic reload on) gives one check
+//! `kms-providers`, while any KMS v1 provider without reload gives one check per provider,
+//! `kms-provider-0..N-1` ([`readyz`]). So the probe reads the verbose listing for the names, then
+//! asks each KMS check by name for its text, which the listing withholds (`reason withheld`).
+//! No KMS check at all means no KMS provider is configured. Caveat: with automatic reload the
+//! apiserver registers `kms-providers` even for a configuration without a KMS provider, so
+//! "configured" really means "an encryption configuration is loaded"; which provider actually
+//! writes Secrets is a separate fact ([`crate::apiserver_metrics`]).
 
 pub mod readyz;
 
 use kube::Client;
 
-use secretkms_model::ApiserverFacts;
+use secretkms_model::{ApiserverFacts, KmsCheck};
 
-/// The apiserver path of the KMS health check.
-pub const KMS_HEALTH_PATH: &str = "/readyz/kms-providers";
+/// The verbose listing of every readiness check.
+pub const READYZ_VERBOSE_PATH: &str = "/readyz?verbose";
+
+/// The path of one readiness check.
+pub fn check_path(name: &str) -> String {
+    format!("/readyz/{name}")
+}
 
 /// Asks the apiserver once. `Err` means the question could not be answered (unreachable,
 /// forbidden, ...), which is different from an answer of "unhealthy".
 pub async fn probe(client: &Client) -> Result<ApiserverFacts, String> {
-    let req = http::Request::get(KMS_HEALTH_PATH)
+    let listing = get(client, READYZ_VERBOSE_PATH).await?;
+    let mut checks = Vec::new();
+    for check in readyz::parse_verbose(listing.body())
+        .into_iter()
+        .filter(|c| readyz::is_kms_check(&c.name))
+    {
+        let path = check_path(&check.name);
+        let answer = get(client, &path).await?;
+        checks.push(KmsCheck {
+            name: check.name,
+            healthy: answer.passed() && answer.body().trim() == "ok",
+            detail: trim(answer.body()),
+        });
+    }
+    Ok(ApiserverFacts::from_checks(checks))
+}
+
+/// A readiness answer: 200 with its body, or 500 with the failing checks' text.
+enum Answer {
+    Passed(String),
+    Failed(String),
+}
+
+impl Answer {
+    fn passed(&self) -> bool {
+        matches!(self, Self::Passed(_))
+    }
+
+    fn body(&self) -> &str {
+        match self {
+            Self::Passed(b) | Self::Failed(b) => b,
+        }
+    }
+}
+
+async fn get(client: &Client, path: &str) -> Result<Answer, String> {
+    let req = http::Request::get(path)
         .body(Vec::new())
         .expect("a static request is valid");
     match client.request_text(req).await {
-        Ok(body) => Ok(ApiserverFacts {
-            kms_configured: true,
-            kms_healthy: body.trim() == "ok",
-            detail: trim(&body),
-        }),
+        Ok(body) => Ok(Answer::Passed(body)),
         Err(kube::Error::Api(status)) => match status.code {
-            404 => Ok(ApiserverFacts {
-                kms_configured: false,
-                kms_healthy: false,
-                detail:
-                    "the apiserver has no kms-providers health check: no KMS provider is configured"
-                        .into(),
-            }),
-            500 => Ok(ApiserverFacts {
-                kms_configured: true,
-                kms_healthy: false,
-                detail: trim(&status.message),
-            }),
-            401 | 403 => Err(format!(
-                "the apiserver refused {KMS_HEALTH_PATH} ({}): grant `get` on the non-resource URL {KMS_HEALTH_PATH} to the caller's identity",
-                status.code
-            )),
-            code => Err(format!(
-                "{KMS_HEALTH_PATH} answered {code}: {}",
-                trim(&status.message)
-            )),
+            500 => Ok(Answer::Failed(status.message)),
+            401 | 403 => {
+                let url = path.split('?').next().unwrap_or(path);
+                Err(format!(
+                    "the apiserver refused {url} ({}): grant `get` on the non-resource URLs \
+                     /readyz and /readyz/kms-provider* to the caller's identity",
+                    status.code
+                ))
+            }
+            code => Err(format!("{path} answered {code}: {}", trim(&status.message))),
         },
-        Err(e) => Err(format!("{KMS_HEALTH_PATH} could not be read: {e}")),
+        Err(e) => Err(format!("{path} could not be read: {e}")),
     }
 }
 

@@ -19,7 +19,7 @@ pub use finding::{Finding, Level};
 pub use key_checks::{REQUIRED_USAGE, key_checks};
 pub use sources::FRESH;
 
-use secretkms_model::{Declared, EncryptionState, SourceStatus};
+use secretkms_model::{ApiserverFacts, Declared, EncryptionState, KeyFacts, SourceStatus};
 
 /// The key spec ACK requires when nothing else is declared.
 pub const DEFAULT_KEY_SPEC: &str = "Aliyun_AES_256";
@@ -40,7 +40,30 @@ pub fn findings(state: &EncryptionState) -> Vec<Finding> {
     if declared.is_none() {
         out.push(not_declared(state));
     }
-    if let Some(key) = &state.key {
+    let key = state
+        .key
+        .as_ref()
+        .filter(|k| is_of_declaration(k, declared));
+    if let (Some(stale), Some(d)) = (state.key.as_ref().filter(|_| key.is_none()), declared) {
+        out.push(
+            Finding::new(
+                Level::Fail,
+                "key",
+                sources::FRESH,
+                "OtherKeyFacts",
+                format!(
+                    "the KMS facts are for key {} but key {} is declared: the declared key's \
+                     state is not known yet",
+                    stale.requested, d.key
+                ),
+            )
+            .fix(format!(
+                "retry in a few seconds; if it persists check that the webhook may DescribeKey {}",
+                d.key
+            )),
+        );
+    }
+    if let Some(key) = key {
         let region = declared.and_then(|d| d.region.as_deref());
         out.extend(
             key_checks(key, region, required_key_spec(declared))
@@ -69,6 +92,7 @@ pub fn findings(state: &EncryptionState) -> Vec<Finding> {
         );
     }
     if let Some(a) = &state.apiserver {
+        out.extend(writers(a, declared));
         if !a.kms_configured {
             out.push(
                 Finding::new(
@@ -95,7 +119,9 @@ pub fn findings(state: &EncryptionState) -> Vec<Finding> {
                     "Unhealthy",
                     format!("KMS provider unhealthy: {}", one_line(&a.detail)),
                 )
-                .fix("check the KMS plugin and the key's state: kubectl get --raw '/readyz/kms-providers?verbose'"),
+                .fix(
+                    "check the KMS plugin and the key's state: kubectl get --raw '/readyz?verbose'",
+                ),
             );
         }
     }
@@ -139,9 +165,68 @@ pub fn findings(state: &EncryptionState) -> Vec<Finding> {
     out
 }
 
-/// No SecretEncryption: nothing is enforced, and why.
+/// Facts asked for another key than the declared one are the wrong key's facts; facts that do
+/// not say which key they were asked for (older state files) count.
+fn is_of_declaration(key: &KeyFacts, declared: Option<&Declared>) -> bool {
+    key.requested.is_empty() || declared.is_none_or(|d| d.key == key.requested)
+}
+
+/// The apiservers that write Secrets under a provider that is not KMS, as the secret-write
+/// guard denies them.
+fn writers<'a>(
+    a: &'a ApiserverFacts,
+    declared: Option<&'a Declared>,
+) -> impl Iterator<Item = Finding> + 'a {
+    a.secret_writers
+        .iter()
+        .filter(move |w| declared.is_some() && !w.is_kms())
+        .map(|w| {
+            let who = if w.apiserver.is_empty() {
+                "the kube-apiserver".to_string()
+            } else {
+                format!("kube-apiserver {}", w.apiserver)
+            };
+            let (reason, consequence) = if w.prefix.is_empty() {
+                (
+                    conditions::PLAINTEXT_WRITES,
+                    "new Secrets are stored in plaintext",
+                )
+            } else {
+                (
+                    conditions::NON_KMS_WRITES,
+                    "new Secrets are encrypted with a local key, not the KMS key",
+                )
+            };
+            Finding::new(
+                Level::Fail,
+                "apiserver",
+                "first-provider",
+                reason,
+                format!("{who} writes Secrets with {}: {consequence}", w.provider()),
+            )
+            .fix(
+                "put the kms provider first for secrets in the apiserver's \
+                 EncryptionConfiguration (keep the old one after it) and restart the apiserver",
+            )
+        })
+}
+
+/// No SecretEncryption: nothing is enforced, and why. A declaration that was never read fails:
+/// the guard denies then, since whether encryption is required is unknown.
 fn not_declared(state: &EncryptionState) -> Finding {
-    match source(state, "declared").and_then(|s| s.last_error.as_deref()) {
+    let declared = source(state, "declared");
+    match declared.and_then(|s| s.last_error.as_deref()) {
+        Some(e) if declared.is_some_and(|s| s.age_seconds.is_none()) => Finding::new(
+            Level::Fail,
+            "declared",
+            "declared",
+            "DeclaredUnreadable",
+            format!(
+                "SecretEncryption/cluster has never been read ({e}): whether Secret encryption \
+                 is required is unknown, so the guard denies Secret writes"
+            ),
+        )
+        .fix("install the secretkms CRD and allow get, list and watch on secretencryptions.secretkms.io"),
         Some(e) => Finding::new(
             Level::Warn,
             "declared",

@@ -7,8 +7,12 @@ use secretkms_alibaba::kms::{KeyArn, KeyMetadata, KmsClient, KmsError};
 use secretkms_model::{KeyFacts, KeyState};
 
 /// DescribeKey as state-model facts.
+/// The facts say which `key` they were asked for ([`KeyFacts::requested`]).
 pub async fn describe(client: &KmsClient, key: &str) -> Result<KeyFacts, KmsError> {
-    Ok(from_metadata(&client.describe_key(key).await?.key_metadata))
+    Ok(KeyFacts {
+        requested: key.to_string(),
+        ..from_metadata(&client.describe_key(key).await?.key_metadata)
+    })
 }
 
 /// The facts a key's metadata states. Empty optional fields count as absent; the region comes
@@ -16,6 +20,7 @@ pub async fn describe(client: &KmsClient, key: &str) -> Result<KeyFacts, KmsErro
 pub fn from_metadata(m: &KeyMetadata) -> KeyFacts {
     let arn = Some(m.arn.clone()).filter(|a| !a.is_empty());
     KeyFacts {
+        requested: String::new(),
         key_id: m.key_id.clone(),
         region: arn.as_deref().and_then(KeyArn::parse).map(|a| a.region),
         arn,

@@ -208,6 +208,7 @@ mod tests {
                 kms_configured: true,
                 kms_healthy: true,
                 detail: "ok".into(),
+                ..Default::default()
             },
             t(0),
         );

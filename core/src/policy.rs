@@ -1,4 +1,4 @@
-//! The policy runtime: WebAssembly policy components (WIT world `secretkms:policy/policy@0.1.0`,
+//! The policy runtime: WebAssembly policy components (WIT world `secretkms:policy/policy@0.2.0`,
 //! `policies/wit`) evaluated with wasmtime against an AdmissionRequest and the
 //! [`EncryptionState`](secretkms_model::EncryptionState), shared by the webhook and
 //! `kubectl secretkms policy` so both run exactly the same code.

@@ -266,6 +266,7 @@ mod tests {
                 kms_configured: true,
                 kms_healthy: true,
                 detail: "ok".into(),
+                ..Default::default()
             }),
             ..Default::default()
         }

@@ -349,18 +349,18 @@ fn audit_mode_turns_a_denial_into_a_warning_and_an_annotation() {
 fn a_component_for_another_contract_version_is_refused_at_load() {
     let other = component(
         "allow.wat",
-        r#"(import "secretkms:policy/host@0.2.0" (instance (export "describe-key" (func (param "key" string) (result string)))))"#,
+        r#"(import "secretkms:policy/host@0.1.0" (instance (export "describe-key" (func (param "key" string) (result string)))))"#,
     );
     let err = load(vec![PolicySpec {
         rules: secrets_rule(),
-        ..PolicySpec::new("future", PolicySource::Bytes(other))
+        ..PolicySpec::new("older", PolicySource::Bytes(other))
     }])
     .unwrap_err();
     assert!(matches!(err, LoadError::Contract { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "policy future: built for secretkms:policy/host@0.2.0 (version 0.2.0), but this host implements \
-         secretkms:policy@0.1.0: rebuild the policy against that WIT"
+        "policy older: built for secretkms:policy/host@0.1.0 (version 0.1.0), but this host implements \
+         secretkms:policy@0.2.0: rebuild the policy against that WIT"
     );
 }
 
@@ -374,7 +374,7 @@ fn a_component_of_another_world_is_refused_at_load() {
     .unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.starts_with("policy stranger: does not fit the world secretkms:policy/policy@0.1.0"),
+        msg.starts_with("policy stranger: does not fit the world secretkms:policy/policy@0.2.0"),
         "{msg}"
     );
     assert!(msg.contains("validate"), "{msg}");

@@ -10,7 +10,7 @@ use kube::{Api, ResourceExt};
 use secretkms_e2e::fixtures::{Admission, KEY, MARKER, disabled, healthy, secret, with_key};
 use secretkms_e2e::webhook::{excluding_namespaces, register};
 use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
-use secretkms_model::{ApiserverFacts, EncryptionState, KeyState};
+use secretkms_model::{ApiserverFacts, EncryptionState, KeyState, KmsCheck};
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
 
@@ -154,13 +154,13 @@ async fn a_key_of_the_wrong_spec_is_rejected() {
 #[tokio::test]
 async fn an_unhealthy_kms_provider_is_rejected() {
     let mut state = healthy();
-    state.apiserver = Some(ApiserverFacts {
-        kms_configured: true,
-        kms_healthy: false,
+    state.apiserver = Some(ApiserverFacts::from_checks(vec![KmsCheck {
+        name: "kms-providers".into(),
+        healthy: false,
         detail:
             "kmsv2 Provider ack is not healthy, error: got unexpected healthz status: key disabled"
                 .into(),
-    });
+    }]));
     let g = Guarded::new("unhealthy", state_file(state), "Fail").await;
     let msg = g.admission.rejects(|_| secret("app")).await;
     assert!(msg.contains("unhealthy"), "{msg}");
@@ -169,7 +169,7 @@ async fn an_unhealthy_kms_provider_is_rejected() {
 #[tokio::test]
 async fn no_kms_provider_in_the_real_apiserver_is_rejected() {
     // The shared control plane runs without any EncryptionConfiguration: the webhook's probe of
-    // the real /readyz/kms-providers gets 404. Only the declared and key facts come from the file.
+    // the real /readyz?verbose lists no KMS check. Only the declared and key facts come from the file.
     let mut state = healthy();
     state.apiserver = None;
     state.sources.retain(|s| s.name != "apiserver");

@@ -1,6 +1,6 @@
 //! One healthy encryption state, for the tests that need "everything fine" and change only what
 //! they are about: the declared alias resolves to an Enabled `Aliyun_AES_256` key with deletion
-//! protection and automatic rotation on, the apiserver's KMS provider is configured and healthy,
+//! protection and automatic rotation on, the apiserver's KMS provider is configured, healthy and first (it writes Secrets),
 //! the KMS v2 plugin encrypts with the key's primary version, the rewrite is done, and every
 //! source answered 12 s ago.
 //!
@@ -8,8 +8,8 @@
 //! equal).
 
 use crate::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, RewriteFacts,
-    SourceStatus, defaults,
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, KmsCheck, PluginFacts,
+    RewriteFacts, SecretWriter, SourceStatus, defaults,
 };
 
 /// The declared key.
@@ -24,7 +24,10 @@ pub const KEY_VERSION: &str = "7f3e5a2c-1b4d-4e8f-9a6b-2c1d0e9f8a7b";
 pub const REGION: &str = "cn-hangzhou";
 /// The evaluation time, Unix seconds.
 pub const NOW: i64 = 1_777_630_000;
+/// The stored prefix of the healthy cluster's first provider: KMS v2, named `secretkms`.
+pub const WRITE_PREFIX: &str = "k8s:enc:kms:v2:secretkms:";
 /// The sources a fully observed state reports.
+
 pub const SOURCES: [&str; 5] = ["declared", "kms", "apiserver", "plugin", "rewrite"];
 
 /// An Enabled `Aliyun_AES_256` key for `ENCRYPT/DECRYPT` with nothing else known.
@@ -65,12 +68,19 @@ pub fn healthy() -> EncryptionState {
             rotation_interval: Some("31536000s".into()),
             last_rotation_date: Some("2026-04-01T00:00:00Z".into()),
             next_rotation_date: Some("2027-04-01T00:00:00Z".into()),
+            requested: KEY_ALIAS.into(),
             ..enabled_key(KEY_ID)
         }),
         apiserver: Some(ApiserverFacts {
-            kms_configured: true,
-            kms_healthy: true,
-            detail: "[+]kms-providers ok".into(),
+            secret_writers: vec![SecretWriter {
+                apiserver: String::new(),
+                prefix: WRITE_PREFIX.into(),
+            }],
+            ..ApiserverFacts::from_checks(vec![KmsCheck {
+                name: "kms-providers".into(),
+                healthy: true,
+                detail: "ok".into(),
+            }])
         }),
         plugin: Some(PluginFacts {
             healthz: "ok".into(),

@@ -17,6 +17,6 @@ pub mod warnings;
 
 pub use canned_keys::CannedKeys;
 pub use state::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, RewriteFacts,
-    SourceStatus,
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, KmsCheck, PluginFacts,
+    RewriteFacts, SecretWriter, SourceStatus, describe_prefix,
 };

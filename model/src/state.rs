@@ -80,6 +80,10 @@ impl Declared {
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyFacts {
+    /// The id, alias or ARN these facts were described for; empty when unknown (state files
+    /// written before it existed). Facts asked for another key than the declared one are the
+    /// wrong key's facts, however healthy they look.
+    pub requested: String,
     pub key_id: String,
     pub arn: Option<String>,
     pub region: Option<String>,
@@ -97,14 +101,100 @@ pub struct KeyFacts {
     pub next_rotation_date: Option<String>,
 }
 
-/// The kube-apiserver's view of its own KMS provider (`/readyz/kms-providers`).
+/// One KMS health check of the apiserver: `kms-providers`, or `kms-provider-<n>` per KMS v1
+/// provider when automatic reload is off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KmsCheck {
+    pub name: String,
+    pub healthy: bool,
+    /// The check's own text: `ok`, or why it fails.
+    pub detail: String,
+}
+
+/// Where one apiserver stores new Secrets: the stored prefix of its first provider for Secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecretWriter {
+    /// The apiserver's `apiserver_id_hash` where its metrics carry one; empty otherwise.
+    pub apiserver: String,
+    /// `k8s:enc:kms:v2:<name>:` and the like; empty for `identity`, that is plaintext.
+    pub prefix: String,
+}
+
+impl SecretWriter {
+    /// The stored prefix every KMS provider (v1 and v2) writes.
+    pub const KMS_PREFIX: &'static str = "k8s:enc:kms:";
+
+    pub fn is_kms(&self) -> bool {
+        self.prefix.starts_with(Self::KMS_PREFIX)
+    }
+
+    /// The provider as a person names it: `identity (plaintext)`, `kms v2 (secretkms)`,
+    /// `aescbc (key1)`.
+    pub fn provider(&self) -> String {
+        describe_prefix(&self.prefix)
+    }
+}
+
+/// `k8s:enc:<type>:<version>:<name>:` as `<type> <version> (<name>)`; empty as identity.
+pub fn describe_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        return "identity (plaintext)".into();
+    }
+    let parts: Vec<&str> = prefix
+        .strip_prefix("k8s:enc:")
+        .unwrap_or(prefix)
+        .trim_end_matches(':')
+        .split(':')
+        .collect();
+    match parts.as_slice() {
+        [kind, version, name] => format!("{kind} {version} ({name})"),
+        _ => prefix.to_string(),
+    }
+}
+
+/// The kube-apiserver's own view of its encryption: its KMS health checks and, where measured,
+/// which provider writes Secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ApiserverFacts {
-    /// False when the check does not exist (404): no KMS provider is configured.
+    /// True when the apiserver has at least one KMS health check.
     pub kms_configured: bool,
+    /// True when every KMS health check passes.
     pub kms_healthy: bool,
     pub detail: String,
+    /// Every KMS health check, in the apiserver's order.
+    pub checks: Vec<KmsCheck>,
+    /// The providers that wrote Secrets most recently, per apiserver; empty while not measured.
+    pub secret_writers: Vec<SecretWriter>,
+}
+
+impl ApiserverFacts {
+    /// The facts of a set of KMS checks: configured when there is one, healthy when all pass.
+    pub fn from_checks(checks: Vec<KmsCheck>) -> Self {
+        let failing: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.healthy)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        let detail = if checks.is_empty() {
+            "the apiserver has no KMS health check (neither kms-providers nor kms-provider-N): \
+             no KMS provider is configured"
+                .to_string()
+        } else if failing.is_empty() {
+            "ok".to_string()
+        } else {
+            failing.join("; ")
+        };
+        Self {
+            kms_configured: !checks.is_empty(),
+            kms_healthy: !checks.is_empty() && failing.is_empty(),
+            detail,
+            checks,
+            secret_writers: Vec::new(),
+        }
+    }
 }
 
 /// The KMS v2 plugin's `Status` response.
@@ -209,7 +299,7 @@ mod tests {
                 r#"{"declared":{"provider":"alibaba-kms","key":"alias/k8s","region":null,"#,
                 r#""requiredKeySpec":"Aliyun_AES_256","enforce":true,"exemptNamespaces":[],"#,
                 r#""maxStateAgeSeconds":300},"#,
-                r#""key":{"keyId":"key-1","arn":null,"region":null,"state":"PendingDeletion","#,
+                r#""key":{"requested":"","keyId":"key-1","arn":null,"region":null,"state":"PendingDeletion","#,
                 r#""stateName":"PendingDeletion","spec":"","usage":"","primaryKeyVersion":null,"#,
                 r#""deleteDate":"2026-06-01T00:00:00Z","deletionProtection":null,"#,
                 r#""automaticRotation":null,"rotationInterval":null,"lastRotationDate":null,"#,
@@ -222,6 +312,39 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<EncryptionState>(&json).unwrap(),
             state
+        );
+    }
+
+    #[test]
+    fn checks_make_the_summary_and_prefixes_name_their_provider() {
+        let none = ApiserverFacts::from_checks(Vec::new());
+        assert!(!none.kms_configured && !none.kms_healthy);
+        let v1 = ApiserverFacts::from_checks(vec![
+            KmsCheck {
+                name: "kms-provider-0".into(),
+                healthy: true,
+                detail: "ok".into(),
+            },
+            KmsCheck {
+                name: "kms-provider-1".into(),
+                healthy: false,
+                detail: "failed to decrypt".into(),
+            },
+        ]);
+        assert!(v1.kms_configured && !v1.kms_healthy);
+        assert_eq!(v1.detail, "kms-provider-1: failed to decrypt");
+        let plain = SecretWriter::default();
+        assert!(!plain.is_kms());
+        assert_eq!(plain.provider(), "identity (plaintext)");
+        let kms = SecretWriter {
+            apiserver: String::new(),
+            prefix: "k8s:enc:kms:v2:secretkms:".into(),
+        };
+        assert!(kms.is_kms());
+        assert_eq!(kms.provider(), "kms v2 (secretkms)");
+        assert_eq!(
+            describe_prefix("k8s:enc:aescbc:v1:key1:"),
+            "aescbc v1 (key1)"
         );
     }
 

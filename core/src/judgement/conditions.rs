@@ -68,7 +68,8 @@ pub fn conditions(state: &EncryptionState) -> Vec<Judged> {
             "the apiserver's KMS health is not known".into(),
         )
     };
-    let no_provider = failing(&all, "apiserver").find(|f| f.reason == NO_KMS_PROVIDER);
+    let no_provider = failing(&all, "apiserver")
+        .find(|f| [NO_KMS_PROVIDER, PLAINTEXT_WRITES, NON_KMS_WRITES].contains(&f.reason.as_str()));
     let configured = match (&state.apiserver, no_provider, unknown("apiserver")) {
         (_, Some(f), _) => from("EncryptionConfigured", "False", f),
         (_, None, Some(f)) => from("EncryptionConfigured", "Unknown", f),
@@ -137,3 +138,7 @@ fn failing<'a>(all: &'a [Finding], part: &'a str) -> impl Iterator<Item = &'a Fi
 
 /// The reason of the finding that the apiserver has no KMS provider at all.
 pub(super) const NO_KMS_PROVIDER: &str = "NoKMSProvider";
+/// An apiserver writes Secrets with `identity` first: plaintext.
+pub(super) const PLAINTEXT_WRITES: &str = "PlaintextWrites";
+/// An apiserver writes Secrets with a local provider (`aescbc`, `secretbox`, ...) first.
+pub(super) const NON_KMS_WRITES: &str = "NonKMSWrites";

@@ -68,6 +68,38 @@ fn verdicts(state: &EncryptionState) -> (Decision, Option<Decision>) {
     (write, key_change)
 }
 
+/// `healthy.json` with the apiserver writing Secrets under `prefix` (empty: identity first).
+fn first_provider(prefix: &str) -> EncryptionState {
+    let mut state = fixture("healthy");
+    state.apiserver.as_mut().unwrap().secret_writers = vec![secretkms_model::SecretWriter {
+        apiserver: "sha256:1".into(),
+        prefix: prefix.into(),
+    }];
+    state
+}
+
+/// `healthy.json` after the declaration moved to another key whose facts are not in yet.
+fn other_key_facts() -> EncryptionState {
+    let mut state = fixture("healthy");
+    state.key.as_mut().unwrap().requested = state.declared.as_ref().unwrap().key.clone();
+    state.declared.as_mut().unwrap().key = "alias/another".into();
+    state
+}
+
+/// No declaration known because the CRD was never readable.
+fn declared_never_read() -> EncryptionState {
+    let mut state = fixture("healthy");
+    state.declared = None;
+    let declared = state
+        .sources
+        .iter_mut()
+        .find(|s| s.name == "declared")
+        .unwrap();
+    declared.age_seconds = None;
+    declared.last_error = Some("the SecretEncryption CRD is not installed: 404".into());
+    state
+}
+
 struct Row {
     name: &'static str,
     state: EncryptionState,
@@ -144,6 +176,46 @@ fn table() -> Vec<Row> {
             ("Unknown", "NotObserved"),
             "Unknown",
             true,
+        ),
+        row(
+            "identity-first",
+            first_provider(""),
+            Some(Level::Fail),
+            ("False", "PlaintextWrites"),
+            "True",
+            false,
+        ),
+        row(
+            "aescbc-first",
+            first_provider("k8s:enc:aescbc:v1:key1:"),
+            Some(Level::Fail),
+            ("False", "NonKMSWrites"),
+            "True",
+            false,
+        ),
+        row(
+            "kms-v1-first",
+            first_provider("k8s:enc:kms:v1:ack:"),
+            None,
+            ("True", "Healthy"),
+            "True",
+            true,
+        ),
+        row(
+            "other-key-facts",
+            other_key_facts(),
+            Some(Level::Fail),
+            ("False", "OtherKeyFacts"),
+            "Unknown",
+            false,
+        ),
+        row(
+            "declared-never-read",
+            declared_never_read(),
+            Some(Level::Fail),
+            ("False", "DeclaredUnreadable"),
+            "True",
+            false,
         ),
         row(
             "rewrite-unfinished",

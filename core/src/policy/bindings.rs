@@ -1,4 +1,4 @@
-//! Host-side bindings for the `policy` world of `policies/wit` (package `secretkms:policy@0.1.0`)
+//! Host-side bindings for the `policy` world of `policies/wit` (package `secretkms:policy@0.2.0`)
 //! and the conversions from the shared state model (`secretkms-model`) into its WIT types.
 //!
 //! The WIT types stay private to the runtime: callers see the model and [`super::Verdict`], so a
@@ -15,7 +15,7 @@ pub(crate) use secretkms::policy::types as wit;
 
 /// The package every policy must be built against; imports of other versions are refused at load.
 pub(crate) const CONTRACT_PACKAGE: &str = "secretkms:policy";
-pub(crate) const CONTRACT_VERSION: &str = "0.1.0";
+pub(crate) const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Converts the state model into the WIT record handed to `validate`.
 pub(crate) fn encryption_state(s: &model::EncryptionState) -> wit::EncryptionState {
@@ -34,6 +34,23 @@ pub(crate) fn encryption_state(s: &model::EncryptionState) -> wit::EncryptionSta
             kms_configured: a.kms_configured,
             kms_healthy: a.kms_healthy,
             detail: a.detail.clone(),
+            checks: a
+                .checks
+                .iter()
+                .map(|c| wit::KmsCheck {
+                    name: c.name.clone(),
+                    healthy: c.healthy,
+                    detail: c.detail.clone(),
+                })
+                .collect(),
+            secret_writers: a
+                .secret_writers
+                .iter()
+                .map(|w| wit::SecretWriter {
+                    apiserver: w.apiserver.clone(),
+                    prefix: w.prefix.clone(),
+                })
+                .collect(),
         }),
         plugin: s.plugin.as_ref().map(|p| wit::PluginFacts {
             healthz: p.healthz.clone(),
@@ -61,6 +78,7 @@ pub(crate) fn encryption_state(s: &model::EncryptionState) -> wit::EncryptionSta
 /// Converts key metadata (from the state or from a [`super::KeyLookup`]) into its WIT record.
 pub(crate) fn key_facts(k: &model::KeyFacts) -> wit::KeyFacts {
     wit::KeyFacts {
+        requested: k.requested.clone(),
         key_id: k.key_id.clone(),
         arn: k.arn.clone(),
         region: k.region.clone(),

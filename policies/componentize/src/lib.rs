@@ -15,7 +15,7 @@ pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
         .context("encoding the component")
 }
 
-/// The imports and exports of a component's world, by name (`secretkms:policy/host@0.1.0`,
+/// The imports and exports of a component's world, by name (`secretkms:policy/host@0.2.0`,
 /// `validate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorldSummary {

@@ -34,6 +34,8 @@ fn state() -> EncryptionState {
         kms_configured: true,
         kms_healthy: true,
         detail: "ok".into(),
+        checks: Vec::new(),
+        secret_writers: Vec::new(),
     });
     s
 }

@@ -5,8 +5,8 @@
 use secretkms_model as model;
 
 use crate::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, RewriteFacts,
-    SourceStatus,
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, KmsCheck, PluginFacts,
+    RewriteFacts, SecretWriter, SourceStatus,
 };
 
 impl From<&model::EncryptionState> for EncryptionState {
@@ -18,6 +18,23 @@ impl From<&model::EncryptionState> for EncryptionState {
                 kms_configured: a.kms_configured,
                 kms_healthy: a.kms_healthy,
                 detail: a.detail.clone(),
+                checks: a
+                    .checks
+                    .iter()
+                    .map(|c| KmsCheck {
+                        name: c.name.clone(),
+                        healthy: c.healthy,
+                        detail: c.detail.clone(),
+                    })
+                    .collect(),
+                secret_writers: a
+                    .secret_writers
+                    .iter()
+                    .map(|w| SecretWriter {
+                        apiserver: w.apiserver.clone(),
+                        prefix: w.prefix.clone(),
+                    })
+                    .collect(),
             }),
             plugin: s.plugin.as_ref().map(|p| PluginFacts {
                 healthz: p.healthz.clone(),
@@ -60,6 +77,7 @@ impl From<&model::Declared> for Declared {
 impl From<&model::KeyFacts> for KeyFacts {
     fn from(k: &model::KeyFacts) -> Self {
         Self {
+            requested: k.requested.clone(),
             key_id: k.key_id.clone(),
             arn: k.arn.clone(),
             region: k.region.clone(),

@@ -28,8 +28,8 @@ pub mod state;
 pub mod verdict;
 
 pub use bindings::secretkms::policy::types::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, PluginFacts, RewriteFacts,
-    SourceStatus, Verdict,
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, KmsCheck, PluginFacts,
+    RewriteFacts, SecretWriter, SourceStatus, Verdict,
 };
 pub use key_lookup::KeyLookup;
 pub use policy::{Policy, SettingsError, evaluate, parse_settings, validate_settings};

@@ -1,7 +1,7 @@
 //! Queries on the generated state types, and (with the `testing` feature) constructors that take
 //! their defaults from the state model in `secretkms-model`.
 
-use crate::{EncryptionState, KeyFacts, KeyState, SourceStatus};
+use crate::{EncryptionState, KeyFacts, KeyState, SecretWriter, SourceStatus};
 
 impl EncryptionState {
     /// Nothing known, evaluated at `now` (Unix seconds).
@@ -59,6 +59,20 @@ impl KeyFacts {
     }
 }
 
+impl SecretWriter {
+    /// True when the apiserver writes Secrets with a KMS provider (v1 or v2); the rule is the
+    /// model's, so hosts and policies agree.
+    pub fn is_kms(&self) -> bool {
+        self.prefix
+            .starts_with(secretkms_model::SecretWriter::KMS_PREFIX)
+    }
+
+    /// The provider as a person names it (`identity (plaintext)`, `aescbc v1 (key1)`).
+    pub fn provider(&self) -> String {
+        secretkms_model::describe_prefix(&self.prefix)
+    }
+}
+
 impl KeyState {
     /// The KMS's spelling (`PendingDeletion`), `Unknown` for unknown states.
     pub fn as_str(&self) -> &'static str {
@@ -87,6 +101,7 @@ mod tests {
 
     fn key(id: &str) -> KeyFacts {
         KeyFacts {
+            requested: String::new(),
             key_id: id.into(),
             arn: None,
             region: None,

@@ -5,8 +5,13 @@
 //! Decisions documented here because they would otherwise be argued again:
 //! - No SecretEncryption declared: allow with a warning. Without a declaration nobody asked for
 //!   enforcement, and denying every Secret write in a cluster that merely installed the webhook
-//!   would break it. The same holds when the declaration cannot be read (the warning carries
-//!   the error); a `declared` source that is stale while its last copy is known denies as usual.
+//!   would break it. But a declaration that has never been read (CRD missing, RBAC) is not "none":
+//!   it denies with the source's error (fail closed), because the webhook stays ready — with
+//!   `failurePolicy: Ignore` an unready webhook would let every write through unchecked. A
+//!   `declared` source that is stale while its last copy is known denies as usual.
+//! - The first provider for Secrets must be KMS: a healthy KMS check with `identity` or `aescbc`
+//!   first still writes Secrets in plaintext or under a local key ([`rules::secret_writers`]).
+//! - Key facts count only for the declared key ([`rules::key_of_the_declaration`]).
 //! - Audit mode (`enforcement: audit` declared, or this policy's `enforcement` setting): every
 //!   would-be denial becomes a warning plus the audit annotation `would-deny`.
 //! - The plugin key_id rule is described on [`rules::plugin`].
@@ -71,7 +76,7 @@ pub fn decide(
         return Verdict::allow().annotate("exempt-namespace", namespace);
     }
     let Some(declared) = &state.declared else {
-        return not_configured(state);
+        return not_configured(request, state, settings);
     };
 
     let cx = Context {
@@ -81,6 +86,8 @@ pub fn decide(
     };
     let mut findings = Findings::default();
     rules::apiserver_provider(&cx, &mut findings);
+    rules::secret_writers(&cx, &mut findings);
+    rules::key_of_the_declaration(&cx, &mut findings);
     rules::plugin(&cx, &mut findings);
     rules::key_state(&cx, &mut findings);
     rules::key_spec(&cx, &mut findings);
@@ -120,15 +127,45 @@ pub fn decide(
     }
 }
 
-/// No SecretEncryption is known: allow, saying why nothing is guarded.
-fn not_configured(state: &EncryptionState) -> Verdict {
-    match state
-        .source("declared")
-        .and_then(|s| s.last_error.as_deref())
-    {
+/// No SecretEncryption is known. If the `declared` source has never answered, whether Secret
+/// encryption is required is unknown: deny with the source's error (fail closed), unless this
+/// policy's settings say audit. Otherwise nobody asked for enforcement: allow, saying why
+/// nothing is guarded (with the error, when the source failed after answering "none").
+fn not_configured(
+    request: &AdmissionRequest<'_>,
+    state: &EncryptionState,
+    settings: &Settings,
+) -> Verdict {
+    let declared = state.source("declared");
+    let error = declared.and_then(|s| s.last_error.as_deref());
+    let never_answered = declared.is_some_and(|s| s.age_seconds.is_none());
+    match error {
+        Some(error) if never_answered => {
+            let reason = format!(
+                "the SecretEncryption named cluster has never been read ({error}), so whether \
+                 Secret encryption is required is unknown; fix: install the secretkms CRD and \
+                 let the webhook get, list and watch secretencryptions.secretkms.io"
+            );
+            if settings.enforcement == Some(Enforcement::Audit) {
+                Verdict::allow()
+                    .warn(format!("secretkms audit mode, would deny: {reason}"))
+                    .annotate("would-deny", reason)
+            } else {
+                Verdict::deny(
+                    FORBIDDEN,
+                    format!(
+                        "secretkms denied {} of Secret {}: {reason}",
+                        request.operation,
+                        request.display_name()
+                    ),
+                )
+                .annotate("denied", reason)
+            }
+        }
         Some(error) => Verdict::allow().warn(format!(
-            "secretkms cannot read the SecretEncryption named cluster ({error}), so Secret \
-             writes are not guarded; fix: let the webhook get secretencryptions.secretkms.io"
+            "secretkms cannot read the SecretEncryption named cluster ({error}); the last \
+             answer was that none exists, so Secret writes are not guarded; fix: let the \
+             webhook get secretencryptions.secretkms.io"
         )),
         None => Verdict::allow().warn(
             "secretkms is not configured: no SecretEncryption named cluster exists, so Secret \

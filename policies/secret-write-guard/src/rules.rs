@@ -24,7 +24,7 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
     /// Settings, then the declared resource, then `Aliyun_AES_256`.
     pub fn required_key_spec(&self) -> &str {
         self.settings
@@ -40,6 +40,15 @@ impl Context<'_> {
         self.settings
             .max_state_age_seconds
             .unwrap_or(self.declared.max_state_age_seconds)
+    }
+
+    /// The key facts, when they were described for the declared key (or say not which key they
+    /// were asked for, as older state files do).
+    pub fn key(&self) -> Option<&'a KeyFacts> {
+        self.state
+            .key
+            .as_ref()
+            .filter(|k| k.requested.is_empty() || k.requested == self.declared.key)
     }
 
     /// The key's id for messages and commands: the KMS's id, else what was declared.
@@ -58,7 +67,8 @@ fn source_fix(name: &str) -> &'static str {
         "declared" => "check that the webhook may get secretencryptions.secretkms.io (RBAC)",
         "kms" => "check the webhook's KMS credentials and its network path to the KMS endpoint",
         "apiserver" => {
-            "check that the webhook may get the nonResourceURL /readyz/kms-providers (RBAC)"
+            "check that the webhook may get the nonResourceURLs /readyz, /readyz/kms-provider* \
+             and /metrics (RBAC)"
         }
         "plugin" => "check that the KMS v2 plugin socket is mounted and the plugin is running",
         "file" => "refresh the state file",
@@ -100,25 +110,84 @@ pub fn stale_sources(cx: &Context<'_>, f: &mut Findings) {
     }
 }
 
-/// Denies while the kube-apiserver has no KMS provider (new Secrets would be stored in
-/// plaintext) or reports it unhealthy.
+/// Denies while the kube-apiserver has no KMS health check (no KMS provider is configured, so
+/// new Secrets would be stored in plaintext) or reports one unhealthy.
 pub fn apiserver_provider(cx: &Context<'_>, f: &mut Findings) {
     let Some(api) = &cx.state.apiserver else {
         return;
     };
     if !api.kms_configured {
         f.denials.push(format!(
-            "encryption is declared (provider {}, key {}) but the kube-apiserver reports no KMS \
-             provider (/readyz/kms-providers not found), so new Secrets would be stored in \
-             plaintext; fix: add the kms provider first in the apiserver's \
-             EncryptionConfiguration (on ACK: enable Secret encryption in the cluster's console)",
+            "encryption is declared (provider {}, key {}) but the kube-apiserver has no KMS \
+             health check (neither kms-providers nor kms-provider-N in /readyz?verbose), so no \
+             KMS provider is configured and new Secrets would be stored in plaintext; fix: add \
+             the kms provider first in the apiserver's EncryptionConfiguration (on ACK: enable \
+             Secret encryption in the cluster's console)",
             cx.declared.provider, cx.declared.key
         ));
-    } else if !api.kms_healthy {
-        f.denials.push(format!(
-            "the kube-apiserver reports its KMS provider unhealthy: {}; fix: check the KMS \
-             plugin and the key's state (kubectl get --raw /readyz/kms-providers?verbose)",
+        return;
+    }
+    let failing: Vec<String> = api
+        .checks
+        .iter()
+        .filter(|c| !c.healthy)
+        .map(|c| format!("{}: {}", c.name, one_line(&c.detail, 200)))
+        .collect();
+    if !api.kms_healthy {
+        let what = if failing.is_empty() {
             one_line(&api.detail, 200)
+        } else {
+            failing.join("; ")
+        };
+        f.denials.push(format!(
+            "the kube-apiserver reports its KMS provider unhealthy ({what}); fix: check the KMS \
+             plugin and the key's state (kubectl get --raw '/readyz?verbose')"
+        ));
+    }
+}
+
+/// Denies while an apiserver writes new Secrets under a provider that is not KMS: `identity`
+/// first (plaintext) or a local key such as `aescbc` first. A healthy KMS check says nothing
+/// about provider order; the apiserver always writes with the first provider, so only what it
+/// wrote tells. Each writer is named, with the provider it writes under.
+pub fn secret_writers(cx: &Context<'_>, f: &mut Findings) {
+    let Some(api) = &cx.state.apiserver else {
+        return;
+    };
+    for writer in api.secret_writers.iter().filter(|w| !w.is_kms()) {
+        let who = if writer.apiserver.is_empty() {
+            "the kube-apiserver".to_string()
+        } else {
+            format!("kube-apiserver {}", writer.apiserver)
+        };
+        let consequence = if writer.prefix.is_empty() {
+            "new Secrets are stored in etcd in plaintext"
+        } else {
+            "new Secrets are encrypted with a key kept beside the apiserver, not the declared KMS key"
+        };
+        f.denials.push(format!(
+            "{who} writes Secrets with {} although {} with key {} is declared: {consequence}; \
+             fix: put the kms provider first in the resources entry for secrets of its \
+             EncryptionConfiguration (keep the old provider after it, so existing Secrets stay \
+             readable) and restart the apiserver",
+            writer.provider(),
+            cx.declared.provider,
+            cx.declared.key
+        ));
+    }
+}
+
+/// Denies when the key facts were described for another key than the declared one: after the
+/// declaration changes, the last facts of the old key say nothing about the new one.
+pub fn key_of_the_declaration(cx: &Context<'_>, f: &mut Findings) {
+    if let Some(key) = &cx.state.key
+        && cx.key().is_none()
+    {
+        f.denials.push(format!(
+            "the KMS facts are for key {} but key {} is declared: the declared key's state is \
+             not known yet; fix: retry in a few seconds, and if it persists check that the \
+             webhook may DescribeKey {}",
+            key.requested, cx.declared.key, cx.declared.key
         ));
     }
 }
@@ -144,7 +213,7 @@ pub fn plugin(cx: &Context<'_>, f: &mut Findings) {
             cx.declared.key
         ));
     }
-    let Some(key) = &cx.state.key else {
+    let Some(key) = cx.key() else {
         return;
     };
     if !cx.settings.check_plugin_key_id || plugin.key_id.is_empty() || key.key_id.is_empty() {
@@ -179,7 +248,7 @@ pub fn plugin(cx: &Context<'_>, f: &mut Findings) {
 
 /// Denies unless the key is Enabled; each state's message carries its own fix.
 pub fn key_state(cx: &Context<'_>, f: &mut Findings) {
-    let Some(key) = &cx.state.key else {
+    let Some(key) = cx.key() else {
         return;
     };
     let id = cx.key_id(key);
@@ -210,7 +279,7 @@ pub fn key_state(cx: &Context<'_>, f: &mut Findings) {
 
 /// Denies when the key's spec is not the required one.
 pub fn key_spec(cx: &Context<'_>, f: &mut Findings) {
-    let Some(key) = &cx.state.key else {
+    let Some(key) = cx.key() else {
         return;
     };
     let required = cx.required_key_spec();
@@ -226,7 +295,7 @@ pub fn key_spec(cx: &Context<'_>, f: &mut Findings) {
 
 /// Warns when nothing tells the guard about the key, so its state is not checked at all.
 pub fn key_unobserved(cx: &Context<'_>, f: &mut Findings) {
-    if cx.state.key.is_none() && cx.state.source("kms").is_none() {
+    if cx.key().is_none() && cx.state.source("kms").is_none() {
         f.warnings.push(format!(
             "secretkms does not query the KMS, so the state of key {} is not checked; \
              configure the webhook's KMS access",
@@ -247,7 +316,7 @@ pub fn soft_warnings(cx: &Context<'_>, f: &mut Findings) {
             rw.done, rw.total, rw.target
         ));
     }
-    let Some(key) = &cx.state.key else {
+    let Some(key) = cx.key() else {
         return;
     };
     let id = cx.key_id(key);

@@ -3,8 +3,8 @@
 
 use secretkms_policy_kit::model::fixtures;
 use secretkms_policy_kit::{
-    AdmissionRequest, EncryptionState, Enforcement, KeyState, RewriteFacts, SourceStatus, Verdict,
-    fit_warning,
+    AdmissionRequest, EncryptionState, Enforcement, KeyState, RewriteFacts, SecretWriter,
+    SourceStatus, Verdict, fit_warning,
 };
 
 use super::*;
@@ -131,9 +131,10 @@ fn not_configured_allows_with_a_warning() {
     let v = run(&s, &Settings::default());
     assert!(v.allowed);
     warned_with(&v, "secretkms is not configured");
+    // It answered "none" before, and fails now: still unguarded, and the warning says why.
     s.sources[0] = source(
         "declared",
-        None,
+        Some(30),
         Some("Forbidden: secretencryptions is forbidden"),
     );
     let v = run(&s, &Settings::default());
@@ -142,6 +143,121 @@ fn not_configured_allows_with_a_warning() {
         &v,
         "cannot read the SecretEncryption named cluster (Forbidden",
     );
+}
+
+/// A declaration that was never read is not "none": the guard fails closed with the error,
+/// or only warns when this policy is set to audit.
+#[test]
+fn a_declaration_never_read_denies_with_its_error() {
+    let mut s = healthy();
+    s.declared = None;
+    s.sources[0] = source(
+        "declared",
+        None,
+        Some("the SecretEncryption CRD (secretencryptions.secretkms.io) is not installed: 404"),
+    );
+    let v = run(&s, &Settings::default());
+    denied_with(
+        &v,
+        &["never been read", "CRD", "is not installed", "fix: install"],
+    );
+    let audit = Settings {
+        enforcement: Some(Enforcement::Audit),
+        ..Settings::default()
+    };
+    let v = run(&s, &audit);
+    assert!(v.allowed);
+    warned_with(
+        &v,
+        "would deny: the SecretEncryption named cluster has never been read",
+    );
+}
+
+#[test]
+fn secrets_written_in_plaintext_or_under_a_local_key_deny() {
+    let writer = |apiserver: &str, prefix: &str| SecretWriter {
+        apiserver: apiserver.into(),
+        prefix: prefix.into(),
+    };
+    let mut s = healthy();
+    s.apiserver.as_mut().unwrap().secret_writers = vec![writer("", "")];
+    denied_with(
+        &run(&s, &Settings::default()),
+        &[
+            "writes Secrets with identity (plaintext)",
+            "stored in etcd in plaintext",
+            "put the kms provider first",
+        ],
+    );
+    s.apiserver.as_mut().unwrap().secret_writers = vec![
+        writer("sha256:aaa", fixtures::WRITE_PREFIX),
+        writer("sha256:bbb", "k8s:enc:aescbc:v1:key1:"),
+    ];
+    let v = run(&s, &Settings::default());
+    denied_with(
+        &v,
+        &[
+            "kube-apiserver sha256:bbb writes Secrets with aescbc v1 (key1)",
+            "not the declared KMS key",
+        ],
+    );
+    assert!(!v.message.contains("sha256:aaa"), "{}", v.message);
+    s.apiserver.as_mut().unwrap().secret_writers = vec![writer("", "k8s:enc:kms:v1:ack:")];
+    assert!(run(&s, &Settings::default()).allowed, "KMS v1 is KMS");
+}
+
+/// With KMS v1 and reload off the apiserver has one check per provider, `kms-provider-<n>`.
+#[test]
+fn kms_v1_checks_per_provider_are_read_like_the_single_check() {
+    use secretkms_policy_kit::model;
+    let with_checks = |checks: &[(&str, bool, &str)]| {
+        let mut m = fixtures::healthy();
+        let api = m.apiserver.as_mut().unwrap();
+        let checks = checks
+            .iter()
+            .map(|(name, healthy, detail)| model::KmsCheck {
+                name: (*name).into(),
+                healthy: *healthy,
+                detail: (*detail).into(),
+            })
+            .collect();
+        *api = model::ApiserverFacts {
+            secret_writers: api.secret_writers.clone(),
+            ..model::ApiserverFacts::from_checks(checks)
+        };
+        EncryptionState::from(&m)
+    };
+    let ok = with_checks(&[
+        ("kms-provider-0", true, "ok"),
+        ("kms-provider-1", true, "ok"),
+    ]);
+    assert!(run(&ok, &Settings::default()).allowed);
+    let failing = with_checks(&[
+        ("kms-provider-0", true, "ok"),
+        ("kms-provider-1", false, "failed to decrypt"),
+    ]);
+    denied_with(
+        &run(&failing, &Settings::default()),
+        &["unhealthy (kms-provider-1: failed to decrypt)"],
+    );
+}
+
+/// After the declaration moves from key A to key B, A's facts say nothing about B.
+#[test]
+fn facts_of_another_key_count_as_missing() {
+    let mut s = healthy();
+    s.declared.as_mut().unwrap().key = "alias/new-key".into();
+    let key = s.key.as_mut().unwrap();
+    key.state = KeyState::Disabled;
+    let v = run(&s, &Settings::default());
+    denied_with(
+        &v,
+        &["facts are for key alias/k8s-secrets but key alias/new-key is declared"],
+    );
+    assert!(!v.message.contains("Disabled"), "{}", v.message);
+    // Facts that do not say which key they were asked for (older state files) still count.
+    s.key.as_mut().unwrap().requested = String::new();
+    denied_with(&run(&s, &Settings::default()), &["is Disabled"]);
 }
 
 #[test]
@@ -165,14 +281,15 @@ fn unhealthy_kms_provider_denies_with_detail() {
     let mut s = healthy();
     let api = s.apiserver.as_mut().unwrap();
     api.kms_healthy = false;
-    api.detail = "[-]kms-provider-0 failed: rpc error:\n code = DeadlineExceeded".into();
+    api.checks[0].healthy = false;
+    api.checks[0].detail = "rpc error:\n code = DeadlineExceeded".into();
     let v = run(&s, &Settings::default());
     denied_with(
         &v,
         &[
             "unhealthy",
-            "rpc error: code = DeadlineExceeded",
-            "/readyz/kms-providers",
+            "kms-providers: rpc error: code = DeadlineExceeded",
+            "/readyz?verbose",
         ],
     );
 }

@@ -8,7 +8,7 @@ use kube::Client;
 
 use super::StateHub;
 
-pub use secretkms_core::apiserver_health::{KMS_HEALTH_PATH, probe};
+pub use secretkms_core::apiserver_health::probe;
 
 /// Probes every `interval`, backing off (up to 4× the interval) while the apiserver cannot be
 /// reached, and publishes each result.
