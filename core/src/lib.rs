@@ -11,3 +11,4 @@ pub mod observations;
 pub mod policy;
 pub mod review;
 pub mod secret_encryption;
+pub mod secret_writers;

@@ -50,6 +50,16 @@ impl<T> Observed<T> {
         self.active = true;
     }
 
+    /// Forgets what was observed, keeping the source configured: after the question changed
+    /// (another key declared), the old answer is no answer, so the source reads as "not
+    /// observed yet" until the new one arrives.
+    pub fn forget(&mut self) {
+        self.value = None;
+        self.last_success = None;
+        self.last_error = None;
+        self.active = true;
+    }
+
     /// Records a failure. The last good value is kept, so policies can still name the key, but
     /// its age keeps growing until it is too old to trust.
     pub fn fail(&mut self, error: impl Into<String>) {

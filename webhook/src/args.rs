@@ -61,13 +61,24 @@ pub struct Args {
     #[arg(long, env = "SECRETKMS_STATE_FILE_INTERVAL", default_value = "2s", value_parser = duration::parse)]
     pub state_file_interval: Duration,
 
-    /// Probe the apiserver's KMS health (`/readyz/kms-providers`).
+    /// Probe the apiserver's KMS health (`/readyz?verbose`, then each KMS check by name).
     #[arg(long, env = "SECRETKMS_APISERVER_PROBE", default_value_t = true, action = clap::ArgAction::Set)]
     pub apiserver_probe: bool,
 
     /// How often the apiserver's KMS health is probed.
     #[arg(long, env = "SECRETKMS_APISERVER_PROBE_INTERVAL", default_value = "15s", value_parser = duration::parse)]
     pub apiserver_probe_interval: Duration,
+
+    /// With the probe, also read the apiserver's `/metrics` for the provider that writes
+    /// Secrets (plaintext when `identity` is first).
+    #[arg(long, env = "SECRETKMS_SECRET_WRITERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub secret_writers: bool,
+
+    /// A Secret (`<namespace>/<name>`, in a namespace the webhook does not guard) whose
+    /// annotation is written before each metrics reading, so the reading shows the current
+    /// writer on an idle cluster. The chart creates it.
+    #[arg(long, env = "SECRETKMS_CANARY_SECRET")]
+    pub canary_secret: Option<crate::sources::canary::Canary>,
 
     /// kubeconfig for reaching the apiserver; in a pod the in-cluster configuration is used.
     #[arg(long, env = "SECRETKMS_KUBECONFIG")]

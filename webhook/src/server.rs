@@ -48,6 +48,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         state_file_interval,
         apiserver_probe,
         apiserver_probe_interval,
+        secret_writers,
+        canary_secret,
         kubeconfig,
         watch_secret_encryption,
         kms_endpoint,
@@ -152,6 +154,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             tokio::spawn(sources::apiserver::watch(
                 client.clone(),
                 apiserver_probe_interval,
+                sources::apiserver::WriterSettings {
+                    enabled: secret_writers,
+                    canary: canary_secret,
+                },
                 hub.clone(),
                 metrics.clone(),
             ));

@@ -4,6 +4,7 @@
 //! `Arc` load, and compute ages at evaluation time.
 
 pub mod apiserver;
+pub mod canary;
 pub mod declared;
 pub mod kms;
 pub mod state_file;
