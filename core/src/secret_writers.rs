@@ -32,14 +32,22 @@ pub struct Reading {
 }
 
 impl Reading {
+    /// Local-key providers nest a second prefix transformer per key (`k8s:enc:aescbc:v1:`, then
+    /// `key1:`), and each level counts the write; only the outer level (`k8s:enc:...`, or the
+    /// empty prefix of identity) says which provider wrote, so inner ones are left out.
     pub fn parse(text: &str) -> Self {
         let samples = apiserver_metrics::parse(text, apiserver_metrics::is_encryption_metric);
+        let mut writes = apiserver_metrics::secret_writes_by_prefix(&samples);
+        writes.retain(|(prefix, _)| prefix.is_empty() || prefix.starts_with(PROVIDER_PREFIX));
         Self {
             apiserver: apiserver_id(&samples),
-            writes: apiserver_metrics::secret_writes_by_prefix(&samples),
+            writes,
         }
     }
 }
+
+/// Every provider's stored prefix starts with this (identity's is empty).
+const PROVIDER_PREFIX: &str = "k8s:enc:";
 
 fn apiserver_id(samples: &[Sample]) -> String {
     let mut ids: Vec<&str> = samples
@@ -125,9 +133,8 @@ mod tests {
     const KMS: &str = "k8s:enc:kms:v2:secretkms:";
 
     fn metrics(id: Option<&str>, writes: &[(&str, u64)]) -> String {
-        let mut text = String::from(
-            "# TYPE apiserver_storage_transformation_operations_total counter\n",
-        );
+        let mut text =
+            String::from("# TYPE apiserver_storage_transformation_operations_total counter\n");
         for (prefix, n) in writes {
             text.push_str(&format!(
                 "apiserver_storage_transformation_operations_total{{resource=\"secrets\",status=\"OK\",transformation_type=\"to_storage\",transformer_prefix=\"{prefix}\"}} {n}\n"
@@ -152,7 +159,10 @@ mod tests {
     fn the_first_reading_tells_nothing_and_growth_names_the_writer() {
         let mut t = WriterTracker::default();
         t.observe(Reading::parse(&metrics(None, &[("", 5), (KMS, 40)])));
-        assert!(t.writers().is_empty(), "totals since start say nothing of now");
+        assert!(
+            t.writers().is_empty(),
+            "totals since start say nothing of now"
+        );
         t.observe(Reading::parse(&metrics(None, &[("", 6), (KMS, 40)])));
         assert_eq!(t.writers(), [writer("", "")]);
         // Nothing grew: the last answer stands.
@@ -185,6 +195,15 @@ mod tests {
         assert!(t.writers().is_empty());
         t.observe(Reading::parse(&metrics(None, &[(KMS, 10), ("", 2)])));
         assert_eq!(t.writers(), [writer("", "")]);
+    }
+
+    #[test]
+    fn a_local_key_counts_once_under_its_provider_prefix() {
+        let mut t = WriterTracker::default();
+        let aescbc = |n| metrics(None, &[("k8s:enc:aescbc:v1:", n), ("key1:", n)]);
+        t.observe(Reading::parse(&aescbc(1)));
+        t.observe(Reading::parse(&aescbc(2)));
+        assert_eq!(t.writers(), [writer("", "k8s:enc:aescbc:v1:")]);
     }
 
     #[test]

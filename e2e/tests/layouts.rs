@@ -8,9 +8,7 @@
 //! Control planes are the slow part, so each test starts its independent variants at once, one
 //! thread each.
 
-use std::future::Future;
-
-use secretkms_e2e::fixtures::{create_secret, holds_marker, reads_back};
+use secretkms_e2e::fixtures::{create_secret, holds_marker, in_parallel, reads_back, variant};
 use secretkms_e2e::kms::{EncryptedObject, KmsStackOptions};
 use secretkms_e2e::layout::{
     KMS_V1_PROVIDER, KMS_V2_PROVIDER, KeyIdMode, KmsApi, Layout, ProviderKind, Reload,
@@ -22,41 +20,6 @@ const PLUGIN: &str = env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e");
 /// Must be readable in etcd only when `identity` writes.
 /// The post-start hook the apiserver runs only with automatic reload on.
 const RELOAD_HOOK: &str = "poststarthook/start-encryption-provider-config-automatic-reload";
-
-/// A named check that starts its own layout.
-type Variant = (&'static str, Box<dyn FnOnce() + Send>);
-
-/// Runs each variant on its own thread and runtime, then fails naming every variant that failed.
-fn in_parallel(variants: Vec<Variant>) {
-    let running: Vec<_> = variants
-        .into_iter()
-        .map(|(name, run)| (name, std::thread::spawn(run)))
-        .collect();
-    let failed: Vec<&str> = running
-        .into_iter()
-        .filter_map(|(name, thread)| thread.join().err().map(|_| name))
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "failed variants (their panics are above): {failed:?}"
-    );
-}
-
-fn variant<F: Future<Output = ()> + 'static>(
-    name: &'static str,
-    check: impl FnOnce() -> F + Send + 'static,
-) -> Variant {
-    (
-        name,
-        Box::new(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(check())
-        }),
-    )
-}
 
 async fn start(layout: Layout) -> Cluster {
     layout

@@ -131,7 +131,7 @@ impl SecretWriter {
     }
 
     /// The provider as a person names it: `identity (plaintext)`, `kms v2 (secretkms)`,
-    /// `aescbc (key1)`.
+    /// `aescbc v1`.
     pub fn provider(&self) -> String {
         describe_prefix(&self.prefix)
     }
@@ -150,6 +150,8 @@ pub fn describe_prefix(prefix: &str) -> String {
         .collect();
     match parts.as_slice() {
         [kind, version, name] => format!("{kind} {version} ({name})"),
+        // Local-key providers: the key's name is a prefix of its own, counted apart.
+        [kind, version] => format!("{kind} {version}"),
         _ => prefix.to_string(),
     }
 }

@@ -67,7 +67,7 @@ impl SecretWriter {
             .starts_with(secretkms_model::SecretWriter::KMS_PREFIX)
     }
 
-    /// The provider as a person names it (`identity (plaintext)`, `aescbc v1 (key1)`).
+    /// The provider as a person names it (`identity (plaintext)`, `aescbc v1`).
     pub fn provider(&self) -> String {
         secretkms_model::describe_prefix(&self.prefix)
     }

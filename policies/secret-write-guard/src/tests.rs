@@ -191,13 +191,13 @@ fn secrets_written_in_plaintext_or_under_a_local_key_deny() {
     );
     s.apiserver.as_mut().unwrap().secret_writers = vec![
         writer("sha256:aaa", fixtures::WRITE_PREFIX),
-        writer("sha256:bbb", "k8s:enc:aescbc:v1:key1:"),
+        writer("sha256:bbb", "k8s:enc:aescbc:v1:"),
     ];
     let v = run(&s, &Settings::default());
     denied_with(
         &v,
         &[
-            "kube-apiserver sha256:bbb writes Secrets with aescbc v1 (key1)",
+            "kube-apiserver sha256:bbb writes Secrets with aescbc v1",
             "not the declared KMS key",
         ],
     );
