@@ -277,3 +277,34 @@ async fn the_key_change_guard_checks_the_new_key_in_kms() {
         .await
         .expect("a forced delete is admitted");
 }
+
+/// A declaration that can never be read is not "nothing declared": with the CRD missing and
+/// the apiserver probe answering, the webhook turns ready and denies Secret writes with the
+/// source's error, instead of admitting them with a warning forever.
+#[tokio::test]
+async fn a_declaration_that_never_answers_denies_with_its_error() {
+    let cp = ControlPlane::start(Default::default()).await.unwrap();
+    let client = cp.client().await.unwrap();
+    let webhook = Webhook::start(
+        &cp,
+        WEBHOOK.as_ref(),
+        WebhookOptions {
+            apiserver_probe: true,
+            monitor: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let admission = Admission::new(&cp, &client, "no-crd").showing_log(webhook.log());
+    let config = webhook.configuration("secretkms", (TEST_NAMESPACE_LABEL, "on"), "Fail");
+    register(&client, &webhook, &config, &admission.temp_ns().await)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", webhook.log_text()));
+    let msg = admission.eventually_rejects(|_| secret("app")).await;
+    assert!(msg.contains("has never been read"), "{msg}");
+    assert!(
+        msg.contains("is not installed"),
+        "the source's error: {msg}"
+    );
+}
