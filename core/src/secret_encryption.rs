@@ -61,7 +61,8 @@ pub const CLUSTER: &str = "cluster";
 #[serde(rename_all = "camelCase")]
 pub struct SecretEncryptionSpec {
     /// `alibaba-kms`: the webhook reads the key's facts from Alibaba Cloud KMS. `kms-plugin`:
-    /// only from the apiserver and the KMS v2 plugin.
+    /// only from the apiserver and the KMS v2 plugin; declaring it needs the annotation
+    /// `secretkms.io/force: "true"`, as the webhook then knows nothing of the key's state.
     #[serde(default)]
     pub provider: Provider,
     /// The customer master key: id, alias (`alias/...`) or ARN.
@@ -69,20 +70,28 @@ pub struct SecretEncryptionSpec {
     /// The key's region, e.g. `cn-hangzhou`; keys in other regions are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// A custom KMS endpoint URL (e.g. a VPC or dedicated-gateway endpoint).
+    /// A custom KMS endpoint: `public:<region>`, `vpc:<region>`,
+    /// `https://kms[-vpc].<region>.aliyuncs.com`, a KMS instance's
+    /// `https://<kst-...>.cryptoservice.kms.aliyuncs.com`, or loopback (the emulator); any other
+    /// endpoint needs the annotation `secretkms.io/force: "true"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// The key spec Secrets must be encrypted with.
     #[serde(default = "default_key_spec")]
     pub required_key_spec: String,
-    /// `enforce` denies writes while encryption is misconfigured; `audit` only warns.
+    /// `enforce` denies writes while encryption is misconfigured; `audit` only warns, and
+    /// declaring it needs the annotation `secretkms.io/force: "true"`.
     #[serde(default)]
     pub enforcement: Enforcement,
-    /// Namespaces whose Secret writes are never denied.
+    /// Namespaces whose Secret writes are never denied. Adding one weakens the guard and needs
+    /// the annotation `secretkms.io/force: "true"`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exempt_namespaces: Vec<String>,
-    /// Facts older than this are not trusted.
+    /// Facts older than this many seconds are not trusted (1 to 3600). Raising it weakens the
+    /// guard and needs the annotation `secretkms.io/force: "true"`.
+    // The maximum is `defaults::MAX_STATE_AGE_SECONDS_LIMIT`, whose comment says why an hour.
     #[serde(default = "default_max_age")]
+    #[schemars(range(min = 1, max = defaults::MAX_STATE_AGE_SECONDS_LIMIT))]
     pub max_state_age_seconds: u64,
 }
 

@@ -1,20 +1,23 @@
 //! The key-change guard: on CREATE, UPDATE and DELETE of the cluster-scoped SecretEncryption
 //! (`secretkms.io/v1alpha1`), deny pointing Secret encryption at a key that cannot be used,
-//! changing the key while the last rewrite is unfinished, and switching encryption off or
-//! deleting the settings while Secrets are still encrypted, unless forced with the annotation
-//! `secretkms.io/force: "true"`.
+//! changing the key while the last rewrite is unfinished, switching encryption off or deleting
+//! the settings while Secrets are still encrypted, and any change that weakens the Secret write
+//! guard ([`weakening`]), unless forced with the annotation `secretkms.io/force: "true"`.
 //!
 //! Decisions:
 //! - The key is looked up (host `describe-key`) on CREATE and whenever `key`, `region` or
 //!   `requiredKeySpec` change, so that tightening a constraint is checked against the live key.
 //! - "Secrets are still encrypted" means the apiserver reports a KMS provider, or the
 //!   apiserver's state is unknown (fail closed: the force annotation is the way out).
+//! - Weakening changes need force whatever the apiserver reports: they silence the write guard
+//!   exactly when it has something to deny.
 //! - Only the SecretEncryption named `cluster` is used by secretkms; others are allowed with a
 //!   warning that says so.
 //! - This guard's mode comes from its own settings, never from the resource it guards.
 
 pub mod key_check;
 pub mod settings;
+pub mod weakening;
 
 use secretkms_policy_kit::verdict::FORBIDDEN;
 use secretkms_policy_kit::{
@@ -23,8 +26,10 @@ use secretkms_policy_kit::{
 };
 
 pub use crate::settings::Settings;
+use crate::weakening::{Before, Weakening, weakenings};
 
-/// The annotation that lets an operator switch encryption off or delete the settings anyway.
+/// The annotation that lets an operator switch encryption off, delete the settings or weaken the
+/// guard anyway.
 pub const FORCE_ANNOTATION: &str = "secretkms.io/force";
 /// The only SecretEncryption secretkms reads.
 pub const CLUSTER_NAME: &str = "cluster";
@@ -88,6 +93,8 @@ pub fn decide(
                 Err(v) => return v,
             };
             check_new_key(&new, state, settings, keys, &mut f);
+            let forced = is_forced(request.object.as_ref());
+            guard_weakenings(weakenings(Before::Nothing, &new, settings), forced, &mut f);
         }
         Operation::Update => {
             let new = match spec_of(request.object.as_ref()) {
@@ -115,19 +122,8 @@ pub fn decide(
                     key_check::check_key(&new, settings, keys, &mut f.denials, &mut f.warnings);
                 }
             }
-            let to_audit = old
-                .as_ref()
-                .is_some_and(|o| o.enforcement == Enforcement::Enforce)
-                && new.enforcement == Enforcement::Audit;
-            if to_audit && settings.deny_audit_switch {
-                guard_switch_off(
-                    "switching spec.enforcement to audit stops denying Secret writes under a \
-                     broken key",
-                    state,
-                    forced,
-                    &mut f,
-                );
-            }
+            let before = old.as_ref().map_or(Before::Unknown, Before::Spec);
+            guard_weakenings(weakenings(before, &new, settings), forced, &mut f);
         }
         Operation::Delete => {
             let forced = is_forced(request.old_object.as_ref());
@@ -188,6 +184,25 @@ fn guard_switch_off(what: &str, state: &EncryptionState, forced: bool, f: &mut F
     ));
 }
 
+/// Denies each change that weakens the guard, unless forced.
+fn guard_weakenings(found: Vec<Weakening>, forced: bool, f: &mut Findings) {
+    for w in found {
+        let change = format!("{} {} → {} weakens the guard", w.field, w.from, w.to);
+        if forced {
+            f.forced = true;
+            f.warnings
+                .push(format!("forced with {FORCE_ANNOTATION}: {change}"));
+        } else {
+            f.denials.push(format!(
+                "{change}: {}; fix: {}, or if that is intended add the annotation \
+                 {FORCE_ANNOTATION}: \"true\" (kubectl annotate secretencryption {CLUSTER_NAME} \
+                 {FORCE_ANNOTATION}=true)",
+                w.effect, w.fix
+            ));
+        }
+    }
+}
+
 /// The spec of `object`; a verdict (400) when it cannot be read.
 fn spec_of(object: Option<&ObjectView<'_>>) -> Result<SecretEncryptionSpec, Verdict> {
     let Some(object) = object else {
@@ -213,9 +228,16 @@ fn is_forced(object: Option<&ObjectView<'_>>) -> bool {
 fn finish(request: &AdmissionRequest<'_>, settings: &Settings, f: Findings) -> Verdict {
     let Findings {
         denials,
-        warnings,
+        mut warnings,
         forced,
     } = f;
+    // The annotation stays on the object and would force every later change as well.
+    if forced && request.operation != Operation::Delete {
+        warnings.push(format!(
+            "{FORCE_ANNOTATION} stays on the object and forces later changes too; remove it: \
+             kubectl annotate secretencryption {CLUSTER_NAME} {FORCE_ANNOTATION}-"
+        ));
+    }
     let mut verdict = if denials.is_empty() {
         Verdict::allow().with_warnings(warnings)
     } else {

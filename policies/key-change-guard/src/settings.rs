@@ -12,7 +12,7 @@ pub struct Settings {
     pub enforcement: Enforcement,
     /// Warn when the new key's deletion protection is off.
     pub warn_on_deletion_protection_off: bool,
-    /// Deny switching `spec.enforcement` from enforce to audit without `secretkms.io/force`.
+    /// Deny declaring `spec.enforcement: audit`, or switching to it, without `secretkms.io/force`.
     pub deny_audit_switch: bool,
     /// When not empty, the key's region must be one of these.
     pub allowed_regions: Vec<String>,

@@ -262,7 +262,7 @@ fn allowed_regions_setting_is_enforced() {
 #[test]
 fn unchanged_key_is_not_looked_up() {
     let mut s = spec(OLD_KEY);
-    s["exemptNamespaces"] = json!(["kube-system"]);
+    s["maxStateAgeSeconds"] = json!(60);
     let v = run(
         &update(s),
         &state(),
@@ -298,7 +298,7 @@ fn new_key_during_unfinished_rewrite_is_denied() {
         ],
     );
     let mut same = spec(OLD_KEY);
-    same["exemptNamespaces"] = json!(["a"]);
+    same["maxStateAgeSeconds"] = json!(60);
     ok(&run(&update(same), &s, &Settings::default(), &keys()));
     s.rewrite.as_mut().unwrap().done = 1200;
     ok(&run(
@@ -394,7 +394,13 @@ fn switching_to_audit_needs_force_unless_allowed_by_settings() {
         &Settings::default(),
         &keys(),
     );
-    denied_with(&v, &["switching spec.enforcement to audit"]);
+    denied_with(
+        &v,
+        &[
+            "spec.enforcement enforce → audit weakens the guard",
+            "secretkms.io/force: \"true\"",
+        ],
+    );
     let lenient = Settings {
         deny_audit_switch: false,
         ..Settings::default()
@@ -480,4 +486,110 @@ fn messages_show_the_alias_and_the_key_id() {
         &keys,
     );
     assert!(!v.message.contains("()"), "{}", v.message);
+}
+
+#[test]
+fn weakening_changes_need_force_whatever_the_apiserver_reports() {
+    let mut s = state();
+    s.apiserver.as_mut().unwrap().kms_configured = false;
+    let mut wider = spec(OLD_KEY);
+    wider["exemptNamespaces"] = json!(["team-a"]);
+    let v = run(&update(wider.clone()), &s, &Settings::default(), &keys());
+    denied_with(
+        &v,
+        &[
+            "spec.exemptNamespaces [] → [team-a] weakens the guard",
+            "Secret writes in team-a would never be denied",
+            "fix: keep spec.exemptNamespaces without them",
+            "kubectl annotate secretencryption cluster secretkms.io/force=true",
+        ],
+    );
+    let forced = request(
+        "UPDATE",
+        Some(object(wider, json!({"secretkms.io/force": "true"}))),
+        Some(object(spec(OLD_KEY), json!({}))),
+    );
+    let v = run(&forced, &s, &Settings::default(), &keys());
+    ok(&v);
+    assert_eq!(
+        v.warnings,
+        [
+            "forced with secretkms.io/force: spec.exemptNamespaces [] → [team-a] weakens the guard",
+            "secretkms.io/force stays on the object and forces later changes too; remove it: \
+             kubectl annotate secretencryption cluster secretkms.io/force-"
+        ]
+    );
+    assert_eq!(
+        v.audit_annotations,
+        [("forced-by".into(), "ops-admin".into())]
+    );
+}
+
+#[test]
+fn every_weakening_is_named_in_one_denial() {
+    let mut weak = spec(OLD_KEY);
+    weak["exemptNamespaces"] = json!(["team-a"]);
+    weak["maxStateAgeSeconds"] = json!(3600);
+    weak["provider"] = json!("kms-plugin");
+    weak["endpoint"] = json!("https://kms.attacker.example");
+    weak["enforcement"] = json!("audit");
+    let v = run(&update(weak), &state(), &Settings::default(), &keys());
+    denied_with(
+        &v,
+        &[
+            "spec.exemptNamespaces [] → [team-a]",
+            "spec.maxStateAgeSeconds 300 → 3600",
+            "spec.provider alibaba-kms → kms-plugin",
+            "spec.endpoint unset → https://kms.attacker.example weakens the guard: it is not an \
+             Alibaba Cloud KMS endpoint (host kms.attacker.example is neither Alibaba Cloud KMS \
+             nor loopback)",
+            "spec.enforcement enforce → audit",
+        ],
+    );
+}
+
+#[test]
+fn create_in_audit_mode_or_with_a_foreign_endpoint_needs_force() {
+    let mut audit = spec(NEW_KEY);
+    audit["enforcement"] = json!("audit");
+    let req = request("CREATE", Some(object(audit.clone(), json!({}))), None);
+    denied_with(
+        &run(&req, &state(), &Settings::default(), &keys()),
+        &["spec.enforcement enforce → audit weakens the guard"],
+    );
+    let forced = request(
+        "CREATE",
+        Some(object(audit, json!({"secretkms.io/force": "true"}))),
+        None,
+    );
+    ok(&run(&forced, &state(), &Settings::default(), &keys()));
+
+    let mut proxy = spec(NEW_KEY);
+    proxy["endpoint"] = json!("https://kms-proxy.corp.example:8443");
+    let req = request("CREATE", Some(object(proxy, json!({}))), None);
+    denied_with(
+        &run(&req, &state(), &Settings::default(), &keys()),
+        &["spec.endpoint unset → https://kms-proxy.corp.example:8443"],
+    );
+    let mut emulator = spec(NEW_KEY);
+    emulator["endpoint"] = json!("http://127.0.0.1:18080");
+    let req = request("CREATE", Some(object(emulator, json!({}))), None);
+    ok(&run(&req, &state(), &Settings::default(), &keys()));
+}
+
+#[test]
+fn an_unreadable_old_spec_counts_every_exemption_as_new() {
+    let mut s = spec(OLD_KEY);
+    s["exemptNamespaces"] = json!(["kube-system"]);
+    let mut broken = spec(OLD_KEY);
+    broken["enforcement"] = json!("loud");
+    let req = request(
+        "UPDATE",
+        Some(object(s, json!({}))),
+        Some(object(broken, json!({}))),
+    );
+    denied_with(
+        &run(&req, &state(), &Settings::default(), &keys()),
+        &["spec.exemptNamespaces [] → [kube-system]"],
+    );
 }
