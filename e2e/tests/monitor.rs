@@ -256,6 +256,30 @@ async fn the_key_change_guard_checks_the_new_key_in_kms() {
         .set_spec(serde_json::json!({ "key": good }))
         .await
         .expect("a good key is admitted");
+    // The new key's facts replace the old key's before writes pass again.
+    chain
+        .admission()
+        .eventually_accepts(|_| secret("on-the-new-key"))
+        .await;
+
+    // Changes that weaken the guard need the force annotation.
+    for weakening in [
+        serde_json::json!({ "exemptNamespaces": ["team-x"] }),
+        serde_json::json!({ "endpoint": "https://kms.example.com" }),
+        serde_json::json!({ "maxStateAgeSeconds": 3000 }),
+        serde_json::json!({ "enforcement": "audit" }),
+    ] {
+        let msg = denied(chain.set_spec(weakening.clone()).await);
+        assert!(msg.contains("weakens the guard"), "{weakening}: {msg}");
+        assert!(msg.contains("secretkms.io/force"), "{weakening}: {msg}");
+    }
+    let too_old = chain
+        .set_spec(serde_json::json!({ "maxStateAgeSeconds": 7200 }))
+        .await;
+    assert!(
+        matches!(&too_old, Err(kube::Error::Api(s)) if s.code == 422),
+        "the CRD caps maxStateAgeSeconds: {too_old:?}"
+    );
 
     let api = Api::<SecretEncryption>::all(chain.client.clone());
     let msg = match api.delete("cluster", &DeleteParams::default()).await {

@@ -27,7 +27,6 @@ pub const NOW: i64 = 1_777_630_000;
 /// The stored prefix of the healthy cluster's first provider: KMS v2, named `secretkms`.
 pub const WRITE_PREFIX: &str = "k8s:enc:kms:v2:secretkms:";
 /// The sources a fully observed state reports.
-
 pub const SOURCES: [&str; 5] = ["declared", "kms", "apiserver", "plugin", "rewrite"];
 
 /// An Enabled `Aliyun_AES_256` key for `ENCRYPT/DECRYPT` with nothing else known.
