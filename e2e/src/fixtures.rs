@@ -18,6 +18,7 @@ pub mod admission;
 pub mod crd;
 pub mod encrypted_cluster;
 pub mod eventually;
+pub mod kms_v1_envelope;
 pub mod secret;
 pub mod state;
 
@@ -25,5 +26,6 @@ pub use admission::Admission;
 pub use crd::{established, install_crd};
 pub use encrypted_cluster::encrypted_cluster;
 pub use eventually::eventually;
+pub use kms_v1_envelope::kms_v1_key_version;
 pub use secret::{MARKER, create_secret, holds_marker, reads_back, secret};
 pub use state::{KEY, disabled, healthy, with_key};
