@@ -64,15 +64,15 @@ impl ApiserverView {
         name == PROCESS_START || crate::apiserver_metrics::is_encryption_metric(name)
     }
 
-    /// Folds scrapes into one view per apiserver (the later scrape of one wins); scrapes without
-    /// an id are one apiserver only when nothing else tells them apart.
+    /// Folds scrapes into one view per apiserver process (the later scrape of one wins). A
+    /// process is its `apiserver_id_hash` and its start time: the id is derived from the host
+    /// name, so apiservers sharing a host share it, while two processes do not share a start.
     pub fn merge(scrapes: Vec<ApiserverView>) -> Vec<ApiserverView> {
         let mut out: Vec<ApiserverView> = Vec::new();
         for view in scrapes {
-            match out
-                .iter_mut()
-                .find(|v| v.apiserver_id_hash == view.apiserver_id_hash)
-            {
+            match out.iter_mut().find(|v| {
+                v.apiserver_id_hash == view.apiserver_id_hash && v.started_at == view.started_at
+            }) {
                 Some(slot) => *slot = view,
                 None => out.push(view),
             }
@@ -605,5 +605,14 @@ mod tests {
         assert_eq!(one.apiserver_id_hash, id_hash("a"));
         let merged = ApiserverView::merge(vec![one.clone(), one.clone(), view("b", V2, None, 1.0)]);
         assert_eq!(merged.len(), 2);
+        let same_host = ApiserverView {
+            started_at: Some(1.6e9),
+            ..one.clone()
+        };
+        assert_eq!(
+            ApiserverView::merge(vec![one, same_host]).len(),
+            2,
+            "two processes on one host share the id, not the start"
+        );
     }
 }
