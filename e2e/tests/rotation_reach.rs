@@ -172,8 +172,8 @@ fn per_version_key_ids_are_rewritten_to_the_new_version() {
         .await;
         let report = json(&out);
         assert_eq!(report["failed"], 0, "{}", text(&out));
-        assert_eq!(report["reach"]["layout"], "kmsV2PerVersion", "{report}");
-        assert_eq!(report["reach"]["moves"], "yes", "{report}");
+        assert_eq!(report["rotation"]["layout"], "kmsV2PerVersion", "{report}");
+        assert_eq!(report["rotation"]["moves"], "yes", "{report}");
         for object in v2_envelopes(cp, &ns).await {
             assert_eq!(object.key_id, key_id, "etcd names the new key_id");
         }
@@ -219,7 +219,7 @@ fn a_constant_key_id_is_refused_and_reported_as_annotated_only() {
         .await;
         let report = json(&forced);
         assert_eq!(report["failed"], 0, "{}", text(&forced));
-        assert_eq!(report["reach"]["rewritten"], "annotatedOnly", "{report}");
+        assert_eq!(report["rotation"]["rewritten"], "annotatedOnly", "{report}");
 
         // Every Secret was written again, and every seed is still wrapped by the old version.
         for object in v2_envelopes(cp, &ns).await {
@@ -296,7 +296,7 @@ fn kms_v1_rewrites_move_every_secret_at_one_encrypt_each() {
             )
             .await,
         );
-        assert_eq!(dry["reach"]["layout"], "kmsV1", "{dry}");
+        assert_eq!(dry["rotation"]["layout"], "kmsV1", "{dry}");
         assert_eq!(dry["kms"]["kmsApi"], "v1", "{dry}");
         assert_eq!(
             dry["kms"]["calls"], SECRETS as u64,
@@ -414,7 +414,7 @@ fn two_apiservers_must_both_adopt_the_new_key_id_before_the_rewrite_starts() {
         );
         let report = json(&out);
         assert_eq!(report["patched"], SECRETS as u64, "{}", text(&out));
-        assert_eq!(report["reach"]["moves"], "yes", "{report}");
+        assert_eq!(report["rotation"]["moves"], "yes", "{report}");
         for object in v2_envelopes(cp, &ns).await {
             assert_eq!(object.key_id, key_id, "etcd names the new key_id");
         }

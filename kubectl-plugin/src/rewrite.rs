@@ -143,7 +143,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms: Option<KmsCost>,
     /// What the rewrite can move in this cluster, and why.
-    pub reach: ReachReport,
+    pub rotation: ReachReport,
 }
 
 pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit> {
@@ -182,7 +182,7 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
             eprintln!("warning: {e:#}; the key's current version is unknown");
             None
         }
-        Err(e) => return Err(e.context("pass --time to skip KMS")),
+        Err(e) => anyhow::bail!("{e:#} (pass --time to skip KMS)"),
     };
     let time = match time {
         Some(t) => t,
@@ -205,6 +205,12 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
     let mut reach = evidence.reach().await;
     eprintln!("rotation: {}: {}", reach.layout(), reach.explain());
     if !dry_run {
+        // KMS v1 has no key_id, so nothing reads as stale: server-side-apply no-ops write nothing.
+        anyhow::ensure!(
+            !(mode == Mode::StaleOnly && matches!(reach, Reach::KmsV1 { .. })) || force,
+            "refusing to rewrite: with {} --mode stale-only writes nothing (KMS v1 has no key_id, so no Secret reads as stale); use --mode annotate",
+            reach.layout()
+        );
         if reach.moves() == Moves::No {
             anyhow::ensure!(
                 force,
@@ -278,7 +284,7 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         duration_seconds: (elapsed * 1000.0).round() / 1000.0,
         secrets_per_second: (handled as f64 / elapsed.max(0.001)).round(),
         kms,
-        reach: reach.into(),
+        rotation: reach.into(),
     };
     if !global.output.print_structured(&report)? {
         print!("{}", render(&report));
@@ -451,10 +457,10 @@ pub fn render(r: &Report) -> String {
             format!("{:.4} at {} per 10,000 calls", k.cost, k.price_per_10k),
         );
     }
-    line("rotation", r.reach.reach.layout());
+    line("rotation", r.rotation.reach.layout());
     line(
         "moves secrets",
-        match r.reach.moves {
+        match r.rotation.moves {
             Moves::Yes => "yes",
             Moves::NotYet => "not yet",
             Moves::No => "no: annotated only",
@@ -462,7 +468,7 @@ pub fn render(r: &Report) -> String {
         }
         .to_string(),
     );
-    if let Some(seen) = r.reach.reach.apiservers_seen() {
+    if let Some(seen) = r.rotation.reach.apiservers_seen() {
         line(
             "apiservers seen",
             format!(
@@ -472,7 +478,7 @@ pub fn render(r: &Report) -> String {
             ),
         );
     }
-    out.push_str(&format!("  why: {}\n", r.reach.explanation));
+    out.push_str(&format!("  why: {}\n", r.rotation.explanation));
     for f in &r.failed_secrets {
         out.push_str(&format!(
             "  failed: {}/{}: {}\n",
@@ -510,7 +516,7 @@ mod tests {
                 price_per_10k: 0.03,
                 cost: 0.06,
             }),
-            reach: Reach::KmsV1 {
+            rotation: Reach::KmsV1 {
                 provider: "secretkms-v1".into(),
             }
             .into(),
@@ -528,7 +534,7 @@ mod tests {
         assert_eq!(json["wouldPatch"], 20_000);
         assert_eq!(json["kms"]["calls"], 20_000);
         assert!(text.contains("  moves secrets     yes\n"), "{text}");
-        assert_eq!(json["reach"]["layout"], "kmsV1");
-        assert_eq!(json["reach"]["rewritten"], "rewrapped");
+        assert_eq!(json["rotation"]["layout"], "kmsV1");
+        assert_eq!(json["rotation"]["rewritten"], "rewrapped");
     }
 }

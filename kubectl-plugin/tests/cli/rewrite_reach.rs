@@ -1,6 +1,7 @@
 //! `rewrite` reads from the apiserver's `/metrics` what it can move, against loopback stand-ins
 //! for apiservers that answer only `/metrics`, the Secret listing and 404 to everything else: a
-//! KMS v1 dry run counts one Encrypt per Secret without `--kms-api`; a constant key_id is refused
+//! KMS v1 dry run counts one Encrypt per Secret without `--kms-api` and a v1 stale-only rewrite
+//! (which would write nothing) is refused; a constant key_id is refused
 //! with the golden explanation; with two apiservers, one still on the old key_id is named. The
 //! real control plane proves the same in `e2e/tests/rotation_reach.rs`.
 
@@ -133,8 +134,17 @@ async fn a_kms_v1_dry_run_counts_one_encrypt_per_secret_from_the_metrics() {
     assert_eq!(report["wouldPatch"], 2, "{report}");
     assert_eq!(report["kms"]["kmsApi"], "v1", "{report}");
     assert_eq!(report["kms"]["calls"], 2, "{report}");
-    assert_eq!(report["reach"]["layout"], "kmsV1", "{report}");
-    assert_eq!(report["reach"]["moves"], "yes", "{report}");
+    assert_eq!(report["rotation"]["layout"], "kmsV1", "{report}");
+    assert_eq!(report["rotation"]["moves"], "yes", "{report}");
+
+    let kc = kubeconfig(dir.path(), &url);
+    let out = rewrite(&kc, &["--mode", "stale-only"], None).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--mode stale-only writes nothing"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,8 +175,8 @@ async fn a_constant_key_id_is_refused_unless_forced() {
         stderr(&out)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["reach"]["layout"], "kmsV2Constant", "{report}");
-    assert_eq!(report["reach"]["rewritten"], "annotatedOnly", "{report}");
+    assert_eq!(report["rotation"]["layout"], "kmsV2Constant", "{report}");
+    assert_eq!(report["rotation"]["rewritten"], "annotatedOnly", "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
