@@ -204,6 +204,16 @@ fn a_constant_key_id_is_refused_and_reported_as_annotated_only() {
         let new = stack.admin().rotate(stack.key()).await.unwrap();
         assert_ne!(old, new);
 
+        // What would let a rewrite move Secrets here is a restart after the rotation, read from
+        // the apiserver's start time.
+        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+        let metrics = client.request_text(req).await.unwrap();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("process_start_time_seconds ")),
+            "the apiserver exposes its start time"
+        );
         let refused = secretkms(cp, stack, &["rewrite", "-A", "--time", TIME]).await;
         assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
         let err = String::from_utf8_lossy(&refused.stderr);
