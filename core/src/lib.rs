@@ -10,5 +10,6 @@ pub mod kms_facts;
 pub mod observations;
 pub mod policy;
 pub mod review;
+pub mod rotation_reach;
 pub mod secret_encryption;
 pub mod secret_writers;

@@ -46,6 +46,23 @@ impl Reading {
     }
 }
 
+impl Reading {
+    /// For a one-shot reader (`kubectl secretkms status`, which never writes): the provider
+    /// that wrote Secrets when it is the only one this apiserver ever wrote them with since it
+    /// started. Several prefixes mean the configuration changed since, and one reading cannot
+    /// tell which is first now: `None`.
+    pub fn sole_writer(&self) -> Option<SecretWriter> {
+        let mut wrote = self.writes.iter().filter(|(_, n)| *n > 0);
+        match (wrote.next(), wrote.next()) {
+            (Some((prefix, _)), None) => Some(SecretWriter {
+                apiserver: self.apiserver.clone(),
+                prefix: prefix.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Every provider's stored prefix starts with this (identity's is empty).
 const PROVIDER_PREFIX: &str = "k8s:enc:";
 
@@ -195,6 +212,15 @@ mod tests {
         assert!(t.writers().is_empty());
         t.observe(Reading::parse(&metrics(None, &[(KMS, 10), ("", 2)])));
         assert_eq!(t.writers(), [writer("", "")]);
+    }
+
+    #[test]
+    fn one_reading_names_a_writer_only_when_it_is_the_only_one_since_start() {
+        let only = Reading::parse(&metrics(Some("sha256:a"), &[("", 3)]));
+        assert_eq!(only.sole_writer(), Some(writer("sha256:a", "")));
+        let both = Reading::parse(&metrics(None, &[("", 3), (KMS, 1)]));
+        assert_eq!(both.sole_writer(), None);
+        assert_eq!(Reading::parse("").sole_writer(), None);
     }
 
     #[test]

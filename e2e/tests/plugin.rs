@@ -347,7 +347,7 @@ async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
             .any(|l| l.starts_with("  kms-v2 ") && l.contains(&second_key_id)),
         "the table names the new key id: {text}"
     );
-    assert!(text.contains("Apiserver KMS health (/readyz/kms-providers)\n  configured            yes\n  healthy               yes\n"), "{text}");
+    assert!(text.contains("Apiserver KMS health (/readyz?verbose)\n  configured            yes\n  healthy               yes\n  check kms-providers   ok: ok\n"), "{text}");
 
     // A second rotation, rewritten with server-side-apply no-ops only: the apiserver rewrites
     // exactly the Secrets it reads as stale.

@@ -16,6 +16,7 @@ pub mod kube_args;
 pub mod output;
 pub mod policy_cmd;
 pub mod rewrite;
+pub mod rotation_evidence;
 pub mod rotation_time;
 pub mod status;
 

@@ -18,13 +18,18 @@ use time::OffsetDateTime;
 pub use progress::Progress;
 pub use rate_limiter::TokenBucket;
 pub use sweep::{FIELD_MANAGER, FailedSecret, Mode, Plan, Tally, retryable, sweep};
-pub use timing::{current_key_id_hashes, key_id_hash, safe_after};
+pub use timing::safe_after;
 
 use crate::cli::GlobalArgs;
 use crate::exit::Exit;
+use secretkms_alibaba::kms::KeyMetadata;
+use secretkms_core::kms_facts;
+use secretkms_core::rotation_reach::{KeyKnowledge, Moves, Reach};
+
 use crate::kms_access::{self, KeyTarget, KmsArgs};
-use crate::kube_args::Scope;
+use crate::kube_args::{KubeArgs, Scope};
 use crate::output::Format;
+use crate::rotation_evidence::{self, ApiserverArgs, ReachReport};
 use crate::rotation_time::{self, ANNOTATION};
 
 /// The default price per 10,000 KMS calls: AWS KMS's published $0.03 (kubectl-plugin.md §2.5).
@@ -36,8 +41,10 @@ pub const DEFAULT_PRICE_PER_10K: f64 = 0.03;
 Examples:
   # after the key rotated: annotate every Secret with the key's last rotation time
   kubectl secretkms rewrite -A
-  # what would it do, and what would it cost with KMS v1?
-  kubectl secretkms rewrite -A --dry-run --kms-api v1 --price-per-10k 0.06
+  # what would it do, and what would it cost? (the KMS API is read from the apiserver)
+  kubectl secretkms rewrite -A --dry-run --price-per-10k 0.06
+  # two apiservers behind a load balancer: check that both adopted the new key_id
+  kubectl secretkms rewrite -A --wait --apiserver https://10.0.0.1:6443 --apiserver https://10.0.0.2:6443
   # KMS v2 only: let the apiserver rewrite exactly the stale Secrets
   kubectl secretkms rewrite -A --mode stale-only --time 20260101-000000")]
 pub struct RewriteArgs {
@@ -76,9 +83,9 @@ pub struct RewriteArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// The apiserver's KMS API version, for the dry run's KMS call count (v1: one Encrypt per
-    /// write; v2: none per write).
-    #[arg(long, value_enum, default_value_t = KmsApi::V2)]
-    pub kms_api: KmsApi,
+    /// write; v2: none per write); default: what the apiserver's metrics say writes Secrets.
+    #[arg(long, value_enum)]
+    pub kms_api: Option<KmsApi>,
     /// Price per 10,000 KMS calls, for the dry run's cost (default: AWS's published 0.03).
     #[arg(long, default_value_t = DEFAULT_PRICE_PER_10K)]
     pub price_per_10k: f64,
@@ -89,9 +96,15 @@ pub struct RewriteArgs {
     #[arg(long, default_value = "1m", value_parser = secretkms_alibaba::duration::parse)]
     pub plugin_pickup: Duration,
     /// The KMS v2 plugin's new key_id: start as soon as every apiserver's key_id_hash metric
-    /// reports it (needs `get` on /metrics).
+    /// reports it (needs `get` on /metrics); default: `<CMK id>/<primary version>` from KMS.
     #[arg(long, value_name = "KEY_ID")]
     pub expect_key_id: Option<String>,
+    #[command(flatten)]
+    pub apiservers: ApiserverArgs,
+    /// Annotate even where a rewrite cannot move Secrets to the current key version (KMS v2
+    /// with a constant key_id before every apiserver restarted).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -129,6 +142,8 @@ pub struct Report {
     pub secrets_per_second: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms: Option<KmsCost>,
+    /// What the rewrite can move in this cluster, and why.
+    pub rotation: ReachReport,
 }
 
 pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit> {
@@ -149,6 +164,8 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         wait,
         plugin_pickup,
         expect_key_id,
+        apiservers,
+        force,
     } = args;
     anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1, got 0");
     anyhow::ensure!(
@@ -156,22 +173,55 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         "--chunk-size must be 1..=10000, got {chunk_size}"
     );
     let (client, namespace) = global.kube.client(false).await?;
+    if matches!(&time, Some(t) if t.trim().is_empty()) {
+        anyhow::bail!("--time must not be empty");
+    }
+    let meta = match key_metadata(&client, key, region, &kms).await {
+        Ok(meta) => meta,
+        Err(e) if time.is_some() || mode == Mode::StaleOnly => {
+            eprintln!("warning: {e:#}; the key's current version is unknown");
+            None
+        }
+        Err(e) => anyhow::bail!("{e:#} (pass --time to skip KMS)"),
+    };
     let time = match time {
-        Some(t) if t.trim().is_empty() => anyhow::bail!("--time must not be empty"),
         Some(t) => t,
         None if mode == Mode::StaleOnly => String::new(),
-        None => rotation_time_from_kms(&client, key, region, &kms).await?,
+        None => rotation_time_from_kms(meta.as_ref())?,
     };
-
+    let facts = meta.as_ref().map(kms_facts::from_metadata);
+    let knowledge = rotation_evidence::knowledge(
+        facts.as_ref(),
+        expect_key_id.as_deref(),
+        Some(&time).filter(|t| !t.is_empty()).map(String::as_str),
+        Vec::new(),
+    );
+    let evidence = Evidence {
+        client: &client,
+        kube: &global.kube,
+        apiservers: &apiservers,
+        key: &knowledge,
+    };
+    let mut reach = evidence.reach().await;
+    eprintln!("rotation: {}: {}", reach.layout(), reach.explain());
     if !dry_run {
-        guard_timing(
-            &client,
-            &time,
-            plugin_pickup,
-            expect_key_id.as_deref(),
-            wait,
-        )
-        .await?;
+        // KMS v1 has no key_id, so nothing reads as stale: server-side-apply no-ops write nothing.
+        anyhow::ensure!(
+            !(mode == Mode::StaleOnly && matches!(reach, Reach::KmsV1 { .. })) || force,
+            "refusing to rewrite: with {} --mode stale-only writes nothing (KMS v1 has no key_id, so no Secret reads as stale); use --mode annotate",
+            reach.layout()
+        );
+        if reach.moves() == Moves::No {
+            anyhow::ensure!(
+                force,
+                "refusing to rewrite: with {} a rewrite only annotates Secrets and leaves them wrapped by the old key version; restart every apiserver first (each then wraps a new seed with the current primary version), or pass --force to annotate anyway",
+                reach.layout()
+            );
+            eprintln!(
+                "warning: --force: annotating only; Secrets stay wrapped by the old key version"
+            );
+        }
+        reach = guard_timing(&evidence, reach, &time, plugin_pickup, wait).await?;
     }
 
     let scope = global.kube.scope(&namespace);
@@ -204,6 +254,10 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         + tally.conflicts
         + tally.would_patch;
     let kms = dry_run.then(|| {
+        let kms_api = kms_api.unwrap_or(match reach.kms_calls_per_write() {
+            Some(1) => KmsApi::V1,
+            _ => KmsApi::V2,
+        });
         let calls = match kms_api {
             KmsApi::V1 => tally.would_patch,
             KmsApi::V2 => 0,
@@ -230,6 +284,7 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         duration_seconds: (elapsed * 1000.0).round() / 1000.0,
         secrets_per_second: (handled as f64 / elapsed.max(0.001)).round(),
         kms,
+        rotation: reach.into(),
     };
     if !global.output.print_structured(&report)? {
         print!("{}", render(&report));
@@ -237,66 +292,93 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
     Ok(Exit::findings_if(report.tally.failed > 0))
 }
 
-/// TIME from the key's rotation history.
-async fn rotation_time_from_kms(
+/// The key's metadata from KMS, when a key is named (flag or SecretEncryption).
+async fn key_metadata(
     client: &kube::Client,
     key: Option<String>,
     region: Option<String>,
     kms: &KmsArgs,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Option<KeyMetadata>> {
     let declared = kms_access::declared(client).await?;
-    let target = KeyTarget::resolve(key, region, declared.as_ref())
-        .context("no key to take the rotation time from: pass --time, --key, or declare a SecretEncryption named cluster")?;
+    let Some(target) = KeyTarget::resolve(key, region, declared.as_ref()) else {
+        return Ok(None);
+    };
     let key = &target.key;
-    let meta = target
+    let answer = target
         .client(kms)?
         .describe_key(key)
         .await
-        .with_context(|| format!("cannot describe key {key} (pass --time to skip KMS)"))?
-        .key_metadata;
+        .with_context(|| format!("cannot describe key {key}"))?;
+    Ok(Some(answer.key_metadata))
+}
+
+/// TIME from the key's rotation history: its LastRotationDate, else its CreationDate.
+fn rotation_time_from_kms(meta: Option<&KeyMetadata>) -> anyhow::Result<String> {
+    let meta = meta.context(
+        "no key to take the rotation time from: pass --time, --key, or declare a SecretEncryption named cluster",
+    )?;
     let date = meta
         .last_rotation_date
+        .clone()
         .filter(|d| !d.is_empty())
-        .unwrap_or(meta.creation_date);
+        .unwrap_or_else(|| meta.creation_date.clone());
     rotation_time::from_kms_date(&date).map_err(anyhow::Error::msg)
 }
 
-/// Warns, or with `wait` sleeps, while the apiserver may still write with the old key id.
+/// Where the reach is read from, so the wait can read it again.
+struct Evidence<'a> {
+    client: &'a kube::Client,
+    kube: &'a KubeArgs,
+    apiservers: &'a ApiserverArgs,
+    key: &'a KeyKnowledge,
+}
+
+impl Evidence<'_> {
+    /// The reach now; unreadable metrics leave it unknown, with the reason.
+    async fn reach(&self) -> Reach {
+        rotation_evidence::reach(self.client, self.kube, self.apiservers, self.key)
+            .await
+            .unwrap_or_else(|e| Reach::Unknown {
+                why: format!("{e:#}"),
+            })
+    }
+}
+
+/// Warns, or with `wait` sleeps, while a rewrite may still write with the old key version:
+/// until every apiserver seen reports the current key_id where the metrics tell, else for the
+/// `3 + N + 5` minutes after the rotation.
 async fn guard_timing(
-    client: &kube::Client,
+    evidence: &Evidence<'_>,
+    mut reach: Reach,
     time: &str,
     pickup: Duration,
-    expect_key_id: Option<&str>,
     wait: bool,
-) -> anyhow::Result<()> {
-    let Some(rotated) = rotation_time::parse_compact(time) else {
-        return Ok(());
-    };
-    let ready_at = safe_after(rotated, pickup);
+) -> anyhow::Result<Reach> {
     loop {
-        if let Some(key_id) = expect_key_id {
-            let want = key_id_hash(key_id);
-            match metrics(client).await {
-                Ok(text) => {
-                    let hashes = current_key_id_hashes(&text);
-                    if !hashes.is_empty() && hashes.iter().all(|(_, h)| *h == want) {
-                        eprintln!("the apiserver reports the new key id ({want}); starting");
-                        return Ok(());
-                    }
-                    if wait {
-                        eprintln!("waiting: the apiserver does not report key id hash {want} yet");
-                        tokio::time::sleep(Duration::from_secs(15)).await;
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("warning: cannot read the apiserver's key_id_hash metrics: {e:#}")
-                }
+        match reach.moves() {
+            Moves::Yes | Moves::No => return Ok(reach),
+            Moves::NotYet if wait => {
+                eprintln!("waiting: {}", reach.explain());
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                reach = evidence.reach().await;
+                continue;
             }
+            Moves::NotYet => {
+                eprintln!(
+                    "warning: {}; re-run afterwards, or pass --wait",
+                    reach.explain()
+                );
+                return Ok(reach);
+            }
+            Moves::Unknown => {}
         }
+        let Some(rotated) = rotation_time::parse_compact(time) else {
+            return Ok(reach);
+        };
+        let ready_at = safe_after(rotated, pickup);
         let now = OffsetDateTime::now_utc();
         if now >= ready_at {
-            return Ok(());
+            return Ok(reach);
         }
         let left = Duration::try_from(ready_at - now).unwrap_or_default();
         if !wait {
@@ -305,24 +387,15 @@ async fn guard_timing(
                 rotation_time::compact(ready_at),
                 pickup.as_secs()
             );
-            return Ok(());
+            return Ok(reach);
         }
         eprintln!(
             "waiting {}s (3 + N + 5 minutes after the rotation at {time})",
             left.as_secs()
         );
-        tokio::time::sleep(if expect_key_id.is_some() {
-            left.min(Duration::from_secs(15))
-        } else {
-            left
-        })
-        .await;
+        tokio::time::sleep(left.min(Duration::from_secs(15))).await;
+        reach = evidence.reach().await;
     }
-}
-
-async fn metrics(client: &kube::Client) -> anyhow::Result<String> {
-    let req = http::Request::get("/metrics").body(Vec::new())?;
-    Ok(client.request_text(req).await?)
 }
 
 /// The human form of the report.
@@ -384,6 +457,28 @@ pub fn render(r: &Report) -> String {
             format!("{:.4} at {} per 10,000 calls", k.cost, k.price_per_10k),
         );
     }
+    line("rotation", r.rotation.reach.layout());
+    line(
+        "moves secrets",
+        match r.rotation.moves {
+            Moves::Yes => "yes",
+            Moves::NotYet => "not yet",
+            Moves::No => "no: annotated only",
+            Moves::Unknown => "unknown",
+        }
+        .to_string(),
+    );
+    if let Some(seen) = r.rotation.reach.apiservers_seen() {
+        line(
+            "apiservers seen",
+            format!(
+                "{} ({} with the current key version)",
+                seen.len(),
+                seen.iter().filter(|a| a.current).count()
+            ),
+        );
+    }
+    out.push_str(&format!("  why: {}\n", r.rotation.explanation));
     for f in &r.failed_secrets {
         out.push_str(&format!(
             "  failed: {}/{}: {}\n",
@@ -421,6 +516,10 @@ mod tests {
                 price_per_10k: 0.03,
                 cost: 0.06,
             }),
+            rotation: Reach::KmsV1 {
+                provider: "secretkms-v1".into(),
+            }
+            .into(),
         };
         let text = render(&report);
         assert!(text.starts_with(
@@ -434,5 +533,8 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["wouldPatch"], 20_000);
         assert_eq!(json["kms"]["calls"], 20_000);
+        assert!(text.contains("  moves secrets     yes\n"), "{text}");
+        assert_eq!(json["rotation"]["layout"], "kmsV1");
+        assert_eq!(json["rotation"]["rewritten"], "rewrapped");
     }
 }

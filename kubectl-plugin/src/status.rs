@@ -25,6 +25,7 @@ use crate::cli::GlobalArgs;
 use crate::exit::Exit;
 use crate::kms_access::KmsArgs;
 use crate::output::Level;
+use crate::rotation_evidence::ApiserverArgs;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -50,11 +51,17 @@ pub struct StatusArgs {
     pub kms: KmsArgs,
     #[command(flatten)]
     pub etcd: EtcdArgs,
+    #[command(flatten)]
+    pub apiservers: ApiserverArgs,
+    /// The key_id the KMS v2 plugin reports now (default: `<CMK id>/<primary version>` from
+    /// KMS), to tell whether every apiserver adopted it.
+    #[arg(long, value_name = "KEY_ID")]
+    pub expect_key_id: Option<String>,
 }
 
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Exit> {
     let (client, namespace) = global.kube.client(true).await?;
-    let (mut report, state) = gather::gather(&client, &namespace, args).await;
+    let (mut report, state) = gather::gather(&client, &global.kube, &namespace, args).await;
     report.findings = findings(&state, &report);
     report.healthy = !report.findings.iter().any(|f| f.level == Level::Fail);
     if !global.output.print_structured(&report)? {

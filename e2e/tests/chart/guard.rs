@@ -11,7 +11,7 @@ use secretkms_e2e::fixtures::{MARKER, secret};
 use serde_json::{Value, json};
 
 use super::installed::Installed;
-use super::{KEY_ALIAS, NAMESPACE, ok};
+use super::{FULLNAME, KEY_ALIAS, NAMESPACE, ok};
 
 #[tokio::test]
 async fn the_rendered_chart_guards_secrets_as_its_service_account_and_no_more() {
@@ -100,6 +100,7 @@ async fn the_rendered_chart_guards_secrets_as_its_service_account_and_no_more() 
     let ns = after.namespace().unwrap();
 
     // Enough, and no more: what the ServiceAccount may do is exactly what the monitor uses.
+    let canary = format!("secrets/{FULLNAME}-canary");
     let allowed: &[&[&str]] = &[
         &["get", "secretencryptions.secretkms.io/cluster"],
         &["watch", "secretencryptions.secretkms.io/cluster"],
@@ -111,13 +112,19 @@ async fn the_rendered_chart_guards_secrets_as_its_service_account_and_no_more() 
         ],
         &["create", "events.events.k8s.io", "-n", "default"],
         &["patch", "events.events.k8s.io", "-n", "default"],
+        &["get", "/readyz"],
         &["get", "/readyz/kms-providers"],
+        &["get", "/readyz/kms-provider-0"],
+        &["get", "/metrics"],
+        &["get", &canary, "-n", NAMESPACE],
+        &["patch", &canary, "-n", NAMESPACE],
     ];
     let denied_actions: &[&[&str]] = &[
         &["get", "secrets", "-n", NAMESPACE],
         &["list", "secrets", "--all-namespaces"],
         &["watch", "secrets", "-n", ns.as_str()],
         &["create", "secrets", "-n", NAMESPACE],
+        &["patch", "secrets/other", "-n", NAMESPACE],
         &["get", "secretencryptions.secretkms.io/other"],
         &["list", "secretencryptions.secretkms.io"],
         &["update", "secretencryptions.secretkms.io/cluster"],

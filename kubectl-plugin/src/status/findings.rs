@@ -3,6 +3,7 @@
 //! registrations, the policies' decision now and the stored envelopes.
 
 use secretkms_core::judgement::{self, Finding, Level};
+use secretkms_core::rotation_reach::Moves;
 use secretkms_model::EncryptionState;
 
 use super::report::StatusReport;
@@ -62,6 +63,24 @@ pub fn findings(state: &EncryptionState, r: &StatusReport) -> Vec<Finding> {
         )),
         _ => {}
     }
+    if let Some(reach) = &r.rotation.value
+        && reach.moves == Moves::No
+    {
+        out.push(
+            Finding::new(
+                Level::Warn,
+                "rewrite",
+                "rewraps",
+                "RewriteAnnotatesOnly",
+                format!(
+                    "with {} a rewrite cannot move Secrets to the current key version: {}",
+                    reach.reach.layout(),
+                    reach.explanation
+                ),
+            )
+            .fix("restart every apiserver, then kubectl secretkms rewrite -A"),
+        );
+    }
     if let Some(etcd) = &r.etcd {
         match (&etcd.value, &etcd.error) {
             (Some(c), _) => {
@@ -83,6 +102,8 @@ pub fn findings(state: &EncryptionState, r: &StatusReport) -> Vec<Finding> {
                         .fix("kubectl secretkms rewrite -A"),
                     );
                 }
+                // One row per key_id and version annotation: with a constant key_id the version
+                // tells the seeds apart.
                 let kms_ids = c
                     .envelopes
                     .iter()
@@ -96,7 +117,7 @@ pub fn findings(state: &EncryptionState, r: &StatusReport) -> Vec<Finding> {
                             "one-key",
                             "SeveralKeyIds",
                             format!(
-                                "Secrets are stored under {kms_ids} KMS v2 key ids: a rewrite is unfinished"
+                                "Secrets are stored under {kms_ids} KMS v2 key ids or key versions: a rewrite is unfinished"
                             ),
                         )
                         .fix("kubectl secretkms rewrite -A"),

@@ -14,17 +14,22 @@ use secretkms_core::kms_facts;
 use secretkms_core::observations::Observations;
 use secretkms_core::policy::{PolicyConfig, PolicyRuntime, RuntimeConfig};
 use secretkms_core::review::Review;
+use secretkms_core::rotation_reach::{Rewritten, StoredKeyId};
+use secretkms_core::secret_writers;
 use secretkms_model::{CannedKeys, Declared, EncryptionState, RewriteFacts};
 
 use super::report::{Part, PolicyPreview, RewriteProgress, StatusReport};
 use super::{StatusArgs, webhook_health};
 use crate::causes::folded;
 use crate::kms_access::{self, KeyTarget};
+use crate::kube_args::KubeArgs;
+use crate::rotation_evidence::{self, ReachReport};
 use crate::rotation_time::{self, ANNOTATION};
 
 /// Every part of the report (findings still empty) and the state its facts make.
 pub async fn gather(
     client: &Client,
+    kube: &KubeArgs,
     namespace: &str,
     args: StatusArgs,
 ) -> (StatusReport, EncryptionState) {
@@ -35,6 +40,8 @@ pub async fn gather(
         webhook,
         kms,
         etcd,
+        apiservers,
+        expect_key_id,
     } = args;
     let now = SystemTime::now();
     let mut obs = Observations::default();
@@ -72,7 +79,16 @@ pub async fn gather(
         None => Part::none(),
     };
 
-    let apiserver = Part::from(apiserver_health::probe(client).await);
+    // Status never writes, so it cannot make the counters move: one reading names the writer
+    // only when it is the only provider that ever wrote Secrets on that apiserver.
+    let sole_writer = secret_writers::read(client)
+        .await
+        .ok()
+        .and_then(|r| r.sole_writer());
+    let apiserver = Part::from(apiserver_health::probe(client).await.map(|mut facts| {
+        facts.secret_writers = sole_writer.into_iter().collect();
+        facts
+    }));
     match (&apiserver.value, &apiserver.error) {
         (Some(f), _) => obs.apiserver.succeed(f.clone(), now),
         (None, Some(e)) => obs.apiserver.fail(e.clone()),
@@ -88,8 +104,38 @@ pub async fn gather(
             .and_then(|f| f.last_rotation_date.as_deref())
             .and_then(|d| rotation_time::from_kms_date(d).ok())
     });
+    let etcd = if etcd.etcd_endpoints.is_empty() {
+        None
+    } else {
+        Some(Part::from(etcd.count().await))
+    };
+    let stored = etcd
+        .iter()
+        .filter_map(|p| p.value.as_ref())
+        .flat_map(|c| c.envelopes.iter())
+        .filter(|e| e.envelope.provider == "kms-v2")
+        .map(|e| StoredKeyId {
+            key_id: e.envelope.key_id.clone(),
+            key_version: Some(e.envelope.key_version.clone()).filter(|v| !v.is_empty()),
+        })
+        .collect();
+    let knowledge = rotation_evidence::knowledge(
+        key_facts.value.as_ref(),
+        expect_key_id.as_deref(),
+        time.as_deref(),
+        stored,
+    );
+    let rotation = Part::from(
+        rotation_evidence::reach(client, kube, &apiservers, &knowledge)
+            .await
+            .map(ReachReport::from),
+    );
+    let rewritten = rotation
+        .value
+        .as_ref()
+        .map_or(Rewritten::Unknown, |r| r.rewritten);
     let rewrite = match &time {
-        Some(t) => Part::from(progress(client, t).await),
+        Some(t) => Part::from(progress(client, t, rewritten).await),
         None => Part::err("unknown rotation time: no key facts (pass --time)"),
     };
     if let Some(p) = &rewrite.value {
@@ -111,12 +157,6 @@ pub async fn gather(
         .collect();
     let policy = Part::from(preview(&state, keys, namespace));
 
-    let etcd = if etcd.etcd_endpoints.is_empty() {
-        None
-    } else {
-        Some(Part::from(etcd.count().await))
-    };
-
     let report = StatusReport {
         kind: "SecretKmsStatus",
         declared,
@@ -125,6 +165,7 @@ pub async fn gather(
         webhooks,
         policy,
         rewrite,
+        rotation,
         etcd,
         findings: Vec::new(),
         healthy: true,
@@ -133,7 +174,11 @@ pub async fn gather(
 }
 
 /// Counts Secrets carrying `time` from a metadata-only listing (never their data).
-async fn progress(client: &Client, time: &str) -> anyhow::Result<RewriteProgress> {
+async fn progress(
+    client: &Client,
+    time: &str,
+    rewritten: Rewritten,
+) -> anyhow::Result<RewriteProgress> {
     let api: Api<Secret> = Api::all(client.clone());
     let (mut done, mut total) = (0, 0);
     let mut token = None;
@@ -162,6 +207,7 @@ async fn progress(client: &Client, time: &str) -> anyhow::Result<RewriteProgress
         time: time.into(),
         done,
         total,
+        rewritten,
     })
 }
 

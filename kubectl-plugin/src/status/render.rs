@@ -1,6 +1,7 @@
 //! The human `status` screen: one section per part, then the findings with their fixes. Where
 //! no SecretEncryption exists it prints one to apply, with the declared defaults.
 
+use secretkms_core::rotation_reach::{Moves, Rewritten};
 use secretkms_core::secret_encryption::{CLUSTER, SecretEncryption, SecretEncryptionSpec};
 use secretkms_model::KeyFacts;
 
@@ -122,7 +123,7 @@ pub fn render(r: &StatusReport, style: Style) -> String {
         (None, None) => kv(&mut out, "", "no key declared or given"),
     }
 
-    section(&mut out, "Apiserver KMS health (/readyz/kms-providers)");
+    section(&mut out, "Apiserver KMS health (/readyz?verbose)");
     match (&r.apiserver.value, &r.apiserver.error) {
         (Some(a), _) => {
             kv(
@@ -135,7 +136,29 @@ pub fn render(r: &StatusReport, style: Style) -> String {
                 "healthy",
                 if a.kms_healthy { "yes" } else { "no" },
             );
-            kv(&mut out, "detail", &a.detail);
+            for check in &a.checks {
+                let verdict = if check.healthy { "ok" } else { "failing" };
+                kv(
+                    &mut out,
+                    &format!("check {}", check.name),
+                    &format!("{verdict}: {}", check.detail),
+                );
+            }
+            if a.checks.is_empty() {
+                kv(&mut out, "detail", &a.detail);
+            }
+            match a.secret_writers.as_slice() {
+                [] => kv(
+                    &mut out,
+                    "writes Secrets with",
+                    "unknown (several providers wrote since the apiserver started, or none)",
+                ),
+                writers => {
+                    for w in writers {
+                        kv(&mut out, "writes Secrets with", &w.provider());
+                    }
+                }
+            }
         }
         (None, Some(e)) => err(&mut out, e),
         _ => {}
@@ -211,14 +234,60 @@ pub fn render(r: &StatusReport, style: Style) -> String {
     match (&r.rewrite.value, &r.rewrite.error) {
         (Some(p), _) => {
             kv(&mut out, "rotation time", &p.time);
+            let carry = format!(
+                "{}/{} Secrets carry {}={}",
+                p.done, p.total, p.annotation, p.time
+            );
+            match p.rewritten {
+                Rewritten::Rewrapped => kv(
+                    &mut out,
+                    "rewritten",
+                    &format!("{carry} (re-wrapped by the current key version)"),
+                ),
+                Rewritten::AnnotatedOnly => kv(
+                    &mut out,
+                    "annotated only",
+                    &format!(
+                        "{carry}; not re-wrapped: their seed is still wrapped by the old key version"
+                    ),
+                ),
+                Rewritten::Unknown => kv(
+                    &mut out,
+                    "annotated",
+                    &format!("{carry}; whether re-wrapped by the current key version is unknown"),
+                ),
+            }
+        }
+        (None, Some(e)) => err(&mut out, e),
+        _ => {}
+    }
+
+    section(&mut out, "Rotation (what a rewrite moves here)");
+    match (&r.rotation.value, &r.rotation.error) {
+        (Some(reach), _) => {
+            kv(&mut out, "layout", &reach.reach.layout());
             kv(
                 &mut out,
-                "rewritten",
-                &format!(
-                    "{}/{} Secrets carry {}={}",
-                    p.done, p.total, p.annotation, p.time
-                ),
+                "moves secrets",
+                match reach.moves {
+                    Moves::Yes => "yes",
+                    Moves::NotYet => "not yet",
+                    Moves::No => "no: a rewrite annotates only",
+                    Moves::Unknown => "unknown",
+                },
             );
+            if let Some(seen) = reach.reach.apiservers_seen() {
+                kv(
+                    &mut out,
+                    "apiservers seen",
+                    &format!(
+                        "{} ({} with the current key version)",
+                        seen.len(),
+                        seen.iter().filter(|a| a.current).count()
+                    ),
+                );
+            }
+            kv(&mut out, "why", &reach.explanation);
         }
         (None, Some(e)) => err(&mut out, e),
         _ => {}
@@ -228,7 +297,7 @@ pub fn render(r: &StatusReport, style: Style) -> String {
         section(&mut out, "Stored Secrets (etcd)");
         match (&etcd.value, &etcd.error) {
             (Some(c), _) => {
-                let mut t = Table::new(&["provider", "name", "key id", "secrets"]);
+                let mut t = Table::new(&["provider", "name", "key id", "key version", "secrets"]);
                 for e in &c.envelopes {
                     t.row(vec![
                         e.envelope.provider.clone(),
@@ -241,6 +310,11 @@ pub fn render(r: &StatusReport, style: Style) -> String {
                             "-".into()
                         } else {
                             e.envelope.key_id.clone()
+                        },
+                        if e.envelope.key_version.is_empty() {
+                            "-".into()
+                        } else {
+                            e.envelope.key_version.clone()
                         },
                         e.count.to_string(),
                     ]);
@@ -318,6 +392,7 @@ mod tests {
             webhooks: Part::none(),
             policy: Part::none(),
             rewrite: Part::none(),
+            rotation: Part::none(),
             etcd: None,
             findings: Vec::new(),
             healthy: true,

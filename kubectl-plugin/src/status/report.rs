@@ -3,10 +3,12 @@
 //! README, "kubectl secretkms").
 
 use secretkms_core::judgement::Finding;
+use secretkms_core::rotation_reach::Rewritten;
 use secretkms_model::{ApiserverFacts, Declared, KeyFacts};
 use serde::Serialize;
 
 use super::{EtcdCounts, WebhookHealth};
+use crate::rotation_evidence::ReachReport;
 
 /// One part of the status: its value, or why it is unknown.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -67,6 +69,9 @@ pub struct RewriteProgress {
     pub time: String,
     pub done: u64,
     pub total: u64,
+    /// What carrying the annotation means here: re-wrapped by the current key version,
+    /// annotated only, or unknown (see `rotation`).
+    pub rewritten: Rewritten,
 }
 
 /// The whole report.
@@ -80,6 +85,8 @@ pub struct StatusReport {
     pub webhooks: Part<Vec<WebhookHealth>>,
     pub policy: Part<PolicyPreview>,
     pub rewrite: Part<RewriteProgress>,
+    /// What a rewrite moves in this cluster.
+    pub rotation: Part<ReachReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd: Option<Part<EtcdCounts>>,
     pub findings: Vec<Finding>,

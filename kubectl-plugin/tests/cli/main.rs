@@ -5,6 +5,7 @@
 mod basics;
 mod key_check;
 mod policy;
+mod rewrite_reach;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
