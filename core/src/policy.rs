@@ -44,7 +44,8 @@
 //!     declared: Some(Declared { key: "key-1".into(), ..Default::default() }),
 //!     key: Some(KeyFacts { key_id: "key-1".into(), state: KeyState::Enabled, state_name: "Enabled".into(),
 //!                          spec: "Aliyun_AES_256".into(), ..Default::default() }),
-//!     apiserver: Some(ApiserverFacts { kms_configured: true, kms_healthy: true, detail: "ok".into() }),
+//!     apiserver: Some(ApiserverFacts { kms_configured: true, kms_healthy: true, detail: "ok".into(),
+//!                                      ..Default::default() }),
 //!     now: 1_760_000_000,
 //!     ..Default::default()
 //! };

@@ -29,7 +29,9 @@ fn fix_for(source: &str) -> &'static str {
     match source {
         "declared" => "check that the webhook may get secretencryptions.secretkms.io (RBAC)",
         "kms" => "check the KMS credentials and the network path to the KMS endpoint",
-        "apiserver" => "check that the nonResourceURL /readyz/kms-providers may be read (RBAC)",
+        "apiserver" => {
+            "check that the nonResourceURLs /readyz, /readyz/kms-provider* and /metrics may be read (RBAC), and that the canary Secret exists"
+        }
         "plugin" => "check that the KMS v2 plugin socket is mounted and the plugin is running",
         "file" => "refresh the state file",
         _ => "check the webhook's logs for this source",

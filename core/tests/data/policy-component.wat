@@ -1,4 +1,4 @@
-;; A component of the world secretkms:policy/policy@0.1.0 around a tiny core module, for runtime
+;; A component of the world secretkms:policy/policy@0.2.0 around a tiny core module, for runtime
 ;; tests. The test harness replaces the IMPORTS marker with extra component imports and the CORE
 ;; marker with the fields of a fixture module (allow.wat, loop.wat, ...), which imports its
 ;; memory from `rt` and exports `validate`.
@@ -14,14 +14,19 @@
     (field "required-key-spec" string) (field "enforce" bool) (field "exempt-namespaces" (list string))
     (field "max-state-age-seconds" u64)))
   (export $declared "declared" (type $declared'))
-  (type $key-facts' (record (field "key-id" string) (field "arn" (option string)) (field "region" (option string))
+  (type $key-facts' (record (field "requested" string) (field "key-id" string) (field "arn" (option string)) (field "region" (option string))
     (field "state" $key-state) (field "state-name" string) (field "spec" string) (field "usage" string)
     (field "primary-key-version" (option string)) (field "delete-date" (option string))
     (field "deletion-protection" (option bool)) (field "automatic-rotation" (option bool))
     (field "rotation-interval" (option string)) (field "last-rotation-date" (option string))
     (field "next-rotation-date" (option string))))
   (export $key-facts "key-facts" (type $key-facts'))
-  (type $apiserver-facts' (record (field "kms-configured" bool) (field "kms-healthy" bool) (field "detail" string)))
+  (type $kms-check' (record (field "name" string) (field "healthy" bool) (field "detail" string)))
+  (export $kms-check "kms-check" (type $kms-check'))
+  (type $secret-writer' (record (field "apiserver" string) (field "prefix" string)))
+  (export $secret-writer "secret-writer" (type $secret-writer'))
+  (type $apiserver-facts' (record (field "kms-configured" bool) (field "kms-healthy" bool) (field "detail" string)
+    (field "checks" (list $kms-check)) (field "secret-writers" (list $secret-writer))))
   (export $apiserver-facts "apiserver-facts" (type $apiserver-facts'))
   (type $plugin-facts' (record (field "healthz" string) (field "key-id" string) (field "version" string)))
   (export $plugin-facts "plugin-facts" (type $plugin-facts'))

@@ -1,7 +1,7 @@
 //! The chart installed as a cluster would run it: its rendered configuration applied to a real
-//! apiserver with encryption configured, a KMS (the emulator) holding the key, and the webhook
-//! started from the Deployment as the chart's ServiceAccount, with only what a pod alone has
-//! replaced ([`PodStandIn`]).
+//! apiserver that encrypts Secrets through KMS (the plugin and the emulator as processes), and
+//! the webhook started from the Deployment as the chart's ServiceAccount, with only what a pod
+//! alone has replaced ([`PodStandIn`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,15 +14,15 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use secretkms_core::secret_encryption::SecretEncryption;
+use secretkms_e2e::ControlPlane;
 use secretkms_e2e::chart::{self, ChartWebhook, PodStandIn};
-use secretkms_e2e::fixtures::{Admission, established, eventually};
-use secretkms_e2e::kms::EmulatorAdmin;
+use secretkms_e2e::fixtures::{Admission, encrypted_cluster, established, eventually};
+use secretkms_e2e::kms::{EmulatorAdmin, KmsStack, KmsStackOptions};
 use secretkms_e2e::process::{free_port, tail};
 use secretkms_e2e::webhook::wait_called;
-use secretkms_e2e::{ControlPlane, Encryption, Options};
 use serde_json::{Value, json};
 
-use super::{FULLNAME, KEY_ALIAS, NAMESPACE, RELEASE, WEBHOOK, ok};
+use super::{EMULATOR, FULLNAME, KEY_ALIAS, NAMESPACE, PLUGIN, RELEASE, WEBHOOK, ok};
 
 /// The installed chart. The release namespace and kube-system are excluded by its webhook
 /// configuration; every other namespace is guarded.
@@ -35,36 +35,25 @@ pub(super) struct Installed {
     pub(super) sa_kubeconfig: PathBuf,
     /// The emulator's controls; the process is kept in `_kms`.
     pub(super) kms: EmulatorAdmin,
-    _kms: secretkms_kms_emulator::Running,
+    _kms: KmsStack,
 }
 
 impl Installed {
     pub(super) async fn new() -> Self {
-        let cp = ControlPlane::start(Options {
-            encryption: Encryption::AesCbc {
-                key_name: "key1".into(),
+        // Secrets are encrypted through KMS (the plugin and the emulator as processes), so
+        // the guard sees what a real encrypted cluster shows: KMS writes Secrets.
+        let (stack, cp) = encrypted_cluster(
+            KmsStackOptions {
+                key_alias: KEY_ALIAS.into(),
+                ..KmsStackOptions::new(EMULATOR, PLUGIN)
             },
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+            "secretkms",
+        )
+        .await;
         let admin = cp.client().await.unwrap();
-        let kms = secretkms_kms_emulator::start(secretkms_kms_emulator::EmulatorConfig {
-            seed_keys: vec![
-                format!(
-                    "alias={},spec=Aliyun_AES_256,rotation=365d,protection=on",
-                    KEY_ALIAS.trim_start_matches("alias/")
-                )
-                .parse()
-                .unwrap(),
-            ],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
 
         let values = chart::chart_dir().join("ci/default-values.yaml");
-        let endpoint = format!("kms.endpoint={}", kms.url);
+        let endpoint = format!("kms.endpoint={}", stack.emulator_url());
         let rendered = chart::template(
             &cp,
             RELEASE,
@@ -82,7 +71,7 @@ impl Installed {
         )
         .unwrap();
 
-        // Namespace, CRD, RBAC, ServiceAccount and the `cluster` object, for real.
+        // Namespace, CRD, RBAC, ServiceAccount, the canary and the `cluster` object, for real.
         ok(
             &cp.kubectl()
                 .args(["create", "namespace", NAMESPACE])
@@ -109,9 +98,10 @@ impl Installed {
                     "SecretEncryption",
                 ]
                 .contains(&d["kind"].as_str().unwrap_or_default())
+                    || d["metadata"]["name"].as_str() == Some(&format!("{FULLNAME}-canary"))
             })
             .collect();
-        assert_eq!(setup.len(), 6, "{:?}", rendered.summary());
+        assert_eq!(setup.len(), 9, "{:?}", rendered.summary());
         ok(
             &chart::apply(&cp, setup, false).unwrap(),
             "applying RBAC and the cluster object",
@@ -237,8 +227,8 @@ impl Installed {
             cp,
             admin,
             sa_kubeconfig,
-            kms: EmulatorAdmin::new(kms.url.clone()),
-            _kms: kms,
+            kms: stack.admin().clone(),
+            _kms: stack,
         }
     }
 

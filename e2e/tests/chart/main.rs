@@ -18,6 +18,8 @@ use std::path::Path;
 use std::process::Output;
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
+const EMULATOR: &str = env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e");
+const PLUGIN: &str = env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e");
 const RELEASE: &str = "skms";
 const NAMESPACE: &str = "secretkms";
 const FULLNAME: &str = "skms-secretkms";
