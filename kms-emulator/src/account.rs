@@ -212,8 +212,13 @@ impl Account {
     ) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read account file {}: {e}", path.display()))?;
-        let file: AccountFile = serde_json::from_str(&text)
-            .map_err(|e| format!("invalid account file {}: {e}", path.display()))?;
+        let file: AccountFile = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "invalid account file {}: {}",
+                path.display(),
+                json_error(&e)
+            )
+        })?;
         Self::from_file(file, account_id, access_keys, ecs_role)
             .map_err(|e| format!("invalid account file {}: {e}", path.display()))
     }
@@ -287,6 +292,15 @@ impl Account {
         })
     }
 
+    /// The model's spelling of a role name: RAM role names are case-insensitive (ARNs carry them
+    /// lowercased), so an ARN's `aliyuncsmanagedsecurityrole` is `AliyunCSManagedSecurityRole`.
+    pub fn canonical_role_name(&self, name: &str) -> String {
+        self.roles
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+            .map_or_else(|| name.to_string(), |r| r.name.clone())
+    }
+
     pub fn role(&self, name: &str) -> Result<&Role, ApiError> {
         self.roles.iter().find(|r| r.name == name).ok_or_else(|| {
             ApiError::new(
@@ -349,6 +363,23 @@ impl Account {
             }
         }
         value
+    }
+}
+
+/// A JSON error without the offending value, which may be a secret: serde's messages about
+/// fields (unknown, missing, duplicate) name only the field and are kept.
+pub fn json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if text.contains(" field `") {
+        text
+    } else {
+        format!(
+            "invalid {:?} json at line {} column {}",
+            error.classify(),
+            error.line(),
+            error.column()
+        )
+        .to_lowercase()
     }
 }
 
@@ -428,6 +459,24 @@ mod tests {
         .unwrap();
         let err = Account::from_file(twice, "123", &ak(), "r").unwrap_err();
         assert!(err.contains("held twice"), "{err}");
+        let leak = serde_json::from_str::<AccountFile>(r#"{"users":"top-secret"}"#).unwrap_err();
+        assert!(
+            !json_error(&leak).contains("top-secret"),
+            "{}",
+            json_error(&leak)
+        );
+        let field = serde_json::from_str::<AccountFile>(r#"{"user":[]}"#).unwrap_err();
+        assert!(json_error(&field).contains("unknown field `user`"));
+        assert_eq!(
+            account.canonical_role_name("aliyuncsmanagedsecurityrole"),
+            "aliyuncsmanagedsecurityrole",
+            "roles were replaced by the file's empty list"
+        );
+        let defaults = Account::defaults("1", &ak(), "r");
+        assert_eq!(
+            defaults.canonical_role_name("aliyuncsmanagedsecurityrole"),
+            CS_SECURITY_ROLE
+        );
         assert!(serde_json::from_str::<AccountFile>(r#"{"user":[]}"#).is_err());
     }
 }

@@ -14,7 +14,7 @@ use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::account::{AccessKey, Account, AccountFile, Balance, Role, User};
+use crate::account::{AccessKey, Account, AccountFile, Balance, Role, User, json_error};
 use crate::api_error::ApiError;
 use crate::server::{control, json_response};
 use crate::{Emulator, TRAIL_CAPACITY, lock};
@@ -54,7 +54,7 @@ pub fn routes() -> Router<Arc<Emulator>> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(what: &str, body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(what, e))
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(what, json_error(&e)))
 }
 
 /// Applies `change` to a copy, validates it, then installs it and its AccessKeys.

@@ -45,7 +45,7 @@ fn check_role_arn(arn: &str) -> Result<(), ApiError> {
 }
 
 fn credentials(emu: &Emulator, role_arn: &str, session: &str, seconds: u64) -> Value {
-    let role = role_name_of_arn(role_arn);
+    let role = lock(&emu.account).canonical_role_name(&role_name_of_arn(role_arn));
     let (id, cred) = lock(&emu.auth).issue_sts(seconds, &role, session);
     json!({
         "Credentials": {

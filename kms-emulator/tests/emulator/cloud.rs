@@ -370,9 +370,10 @@ async fn actiontrail_shows_kms_calls_and_pages_at_the_quota() {
 #[tokio::test]
 async fn kms_calls_by_an_assumed_role_are_found_by_the_role_name() {
     let emu = emulator(&["alias=k8s"]).await;
+    // The ARN as RAM prints it, lowercased: events still carry the role's own spelling.
     let issued = sts_assume_role(
         &emu,
-        "acs:ram::1234567890123456:role/AliyunCSManagedSecurityRole",
+        "acs:ram::1234567890123456:role/aliyuncsmanagedsecurityrole",
         "ack",
     )
     .await;
