@@ -1,8 +1,9 @@
 //! What every Alibaba Cloud product's OpenAPI shares, written once: the two request styles (RPC:
 //! `Action` + parameters on `/`; ROA: a REST path with a JSON body), the two signatures
 //! (ACS3-HMAC-SHA256 and the RPC HMAC-SHA1 one), regional endpoints, bounded retries, and the
-//! error answers. A service module ([`crate::kms`] today; CS, RAM, STS, ActionTrail, BSS later)
-//! is its endpoint, its typed operations and its typed errors on top of [`Client`].
+//! error answers. A service module ([`crate::kms`], [`crate::sts`], [`crate::ram`],
+//! [`crate::actiontrail`], [`crate::bss`]; CS later) is its endpoint, its typed operations and its
+//! typed errors on top of [`Client`].
 //!
 //! Layering inside the crate: [`signature`], [`endpoint`] and [`retry`] are pure and know
 //! nothing of credentials, so [`crate::credentials`] (STS, ECS metadata) builds on them;

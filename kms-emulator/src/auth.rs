@@ -23,6 +23,8 @@ pub struct StsCredential {
     pub secret: String,
     pub token: String,
     pub expiration: OffsetDateTime,
+    /// The role name and session name the credential was issued for.
+    pub assumed: (String, String),
 }
 
 impl std::fmt::Debug for StsCredential {
@@ -50,6 +52,8 @@ pub struct Verified {
     pub action: String,
     pub version: String,
     pub access_key_id: String,
+    /// For STS credentials, the role name and session they were issued for.
+    pub assumed: Option<(String, String)>,
 }
 
 pub struct Auth {
@@ -106,8 +110,19 @@ impl Auth {
         }
     }
 
-    /// Issues STS credentials valid for `seconds`; returns (AccessKeyId, credential).
-    pub fn issue_sts(&mut self, seconds: u64) -> (String, StsCredential) {
+    /// Replaces the long-lived AccessKeys (the account's users changed).
+    pub fn set_access_keys(&mut self, access_keys: impl IntoIterator<Item = (String, String)>) {
+        self.access_keys = access_keys.into_iter().collect();
+    }
+
+    /// Issues STS credentials for `role` and `session` valid for `seconds`; returns
+    /// (AccessKeyId, credential).
+    pub fn issue_sts(
+        &mut self,
+        seconds: u64,
+        role: &str,
+        session: &str,
+    ) -> (String, StsCredential) {
         let id = format!("STS.{}", random_text(24));
         let cred = StsCredential {
             secret: random_text(40),
@@ -116,6 +131,7 @@ impl Auth {
                 .replace_nanosecond(0)
                 .unwrap_or(OffsetDateTime::now_utc())
                 + time::Duration::seconds(seconds as i64),
+            assumed: (role.to_string(), session.to_string()),
         };
         self.sts.insert(id.clone(), cred.clone());
         (id, cred)
@@ -126,6 +142,11 @@ impl Auth {
         let now = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         self.sts.values_mut().for_each(|c| c.expiration = now);
         self.sts.len()
+    }
+
+    /// The role and session of an STS AccessKey id.
+    fn assumed(&self, id: &str) -> Option<(String, String)> {
+        self.sts.get(id).map(|c| c.assumed.clone())
     }
 
     /// The secret for `id`, checking an STS credential's token and expiry.
@@ -299,6 +320,7 @@ impl Auth {
             version: Self::header(req.headers, "x-acs-version")
                 .unwrap_or_default()
                 .to_string(),
+            assumed: self.assumed(&auth.access_key_id),
             access_key_id: auth.access_key_id,
         })
     }
@@ -340,6 +362,7 @@ impl Auth {
         Ok(Verified {
             action: p.get("Action").unwrap_or_default().to_string(),
             version: p.get("Version").unwrap_or_default().to_string(),
+            assumed: self.assumed(&id),
             access_key_id: id,
         })
     }

@@ -30,9 +30,13 @@ struct Args {
     /// Region in key ARNs; requests with another region's ARN find no key.
     #[arg(long, default_value = "cn-hangzhou")]
     region: String,
-    /// Account id in key ARNs.
+    /// Account id in key ARNs (an account file's `account_id` takes precedence).
     #[arg(long, default_value = "1234567890123456")]
     account: String,
+    /// JSON account model: RAM users with their AccessKeys, roles, attached policies, the balance
+    /// (kms-emulator/README.md); without it, built-in defaults.
+    #[arg(long, env = "SECRETKMS_KMS_EMULATOR_ACCOUNT_FILE")]
+    account_file: Option<PathBuf>,
     /// JSON file keeping keys and aliases across restarts.
     #[arg(long)]
     data_file: Option<PathBuf>,
@@ -74,6 +78,7 @@ async fn run() -> anyhow::Result<()> {
         access_key_secret,
         region,
         account,
+        account_file,
         data_file,
         seed_keys,
         ecs_role,
@@ -85,6 +90,7 @@ async fn run() -> anyhow::Result<()> {
         region,
         account,
         access_keys: vec![(access_key_id, access_key_secret)],
+        account_file,
         data_file,
         seed_keys,
         ecs_role,

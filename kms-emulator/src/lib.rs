@@ -1,15 +1,23 @@
 //! A local Alibaba Cloud KMS emulator speaking the OpenAPI 2016-01-20 RPC wire protocol the
 //! official SDKs send: both signature methods verified, keys with real states, specs, versions,
 //! rotation and deletion schedules, real AES-GCM, an STS for RRSA, ECS metadata, persistence, and
-//! test controls under `/_emulator/`. It binds loopback only: the controls are unauthenticated.
+//! test controls under `/_emulator/`. Around KMS it is a small local Alibaba Cloud: one account
+//! model (RAM users and their AccessKeys, roles, attached policies, a balance) answering STS
+//! `GetCallerIdentity`, RAM, BSS `QueryAccountBalance`, and an ActionTrail that records every KMS
+//! call it serves. It binds loopback only: the controls are unauthenticated.
 
+mod account;
+mod account_routes;
+mod actiontrail;
 mod api_error;
 mod auth;
+mod bss;
 pub mod cli;
 mod crypto;
 mod faults;
 mod operations;
 mod params;
+mod ram;
 mod seed;
 mod server;
 mod store;
@@ -19,6 +27,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+pub use account::{
+    AccountFile, CS_SECURITY_ROLE, CS_SECURITY_ROLE_POLICY, DEFAULT_USER, KMS_CRYPTO_ADMIN_POLICY,
+};
+pub use actiontrail::TRAIL_CAPACITY;
 pub use api_error::ApiError;
 pub use faults::{Fault, FaultKind};
 pub use seed::SeedKey;
@@ -35,8 +47,11 @@ pub struct EmulatorConfig {
     pub listen: SocketAddr,
     pub region: String,
     pub account: String,
-    /// Long-lived AccessKeys (id, secret) it accepts.
+    /// Long-lived AccessKeys (id, secret) it accepts; they belong to RAM user
+    /// [`DEFAULT_USER`] unless the account file gives them to another.
     pub access_keys: Vec<(String, String)>,
+    /// JSON account model ([`AccountFile`]); without it, the built-in defaults.
+    pub account_file: Option<PathBuf>,
     pub data_file: Option<PathBuf>,
     pub seed_keys: Vec<SeedKey>,
     /// Role name the ECS metadata endpoints report.
@@ -55,6 +70,7 @@ impl Default for EmulatorConfig {
                 DEFAULT_ACCESS_KEY_ID.into(),
                 DEFAULT_ACCESS_KEY_SECRET.into(),
             )],
+            account_file: None,
             data_file: None,
             seed_keys: Vec::new(),
             ecs_role: "secretkms-emulator-role".into(),
@@ -79,6 +95,8 @@ pub enum StartError {
     Tls(std::io::Error),
     #[error("{0}")]
     Store(String),
+    #[error("{0}")]
+    Account(String),
 }
 
 /// Shared state behind the router.
@@ -87,20 +105,45 @@ pub struct Emulator {
     pub(crate) store: Mutex<store::Store>,
     pub(crate) auth: Mutex<auth::Auth>,
     pub(crate) faults: Mutex<faults::Faults>,
+    /// Lock order: `account` before `auth` when both are needed.
+    pub(crate) account: Mutex<account::Account>,
+    /// When the account model was loaded: the creation date of its roles and attachments.
+    pub(crate) account_since: time::OffsetDateTime,
+    pub(crate) trail: Mutex<actiontrail::Trail>,
     pub(crate) region: String,
     pub(crate) ecs_role: String,
 }
 
 impl Emulator {
-    /// Opens the data file (if any) and creates missing seed keys.
+    /// Loads the account model, opens the data file (if any) and creates missing seed keys.
     pub fn new(config: &EmulatorConfig) -> Result<Arc<Self>, StartError> {
-        let mut store =
-            store::Store::open(&config.region, &config.account, config.data_file.clone())
-                .map_err(StartError::Store)?;
+        let account = match &config.account_file {
+            Some(path) => {
+                account::Account::load(path, &config.account, &config.access_keys, &config.ecs_role)
+            }
+            None => {
+                let account = account::Account::defaults(
+                    &config.account,
+                    &config.access_keys,
+                    &config.ecs_role,
+                );
+                account.validate().map(|()| account)
+            }
+        }
+        .map_err(StartError::Account)?;
+        let mut store = store::Store::open(
+            &config.region,
+            &account.account_id,
+            config.data_file.clone(),
+        )
+        .map_err(StartError::Store)?;
         store.seed(&config.seed_keys).map_err(StartError::Store)?;
         Ok(Arc::new(Self {
             store: Mutex::new(store),
-            auth: Mutex::new(auth::Auth::new(config.access_keys.clone())),
+            auth: Mutex::new(auth::Auth::new(account.access_keys())),
+            account: Mutex::new(account),
+            account_since: time::OffsetDateTime::now_utc(),
+            trail: Mutex::new(actiontrail::Trail::default()),
             faults: Mutex::new(faults::Faults::default()),
             region: config.region.clone(),
             ecs_role: config.ecs_role.clone(),

@@ -56,6 +56,12 @@ fn operation(action: &str) -> Option<Operation> {
     })
 }
 
+/// Whether `action` changes keys (ActionTrail's `eventRW` Write) rather than only reading or
+/// using them.
+pub(crate) fn is_write(action: &str) -> bool {
+    matches!(operation(action), Some(Operation::Write(_)))
+}
+
 impl Store {
     /// Runs one KMS operation; `Ok(body)` without RequestId (the server adds it).
     pub fn call(&mut self, action: &str, params: &Params) -> Answer {

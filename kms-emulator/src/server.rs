@@ -1,5 +1,6 @@
-//! The HTTP surface: the OpenAPI endpoint at `/`, test controls under `/_emulator/`, and the ECS
-//! instance-metadata paths used by the credential chain's ECS RAM role source.
+//! The HTTP surface: the OpenAPI endpoint at `/` (KMS, STS, RAM, ActionTrail and BSS, told apart
+//! by their API version), test controls under `/_emulator/`, and the ECS instance-metadata paths
+//! used by the credential chain's ECS RAM role source.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,12 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use serde_json::{Value, json};
 
+use crate::account::Caller;
+use crate::actiontrail::{self, KmsCall};
 use crate::api_error::ApiError;
 use crate::auth::Incoming;
 use crate::faults::{Fault, FaultKind};
 use crate::params::Params;
 use crate::store::uuid;
-use crate::{Emulator, lock, sts};
+use crate::{Emulator, account_routes, bss, lock, operations, ram, sts};
 
 const KMS_VERSION: &str = "2016-01-20";
 
@@ -38,6 +41,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
             "/_emulator/faults",
             post(add_fault).get(list_faults).delete(clear_faults),
         )
+        .merge(account_routes::routes())
         .route("/latest/api/token", put(sts::imds_token))
         .route("/latest/meta-data/region-id", get(sts::region_id))
         .route(
@@ -51,7 +55,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .with_state(emulator)
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
@@ -147,7 +151,7 @@ async fn api(
         }
     }
 
-    let outcome = handle(&emu, &method, &uri, &headers, &body, &params);
+    let outcome = handle(&emu, &method, &uri, &headers, &body, &params, &request_id);
     let (status, body) = match &outcome {
         Ok(value) => {
             let mut value = value.clone();
@@ -209,6 +213,7 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
     params: &Params,
+    request_id: &str,
 ) -> Result<Value, ApiError> {
     if !matches!(*method, Method::GET | Method::POST) {
         return Err(ApiError::new(
@@ -232,15 +237,71 @@ fn handle(
         body,
         params,
     })?;
+    let caller = lock(&emu.account)
+        .caller(&verified.access_key_id, verified.assumed.as_ref())
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidAccessKeyId.NotFound",
+                "Specified access key is not found.",
+            )
+        })?;
+    let action = verified.action.as_str();
     match verified.version.as_str() {
-        KMS_VERSION => lock(&emu.store).call(&verified.action, params),
-        sts::STS_VERSION => sts::dispatch(emu, &verified.action, params),
+        KMS_VERSION => {
+            let answer = lock(&emu.store).call(action, params);
+            record_kms_call(emu, action, &caller, params, &answer, request_id);
+            answer
+        }
+        sts::STS_VERSION => sts::dispatch(emu, &caller, action, params),
+        ram::RAM_VERSION => ram::dispatch(&lock(&emu.account), emu.account_since, action, params),
+        bss::BSS_VERSION => bss::dispatch(&lock(&emu.account), action),
+        actiontrail::ACTIONTRAIL_VERSION => {
+            actiontrail::dispatch(&lock(&emu.trail), action, params)
+        }
         other => Err(ApiError::new(
             400,
             "InvalidVersion",
             format!("Specified parameter Version {other:?} is not valid."),
         )),
     }
+}
+
+/// Records a served KMS call in the emulator's ActionTrail: the key is the answer's `KeyId`
+/// (Decrypt names it only there), else the request's, resolved from an alias when it exists.
+fn record_kms_call(
+    emu: &Emulator,
+    action: &str,
+    caller: &Caller,
+    params: &Params,
+    answer: &Result<Value, ApiError>,
+    request_id: &str,
+) {
+    let answered = answer.as_ref().ok().and_then(|v| {
+        v.get("KeyId")
+            .or_else(|| v.get("KeyMetadata").and_then(|m| m.get("KeyId")))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let key_id = answered.or_else(|| {
+        params.opt("KeyId").map(|k| {
+            lock(&emu.store)
+                .resolve(k)
+                .unwrap_or_else(|_| k.to_string())
+        })
+    });
+    let account_id = lock(&emu.account).account_id.clone();
+    let call = KmsCall {
+        action,
+        write: operations::is_write(action),
+        caller,
+        account_id: &account_id,
+        region: &emu.region,
+        key_id: key_id.as_deref(),
+        request_id,
+        error: answer.as_ref().err(),
+    };
+    lock(&emu.trail).record(&call, time::OffsetDateTime::now_utc());
 }
 
 #[derive(serde::Deserialize)]
@@ -252,7 +313,7 @@ struct KeyQuery {
     state: Option<String>,
 }
 
-fn control(result: Result<Value, ApiError>) -> Response {
+pub(crate) fn control(result: Result<Value, ApiError>) -> Response {
     match result {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => error_response(&e, "control"),

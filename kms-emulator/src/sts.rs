@@ -1,5 +1,6 @@
 //! The emulator's STS (2015-04-01: `AssumeRoleWithOIDC` for RRSA, `AssumeRole` for RamRoleArn
-//! profiles) and ECS instance metadata; both hand out credentials the KMS endpoint accepts.
+//! profiles, `GetCallerIdentity` for the signer) and ECS instance metadata; the credentials they
+//! hand out are accepted by every emulated API and remember the role they were issued for.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::account::{Caller, numeric_id, role_name_of_arn};
 use crate::api_error::ApiError;
 use crate::params::Params;
 use crate::store::uuid;
@@ -15,6 +17,8 @@ use crate::{Emulator, lock};
 use secretkms_alibaba::openapi::signature::format_timestamp;
 
 pub const STS_VERSION: &str = "2015-04-01";
+/// The session name of credentials the ECS metadata endpoints hand out.
+const ECS_SESSION: &str = "ecs-instance";
 
 fn duration(params: &Params) -> Result<u64, ApiError> {
     let seconds = params.opt_u64("DurationSeconds")?.unwrap_or(3600);
@@ -41,7 +45,8 @@ fn check_role_arn(arn: &str) -> Result<(), ApiError> {
 }
 
 fn credentials(emu: &Emulator, role_arn: &str, session: &str, seconds: u64) -> Value {
-    let (id, cred) = lock(&emu.auth).issue_sts(seconds);
+    let role = lock(&emu.account).canonical_role_name(&role_name_of_arn(role_arn));
+    let (id, cred) = lock(&emu.auth).issue_sts(seconds, &role, session);
     json!({
         "Credentials": {
             "AccessKeyId": id,
@@ -88,9 +93,42 @@ pub fn assume_role_with_oidc(emu: &Emulator, params: &Params) -> Result<Value, A
     Ok(credentials(emu, role, session, duration(params)?))
 }
 
+/// GetCallerIdentity: the user or assumed role that signed the request.
+fn caller_identity(emu: &Emulator, caller: &Caller) -> Value {
+    let account = lock(&emu.account);
+    match caller {
+        Caller::User { name, .. } => {
+            let id = numeric_id("user", name);
+            json!({
+                "AccountId": account.account_id,
+                "Arn": account.user_arn(name),
+                "IdentityType": "RAMUser",
+                "PrincipalId": id,
+                "UserId": id,
+            })
+        }
+        Caller::AssumedRole { role, session, .. } => {
+            let id = numeric_id("role", role);
+            json!({
+                "AccountId": account.account_id,
+                "Arn": account.assumed_role_arn(role, session),
+                "IdentityType": "AssumedRoleUser",
+                "PrincipalId": format!("{id}:{session}"),
+                "RoleId": id,
+            })
+        }
+    }
+}
+
 /// Signed STS actions (the caller was already verified).
-pub fn dispatch(emu: &Emulator, action: &str, params: &Params) -> Result<Value, ApiError> {
+pub fn dispatch(
+    emu: &Emulator,
+    caller: &Caller,
+    action: &str,
+    params: &Params,
+) -> Result<Value, ApiError> {
     match action {
+        "GetCallerIdentity" => Ok(caller_identity(emu, caller)),
         "AssumeRole" => {
             let role = params.req("RoleArn")?;
             check_role_arn(role)?;
@@ -129,7 +167,7 @@ pub async fn role_credentials(
         )
             .into_response();
     }
-    let (id, cred) = lock(&emu.auth).issue_sts(21_600);
+    let (id, cred) = lock(&emu.auth).issue_sts(21_600, &emu.ecs_role, ECS_SESSION);
     let now = time::OffsetDateTime::now_utc();
     let body = json!({
         "Code": "Success",

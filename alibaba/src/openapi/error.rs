@@ -98,6 +98,17 @@ pub fn is_throttling(code: &str, http_status: u16) -> bool {
     http_status == 429 || code.starts_with("Throttling") || code == "Rejected.Throttling"
 }
 
+/// The codes every product answers when it refuses the credentials or their signature
+/// (`InvalidAccessKeyId.*`, `InvalidSecurityToken.*`, `SignatureDoesNotMatch`, ...).
+pub fn is_credentials_code(code: &str) -> bool {
+    code.starts_with("InvalidAccessKeyId")
+        || code.starts_with("InvalidSecurityToken")
+        || code.starts_with("SignatureDoesNotMatch")
+        || code == "IncompleteSignature"
+        || code.starts_with("SignatureNonceUsed")
+        || code == "IllegalTimestamp"
+}
+
 /// The `detail` of a transport error: reqwest's message plus its causes, without duplication.
 pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
     let mut detail = if error.is_timeout() {

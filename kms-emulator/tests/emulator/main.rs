@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod cloud;
 mod credentials;
 mod sdk;
 

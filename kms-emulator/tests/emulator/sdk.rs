@@ -1,6 +1,7 @@
 //! The official Alibaba Cloud Python SDKs as independent clients of the emulator binary: the Tea
 //! SDK (alibabacloud-kms20160120) with its default V3 signature and with `signature_algorithm='v2'`,
-//! and the legacy aliyun-python-sdk-kms (HMAC-SHA1 RPC). `hack/python-sdk.sh` installs them and
+//! and the legacy aliyun-python-sdk-kms (HMAC-SHA1 RPC); and the STS, RAM, ActionTrail and BSS Tea
+//! SDKs against the emulator's local-cloud APIs, with both signature versions. `hack/python-sdk.sh` installs them and
 //! `hack/test.sh` exports the interpreter as `SECRETKMS_SDK_PYTHON`. Without the SDKs the test
 //! fails, never passes: on a machine that cannot reach PyPI, leave it out by name with
 //! `cargo test -p secretkms-kms-emulator --test emulator -- --skip sdk::`.
@@ -30,7 +31,9 @@ fn python() -> PathBuf {
         let imports = Command::new(&path)
             .args([
                 "-c",
-                "import alibabacloud_kms20160120.client, aliyunsdkkms.request.v20160120.DescribeKeyRequest",
+                "import alibabacloud_kms20160120.client, aliyunsdkkms.request.v20160120.DescribeKeyRequest, \
+                 alibabacloud_sts20150401.client, alibabacloud_ram20150501.client, \
+                 alibabacloud_actiontrail20200706.client, alibabacloud_bssopenapi20171214.client",
             ])
             .output();
         match imports {
@@ -169,4 +172,106 @@ fn official_python_sdks_drive_the_emulator() {
         error("InvalidAccessKeySecret", 400),
         "{out}"
     );
+}
+
+#[test]
+fn official_python_sdks_drive_the_local_cloud() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    // The v2 run reads its account from a file: the configured AccessKey belongs to user `ops`.
+    let account_file = dir.path().join("account.json");
+    std::fs::write(
+        &account_file,
+        serde_json::json!({
+            "users": [{
+                "name": "ops",
+                "access_keys": [{"id": DEFAULT_ACCESS_KEY_ID, "secret": DEFAULT_ACCESS_KEY_SECRET}],
+                "policies": ["AliyunKMSCryptoAdminAccess", "ops-custom"],
+            }],
+            "balance": {"available_amount": "12.34", "currency": "USD"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let account_file = account_file.to_str().unwrap();
+    for (algorithm, args, user, balance) in [
+        ("v3", vec![], "secretkms-emulator", ("10000.00", "CNY")),
+        (
+            "v2",
+            vec!["--account-file", account_file],
+            "ops",
+            ("12.34", "USD"),
+        ),
+    ] {
+        let mut args = args;
+        args.extend(["--seed-key", "alias=sdk-cloud"]);
+        let emu = spawn(&args);
+        let endpoint = emu.url.trim_start_matches("http://").to_string();
+        let out = run(
+            &python,
+            "cloud_sdk.py",
+            &[
+                &endpoint,
+                DEFAULT_ACCESS_KEY_ID,
+                DEFAULT_ACCESS_KEY_SECRET,
+                algorithm,
+                "alias/sdk-cloud",
+            ],
+        );
+        assert_eq!(out["algorithm"], algorithm);
+        assert_eq!(
+            out["identity"],
+            serde_json::json!({
+                "arn": format!("acs:ram::1234567890123456:user/{user}"),
+                "type": "RAMUser",
+                "account": "1234567890123456",
+            }),
+            "{out}"
+        );
+        assert_eq!(out["role"]["name"], "AliyunCSManagedSecurityRole", "{out}");
+        assert_eq!(
+            out["role_policies"],
+            serde_json::json!(["AliyunCSManagedSecurityRolePolicy"]),
+            "{out}"
+        );
+        assert_eq!(
+            out["user_policies"][0],
+            serde_json::json!(["AliyunKMSCryptoAdminAccess", "System"]),
+            "{out}"
+        );
+        if user == "ops" {
+            assert_eq!(
+                out["user_policies"][1],
+                serde_json::json!(["ops-custom", "Custom"]),
+                "{out}"
+            );
+        }
+        assert_eq!(
+            out["missing_role"],
+            error("EntityNotExist.Role", 404),
+            "{out}"
+        );
+        assert_eq!(
+            out["balance"],
+            serde_json::json!({"success": true, "available": balance.0, "currency": balance.1}),
+            "{out}"
+        );
+        // The Encrypt just made through the KMS SDK, found by its request id.
+        assert_eq!(out["encrypt_event"]["found"], 1, "{out}");
+        assert_eq!(out["encrypt_event"]["user"], user, "{out}");
+        assert_eq!(out["encrypt_event"]["key_matches"], true, "{out}");
+        // Five Encrypts in pages of two: three pages, each event once.
+        assert_eq!(
+            out["paging"],
+            serde_json::json!({"pages": 3, "events": 5, "distinct": 5}),
+            "{out}"
+        );
+        for api in ["sts", "ram", "actiontrail", "bss"] {
+            assert_eq!(
+                out["wrong_secret"][api],
+                error("SignatureDoesNotMatch", 400),
+                "{api}: {out}"
+            );
+        }
+    }
 }
