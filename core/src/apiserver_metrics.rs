@@ -107,8 +107,10 @@ pub fn id_hash(value: &str) -> String {
     out
 }
 
-/// Successful Secret writes per stored prefix (`""` is identity: plaintext), as one apiserver
-/// counted them since it started.
+/// Successful Secret writes per provider's stored prefix (`""` is identity: plaintext), as one
+/// apiserver counted them since it started. Local-key providers nest a second prefix
+/// transformer per key (`k8s:enc:aescbc:v1:`, then `key1:`) and each level counts the write;
+/// only the outer level says which provider wrote, so inner ones are left out.
 pub fn secret_writes_by_prefix(samples: &[Sample]) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = Vec::new();
     for s in samples.iter().filter(|s| {
@@ -121,6 +123,10 @@ pub fn secret_writes_by_prefix(samples: &[Sample]) -> Vec<(String, u64)> {
             .label("transformer_prefix")
             .unwrap_or_default()
             .to_string();
+        if !prefix.is_empty() && !prefix.starts_with(secretkms_model::SecretWriter::PROVIDER_PREFIX)
+        {
+            continue;
+        }
         let n = s.value as u64;
         match out.iter_mut().find(|(p, _)| *p == prefix) {
             Some((_, total)) => *total += n,
@@ -225,6 +231,19 @@ weird line without value
                 (String::new(), 2),
                 ("k8s:enc:kms:v2:secretkms:".to_string(), 40)
             ]
+        );
+    }
+
+    #[test]
+    fn a_local_key_counts_once_under_its_provider_prefix() {
+        let text = concat!(
+            "apiserver_storage_transformation_operations_total{resource=\"secrets\",status=\"OK\",transformation_type=\"to_storage\",transformer_prefix=\"k8s:enc:aescbc:v1:\"} 4\n",
+            "apiserver_storage_transformation_operations_total{resource=\"secrets\",status=\"OK\",transformation_type=\"to_storage\",transformer_prefix=\"key1:\"} 4\n",
+        );
+        let samples = parse(text, is_encryption_metric);
+        assert_eq!(
+            secret_writes_by_prefix(&samples),
+            [("k8s:enc:aescbc:v1:".to_string(), 4)]
         );
     }
 

@@ -32,16 +32,11 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// Local-key providers nest a second prefix transformer per key (`k8s:enc:aescbc:v1:`, then
-    /// `key1:`), and each level counts the write; only the outer level (`k8s:enc:...`, or the
-    /// empty prefix of identity) says which provider wrote, so inner ones are left out.
     pub fn parse(text: &str) -> Self {
         let samples = apiserver_metrics::parse(text, apiserver_metrics::is_encryption_metric);
-        let mut writes = apiserver_metrics::secret_writes_by_prefix(&samples);
-        writes.retain(|(prefix, _)| prefix.is_empty() || prefix.starts_with(PROVIDER_PREFIX));
         Self {
             apiserver: apiserver_id(&samples),
-            writes,
+            writes: apiserver_metrics::secret_writes_by_prefix(&samples),
         }
     }
 }
@@ -62,9 +57,6 @@ impl Reading {
         }
     }
 }
-
-/// Every provider's stored prefix starts with this (identity's is empty).
-const PROVIDER_PREFIX: &str = "k8s:enc:";
 
 fn apiserver_id(samples: &[Sample]) -> String {
     let mut ids: Vec<&str> = samples

@@ -123,6 +123,8 @@ pub struct SecretWriter {
 }
 
 impl SecretWriter {
+    /// The stored prefix every provider but identity writes (`k8s:enc:<type>:<version>:`).
+    pub const PROVIDER_PREFIX: &'static str = "k8s:enc:";
     /// The stored prefix every KMS provider (v1 and v2) writes.
     pub const KMS_PREFIX: &'static str = "k8s:enc:kms:";
 
@@ -143,7 +145,7 @@ pub fn describe_prefix(prefix: &str) -> String {
         return "identity (plaintext)".into();
     }
     let parts: Vec<&str> = prefix
-        .strip_prefix("k8s:enc:")
+        .strip_prefix(SecretWriter::PROVIDER_PREFIX)
         .unwrap_or(prefix)
         .trim_end_matches(':')
         .split(':')
