@@ -19,7 +19,7 @@ pub use finding::{Finding, Level};
 pub use key_checks::{REQUIRED_USAGE, key_checks};
 pub use sources::FRESH;
 
-use secretkms_model::{ApiserverFacts, Declared, EncryptionState, KeyFacts, SourceStatus};
+use secretkms_model::{ApiserverFacts, Declared, EncryptionState, SourceStatus};
 
 /// The key spec ACK requires when nothing else is declared.
 pub const DEFAULT_KEY_SPEC: &str = "Aliyun_AES_256";
@@ -40,10 +40,7 @@ pub fn findings(state: &EncryptionState) -> Vec<Finding> {
     if declared.is_none() {
         out.push(not_declared(state));
     }
-    let key = state
-        .key
-        .as_ref()
-        .filter(|k| is_of_declaration(k, declared));
+    let key = state.key.as_ref().filter(|k| k.is_of_declared(declared));
     if let (Some(stale), Some(d)) = (state.key.as_ref().filter(|_| key.is_none()), declared) {
         out.push(
             Finding::new(
@@ -163,12 +160,6 @@ pub fn findings(state: &EncryptionState) -> Vec<Finding> {
         );
     }
     out
-}
-
-/// Facts asked for another key than the declared one are the wrong key's facts; facts that do
-/// not say which key they were asked for (older state files) count.
-fn is_of_declaration(key: &KeyFacts, declared: Option<&Declared>) -> bool {
-    key.requested.is_empty() || declared.is_none_or(|d| d.key == key.requested)
 }
 
 /// The apiservers that write Secrets under a provider that is not KMS, as the secret-write

@@ -1,5 +1,5 @@
 //! Whether a rewrite can move Secrets to the key's current version in this cluster, decided
-//! once for `status`, `rewrite` and (later) the SecretEncryption conditions.
+//! once for `status`, `rewrite` and the SecretEncryption conditions.
 //!
 //! What a write does depends on who writes Secrets (field-facts.md §2, §3):
 //! - KMS v1: every write calls Encrypt, which wraps with the primary version: a rewrite moves
@@ -17,7 +17,10 @@
 //! what is known of the key (its CMK id and primary version from KMS, or the key_id the
 //! operator expects) and, with etcd access, the key_ids stored envelopes name in plain text.
 
+use secretkms_model::{ApiserverFacts, EncryptionState, KeyFacts, KeyIdReport};
 use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::apiserver_metrics::{KeyIdUse, Sample, id_hash, key_id_uses, secret_writes_by_prefix};
 
@@ -80,6 +83,69 @@ impl ApiserverView {
         out
     }
 
+    /// The key_id each of this apiserver's KMS v2 providers reported last, as state facts.
+    pub fn key_id_reports(&self) -> Vec<KeyIdReport> {
+        let mut providers: Vec<&str> = self
+            .key_ids
+            .iter()
+            .map(|u| u.provider_name.as_str())
+            .collect();
+        providers.sort_unstable();
+        providers.dedup();
+        providers
+            .into_iter()
+            .filter_map(|provider| {
+                Some(KeyIdReport {
+                    apiserver: self.apiserver_id_hash.clone(),
+                    provider: provider.to_string(),
+                    key_id_hash: self.current_key_id(provider)?.to_string(),
+                    started_at: self.started_at.map(|s| s as i64),
+                })
+            })
+            .collect()
+    }
+
+    /// The views the state's apiserver facts describe (the webhook's readings, kept per
+    /// apiserver): each writer counts as one write under its prefix, each key_id report as the
+    /// key_id last seen in Status.
+    pub fn from_facts(facts: &ApiserverFacts) -> Vec<ApiserverView> {
+        let mut out: Vec<ApiserverView> = Vec::new();
+        let mut slot = |apiserver: &str| -> usize {
+            match out.iter().position(|v| v.apiserver_id_hash == apiserver) {
+                Some(i) => i,
+                None => {
+                    out.push(ApiserverView {
+                        apiserver_id_hash: apiserver.to_string(),
+                        ..Default::default()
+                    });
+                    out.len() - 1
+                }
+            }
+        };
+        let mut writes = Vec::new();
+        for w in &facts.secret_writers {
+            writes.push((slot(&w.apiserver), w.prefix.clone()));
+        }
+        let mut keys = Vec::new();
+        for r in &facts.key_ids {
+            keys.push((slot(&r.apiserver), r));
+        }
+        for (i, prefix) in writes {
+            out[i].secret_writes.push((prefix, 1));
+        }
+        for (i, r) in keys {
+            out[i].started_at = r.started_at.map(|s| s as f64);
+            out[i].key_ids.push(KeyIdUse {
+                apiserver_id_hash: r.apiserver.clone(),
+                provider_name: r.provider.clone(),
+                key_id_hash: r.key_id_hash.clone(),
+                status_last_seen: Some(0.0),
+                writes: 0,
+            });
+        }
+        out
+    }
+
     /// The key_id hash this apiserver's plugin reported most recently for `provider`.
     fn current_key_id(&self, provider: &str) -> Option<&str> {
         self.key_ids
@@ -105,6 +171,22 @@ pub struct KeyKnowledge {
     pub rotated_at: Option<f64>,
     /// Key_ids stored envelopes name, with the key version annotation they carry (etcd).
     pub stored: Vec<StoredKeyId>,
+}
+
+impl KeyKnowledge {
+    /// What KMS's facts tell: the CMK, its primary version and its last rotation.
+    pub fn from_facts(facts: &KeyFacts) -> Self {
+        Self {
+            cmk_id: Some(facts.key_id.clone()).filter(|k| !k.is_empty()),
+            primary_version: facts.primary_key_version.clone(),
+            rotated_at: facts
+                .last_rotation_date
+                .as_deref()
+                .and_then(|d| OffsetDateTime::parse(d.trim(), &Rfc3339).ok())
+                .map(|t| t.unix_timestamp() as f64),
+            ..Self::default()
+        }
+    }
 }
 
 /// One key_id as a stored KMS v2 envelope names it.
@@ -315,6 +397,23 @@ fn kms_v2(provider: String, apiservers: &[ApiserverView], key: &KeyKnowledge) ->
                 .into(),
         },
     }
+}
+
+/// The reach the state's facts tell (the webhook's view, for the SecretEncryption conditions):
+/// `None` while the apiserver's facts carry no writer and no key_id.
+pub fn from_state(state: &EncryptionState) -> Option<Reach> {
+    let facts = state.apiserver.as_ref()?;
+    let views = ApiserverView::from_facts(facts);
+    if views.is_empty() {
+        return None;
+    }
+    let key = state
+        .key
+        .as_ref()
+        .filter(|k| k.is_of_declared(state.declared.as_ref()))
+        .map(KeyKnowledge::from_facts)
+        .unwrap_or_default();
+    Some(decide(&views, &key))
 }
 
 impl Reach {

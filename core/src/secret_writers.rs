@@ -15,9 +15,10 @@
 use std::collections::BTreeMap;
 
 use kube::Client;
-use secretkms_model::SecretWriter;
+use secretkms_model::{KeyIdReport, SecretWriter};
 
 use crate::apiserver_metrics::{self, Sample};
+use crate::rotation_reach::ApiserverView;
 
 /// The apiserver's metrics endpoint.
 pub const METRICS_PATH: &str = "/metrics";
@@ -29,14 +30,17 @@ pub struct Reading {
     pub apiserver: String,
     /// Successful Secret writes per stored prefix since that apiserver started.
     pub writes: Vec<(String, u64)>,
+    /// The KMS v2 key_id per provider that apiserver's plugin reported last.
+    pub key_ids: Vec<KeyIdReport>,
 }
 
 impl Reading {
     pub fn parse(text: &str) -> Self {
-        let samples = apiserver_metrics::parse(text, apiserver_metrics::is_encryption_metric);
+        let samples = apiserver_metrics::parse(text, ApiserverView::wants);
         Self {
             apiserver: apiserver_id(&samples),
             writes: apiserver_metrics::secret_writes_by_prefix(&samples),
+            key_ids: ApiserverView::from_samples(&samples).key_id_reports(),
         }
     }
 }
@@ -87,11 +91,14 @@ pub async fn read(client: &Client) -> Result<Reading, String> {
     }
 }
 
-/// The writers learnt so far, per apiserver, from consecutive readings.
+/// The writers learnt so far, per apiserver, from consecutive readings, and the key_ids each
+/// apiserver reported last (one reading tells those; through a load balancer each reading may
+/// come from another apiserver, so they are kept per apiserver too).
 #[derive(Debug, Default, Clone)]
 pub struct WriterTracker {
     last: BTreeMap<String, Vec<(String, u64)>>,
     writers: BTreeMap<String, Vec<String>>,
+    key_ids: BTreeMap<String, Vec<KeyIdReport>>,
 }
 
 impl WriterTracker {
@@ -100,7 +107,14 @@ impl WriterTracker {
     /// all are reported, so a non-KMS one is never hidden). Nothing grew: the last answer
     /// stands. A counter that shrank: another process answered; it becomes the new baseline.
     pub fn observe(&mut self, reading: Reading) {
-        let Reading { apiserver, writes } = reading;
+        let Reading {
+            apiserver,
+            writes,
+            key_ids,
+        } = reading;
+        if !key_ids.is_empty() {
+            self.key_ids.insert(apiserver.clone(), key_ids);
+        }
         if let Some(before) = self.last.get(&apiserver)
             && !shrank(before, &writes)
         {
@@ -123,6 +137,11 @@ impl WriterTracker {
                 })
             })
             .collect()
+    }
+
+    /// The KMS v2 key_id each apiserver seen reported last.
+    pub fn key_ids(&self) -> Vec<KeyIdReport> {
+        self.key_ids.values().flatten().cloned().collect()
     }
 }
 
@@ -222,6 +241,35 @@ mod tests {
         t.observe(Reading::parse(&aescbc(1)));
         t.observe(Reading::parse(&aescbc(2)));
         assert_eq!(t.writers(), [writer("", "k8s:enc:aescbc:v1:")]);
+    }
+
+    #[test]
+    fn each_apiserver_keeps_the_key_id_it_reported_last() {
+        let status = |api: &str, key: &str, at: u64| {
+            format!(
+                "apiserver_envelope_encryption_key_id_hash_status_last_timestamp_seconds{{apiserver_id_hash=\"{api}\",key_id_hash=\"{key}\",provider_name=\"secretkms\"}} {at}\nprocess_start_time_seconds 1700000000.5\n"
+            )
+        };
+        let mut t = WriterTracker::default();
+        t.observe(Reading::parse(&status("sha256:a", "sha256:old", 10)));
+        t.observe(Reading::parse(&status("sha256:b", "sha256:old", 10)));
+        t.observe(Reading::parse(&format!(
+            "{}{}",
+            status("sha256:a", "sha256:old", 10),
+            status("sha256:a", "sha256:new", 20)
+        )));
+        let reports: Vec<_> = t
+            .key_ids()
+            .into_iter()
+            .map(|r| (r.apiserver, r.key_id_hash, r.started_at))
+            .collect();
+        assert_eq!(
+            reports,
+            [
+                ("sha256:a".into(), "sha256:new".into(), Some(1_700_000_000)),
+                ("sha256:b".into(), "sha256:old".into(), Some(1_700_000_000)),
+            ]
+        );
     }
 
     #[test]

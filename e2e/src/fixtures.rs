@@ -20,6 +20,7 @@ pub mod encrypted_cluster;
 pub mod eventually;
 pub mod kms_v1_envelope;
 pub mod parallel;
+pub mod plugin_cli;
 pub mod secret;
 pub mod state;
 
@@ -29,5 +30,6 @@ pub use encrypted_cluster::encrypted_cluster;
 pub use eventually::eventually;
 pub use kms_v1_envelope::kms_v1_key_version;
 pub use parallel::{Variant, in_parallel, variant};
+pub use plugin_cli::{output_json, output_text, plugin_command, run_plugin};
 pub use secret::{MARKER, create_secret, holds_marker, reads_back, secret};
 pub use state::{KEY, disabled, healthy, with_key};

@@ -2,30 +2,35 @@
 //! webhook's live sources (the SecretEncryption watch, DescribeKey against the emulator, the
 //! apiserver's `/readyz?verbose` and `/metrics` with the canary write):
 //!
-//! | layout | healthy key | key disabled |
-//! |---|---|---|
-//! | KMS v1 (`kms-provider-0`, reload off) | admitted, etcd `k8s:enc:kms:v1:` | denied: EnableKey |
-//! | KMS v2, key_id per version | admitted, etcd `k8s:enc:kms:v2:` | denied: EnableKey |
-//! | KMS v2, constant key_id (Alibaba's plugin) | admitted, etcd `k8s:enc:kms:v2:` | denied: EnableKey |
-//! | identity first, kms second | denied: plaintext, etcd holds plain protobuf | denied |
-//! | aescbc first, kms second | denied: aescbc, etcd `k8s:enc:aescbc:v1:` | denied |
-//! | two apiservers | admitted through each, etcd `k8s:enc:kms:v2:` | denied: EnableKey |
+//! | layout | healthy key | key disabled | key rotated, then rewrite |
+//! |---|---|---|---|
+//! | KMS v1 (`kms-provider-0`, reload off) | admitted, etcd `k8s:enc:kms:v1:` | denied: EnableKey | RewriteComplete Unknown NotMeasured; etcd: the new version |
+//! | KMS v2, key_id per version | admitted, etcd `k8s:enc:kms:v2:` | denied: EnableKey | Unknown NotMeasured once adopted; etcd: the new key_id |
+//! | KMS v2, constant key_id (Alibaba's plugin) | admitted, etcd `k8s:enc:kms:v2:` | denied: EnableKey | False RewriteCannotMove; etcd: the old version after a forced rewrite |
+//! | identity first, kms second | denied: plaintext, etcd holds plain protobuf | denied | False RewriteCannotMove |
+//! | aescbc first, kms second | denied: aescbc, etcd `k8s:enc:aescbc:v1:` | denied | False RewriteCannotMove |
+//! | two apiservers | admitted through each, etcd `k8s:enc:kms:v2:` | denied: EnableKey | as per version |
 //!
 //! Each cell checks the webhook's verdict and message, the conditions the webhook writes to the
 //! SecretEncryption (the same judge `kubectl secretkms status` prints), and what etcd holds.
-//! Rotation and rewrite per layout are proved in `rotation_reach.rs`.
+//! `rotation_reach.rs` proves the same rotation claims through `rewrite` and `status`.
 
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client, CustomResourceExt};
+use secretkms_core::apiserver_metrics::id_hash;
+use secretkms_core::rotation_reach::ACK_KEY_VERSION_ANNOTATION;
 use secretkms_core::secret_encryption::{SecretEncryption, SecretEncryptionSpec};
 use secretkms_e2e::fixtures::{
-    Admission, eventually, holds_marker, in_parallel, install_crd, secret, variant,
+    Admission, eventually, holds_marker, in_parallel, install_crd, kms_v1_key_version, output_json,
+    output_text, run_plugin, secret, variant,
 };
-use secretkms_e2e::kms::{KmsStackOptions, emulator_credentials};
-use secretkms_e2e::layout::{KeyIdMode, KmsApi, Layout, ProviderKind, Reload};
+use secretkms_e2e::kms::{EncryptedObject, KmsStackOptions, emulator_credentials};
+use secretkms_e2e::layout::{
+    KMS_V1_PROVIDER, KMS_V2_PROVIDER, KeyIdMode, KmsApi, Layout, ProviderKind, Reload,
+};
 use secretkms_e2e::webhook::register;
 use secretkms_e2e::{
     Cluster, ControlPlane, Options, TEST_NAMESPACE_LABEL, Webhook, WebhookOptions,
@@ -34,6 +39,9 @@ use secretkms_e2e::{
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
 const EMULATOR: &str = env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e");
 const PLUGIN: &str = env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e");
+const SECRETKMS: &str = env!("CARGO_BIN_EXE_secretkms-plugin-e2e");
+/// The rewrite's annotation value; the key's rotation time comes from KMS.
+const TIME: &str = "20260101-000000";
 /// The webhook's own namespace, unguarded, holding the canary.
 const OWN_NAMESPACE: &str = "secretkms";
 const CANARY: &str = "secretkms-canary";
@@ -122,19 +130,26 @@ impl Guarded {
 
     /// Waits until the SecretEncryption's condition `type_` has `status` and `reason`.
     async fn condition(&self, type_: &str, status: &str, reason: &str) {
+        self.condition_saying(type_, status, reason, "").await;
+    }
+
+    /// Waits until the SecretEncryption's condition `type_` has `status` and `reason`, and its
+    /// message contains `saying`.
+    async fn condition_saying(&self, type_: &str, status: &str, reason: &str, saying: &str) {
         let api = Api::<SecretEncryption>::all(self.client.clone());
+        // Generous: six control planes share the machine, and the webhook's sources poll.
         eventually(
             &format!("{type_}={status} ({reason})"),
-            Duration::from_secs(60),
+            Duration::from_secs(120),
             || async {
                 let se = api.get("cluster").await.map_err(|e| e.to_string())?;
                 let found = se
                     .status
                     .as_ref()
                     .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-                    .map(|c| (c.status.clone(), c.reason.clone()));
+                    .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
                 match found {
-                    Some((s, r)) if s == status && r == reason => Ok(()),
+                    Some((s, r, m)) if s == status && r == reason && m.contains(saying) => Ok(()),
                     other => Err(format!("{type_} is {other:?}")),
                 }
             },
@@ -144,7 +159,7 @@ impl Guarded {
 
     /// A healthy KMS-first layout: writes are admitted, stored under `prefix` in etcd with the
     /// value unreadable, and the conditions say Ready.
-    async fn admits_and_encrypts(&self, prefix: &str) {
+    async fn admits_and_encrypts(&self, prefix: &str) -> String {
         let admitted = self.admission().eventually_accepts(|_| secret("app")).await;
         let ns = admitted.metadata.namespace.clone().unwrap();
         let raw = self.stored(&ns, "app").await;
@@ -157,6 +172,7 @@ impl Guarded {
         self.condition("Ready", "True", "Healthy").await;
         self.condition("EncryptionConfigured", "True", "KMSProviderConfigured")
             .await;
+        ns
     }
 
     /// A layout whose first provider is not KMS: writes are denied naming what writes, etcd
@@ -224,6 +240,102 @@ impl Guarded {
     }
 }
 
+impl Guarded {
+    /// The key enabled again and rotated: RewriteComplete says whether a rewrite moves Secrets
+    /// to the new version on this layout, and a rewrite of `ns` (through the guard) does what
+    /// it says, in etcd.
+    async fn after_a_rotation(&self, ns: Option<&str>, layout: Rotated) {
+        let stack = self.cluster.kms();
+        let key = stack.key().to_string();
+        stack.admin().enable(&key).await.unwrap();
+        self.condition("KeyUsable", "True", "KeyEnabled").await;
+        let old = stack.admin().primary_version(&key).await.unwrap();
+        let version = stack.admin().rotate(&key).await.unwrap();
+        let rewrite = |extra: &'static [&'static str]| {
+            let ns = ns.expect("a layout that admits writes wrote a Secret");
+            let mut args = vec!["rewrite", "-n", ns, "--time", TIME, "-o", "json"];
+            args.extend_from_slice(extra);
+            async move {
+                let out = run_plugin(SECRETKMS, self.cp(), stack, &args).await;
+                let report = output_json(&out);
+                assert_eq!(report["failed"], 0, "{}", output_text(&out));
+                self.stored(ns, "app").await
+            }
+        };
+        match layout {
+            Rotated::KmsV1 => {
+                self.condition_saying(
+                    "RewriteComplete",
+                    "Unknown",
+                    "NotMeasured",
+                    "one Encrypt each",
+                )
+                .await;
+                let raw = rewrite(&[]).await;
+                assert_eq!(kms_v1_key_version(KMS_V1_PROVIDER, &raw), version);
+            }
+            Rotated::KmsV2PerVersion => {
+                // Once the apiserver reports the new version's key_id (the webhook's probe
+                // makes it ask its plugin), a rewrite moves Secrets to it.
+                let key_id = format!("{key}/{version}");
+                self.condition_saying(
+                    "RewriteComplete",
+                    "Unknown",
+                    "NotMeasured",
+                    &id_hash(&key_id),
+                )
+                .await;
+                let raw = rewrite(&["--wait"]).await;
+                let object = EncryptedObject::from_stored(KMS_V2_PROVIDER, &raw).unwrap();
+                assert_eq!(object.key_id, key_id, "etcd names the new key_id");
+            }
+            Rotated::KmsV2Constant => {
+                self.condition_saying(
+                    "RewriteComplete",
+                    "False",
+                    "RewriteCannotMove",
+                    "Restarting an apiserver",
+                )
+                .await;
+                let raw = rewrite(&["--force"]).await;
+                let object = EncryptedObject::from_stored(KMS_V2_PROVIDER, &raw).unwrap();
+                assert_eq!(
+                    object
+                        .annotations
+                        .get(ACK_KEY_VERSION_ANNOTATION)
+                        .map(|v| String::from_utf8_lossy(v).into_owned()),
+                    Some(old),
+                    "after the forced rewrite the seed is still wrapped by the old version"
+                );
+                self.condition("RewriteComplete", "False", "RewriteCannotMove")
+                    .await;
+            }
+            Rotated::NotKms => {
+                self.condition_saying(
+                    "RewriteComplete",
+                    "False",
+                    "RewriteCannotMove",
+                    "not to a KMS key",
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// What a rewrite after a rotation can do, per layout.
+#[derive(Debug, Clone, Copy)]
+enum Rotated {
+    /// Every write is one Encrypt with the primary version.
+    KmsV1,
+    /// The apiserver re-wraps its seed once it sees the new key_id.
+    KmsV2PerVersion,
+    /// The key_id stays the CMK id: a rewrite only annotates until the apiserver restarts.
+    KmsV2Constant,
+    /// A provider other than KMS writes Secrets.
+    NotKms,
+}
+
 /// The webhook's namespace (without the guarded label) and the empty canary in it.
 async fn create_canary(client: &Client) {
     Api::<Namespace>::all(client.clone())
@@ -267,13 +379,16 @@ fn the_guard_is_right_on_every_layout() {
                 ..Default::default()
             })
             .await;
-            g.admits_and_encrypts(KMS_V1).await;
+            let ns = g.admits_and_encrypts(KMS_V1).await;
             g.denies_once_the_key_is_disabled().await;
+            g.after_a_rotation(Some(&ns), Rotated::KmsV1).await;
         }),
         variant("kms-v2-per-version", || async {
             let g = Guarded::start(Layout::default()).await;
-            g.admits_and_encrypts(KMS_V2).await;
+            let ns = g.admits_and_encrypts(KMS_V2).await;
             g.denies_once_the_key_is_disabled().await;
+            g.after_a_rotation(Some(&ns), Rotated::KmsV2PerVersion)
+                .await;
         }),
         variant("kms-v2-constant-key-id", || async {
             let g = Guarded::start(Layout {
@@ -281,8 +396,9 @@ fn the_guard_is_right_on_every_layout() {
                 ..Default::default()
             })
             .await;
-            g.admits_and_encrypts(KMS_V2).await;
+            let ns = g.admits_and_encrypts(KMS_V2).await;
             g.denies_once_the_key_is_disabled().await;
+            g.after_a_rotation(Some(&ns), Rotated::KmsV2Constant).await;
         }),
         variant("identity-first", || async {
             let g = Guarded::start(Layout {
@@ -294,6 +410,7 @@ fn the_guard_is_right_on_every_layout() {
             g.denies_non_kms_writer("identity (plaintext)", b"k8s\0", "PlaintextWrites")
                 .await;
             g.denies_once_the_key_is_disabled().await;
+            g.after_a_rotation(None, Rotated::NotKms).await;
         }),
         variant("aescbc-first", || async {
             let g = Guarded::start(Layout {
@@ -304,6 +421,7 @@ fn the_guard_is_right_on_every_layout() {
             g.denies_non_kms_writer("aescbc v1", b"k8s:enc:aescbc:v1:key1:", "NonKMSWrites")
                 .await;
             g.denies_once_the_key_is_disabled().await;
+            g.after_a_rotation(None, Rotated::NotKms).await;
         }),
         variant("two-apiservers", || async {
             let g = Guarded::start(Layout {
@@ -311,9 +429,11 @@ fn the_guard_is_right_on_every_layout() {
                 ..Default::default()
             })
             .await;
-            g.admits_and_encrypts(KMS_V2).await;
+            let ns = g.admits_and_encrypts(KMS_V2).await;
             g.every_apiserver_admits_and_encrypts(KMS_V2).await;
             g.denies_once_the_key_is_disabled().await;
+            g.after_a_rotation(Some(&ns), Rotated::KmsV2PerVersion)
+                .await;
         }),
     ]);
 }

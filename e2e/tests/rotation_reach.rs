@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use secretkms_core::apiserver_metrics::{self, id_hash};
-use secretkms_e2e::fixtures::{create_secret, kms_v1_key_version};
+use secretkms_e2e::fixtures::{
+    create_secret, kms_v1_key_version, output_json, output_text, plugin_command, run_plugin,
+};
 use secretkms_e2e::kms::{self, EncryptedObject, KmsStack, KmsStackOptions};
 use secretkms_e2e::layout::{KMS_V1_PROVIDER, KMS_V2_PROVIDER, KeyIdMode, KmsApi, Layout};
 use secretkms_e2e::{Cluster, ControlPlane, Options};
@@ -33,41 +35,12 @@ async fn start(layout: Layout) -> Cluster {
 
 /// `kubectl-secretkms <args>` against the first apiserver, reaching the emulator's key.
 async fn secretkms(cp: &ControlPlane, stack: &KmsStack, args: &[&str]) -> Output {
-    secretkms_command(cp, stack, args).output().await.unwrap()
-}
-
-fn secretkms_command(
-    cp: &ControlPlane,
-    stack: &KmsStack,
-    args: &[&str],
-) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(SECRETKMS);
-    cmd.args(args)
-        .args(["--kubeconfig"])
-        .arg(&cp.kubeconfig)
-        .args(["--key", stack.key(), "--kms-endpoint", stack.emulator_url()])
-        .env("NO_COLOR", "1")
-        .envs(kms::emulator_credentials());
-    cmd
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.code().is_some_and(|c| c < 2), "{}", text(out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+    run_plugin(SECRETKMS, cp, stack, args).await
 }
 
 /// `status -o json` with etcd access.
 async fn status(cp: &ControlPlane, stack: &KmsStack) -> serde_json::Value {
-    json(
+    output_json(
         &secretkms(
             cp,
             stack,
@@ -170,8 +143,8 @@ fn per_version_key_ids_are_rewritten_to_the_new_version() {
             &["rewrite", "-A", "--time", TIME, "--wait", "-o", "json"],
         )
         .await;
-        let report = json(&out);
-        assert_eq!(report["failed"], 0, "{}", text(&out));
+        let report = output_json(&out);
+        assert_eq!(report["failed"], 0, "{}", output_text(&out));
         assert_eq!(report["rotation"]["layout"], "kmsV2PerVersion", "{report}");
         assert_eq!(report["rotation"]["moves"], "yes", "{report}");
         for object in v2_envelopes(cp, &ns).await {
@@ -215,7 +188,7 @@ fn a_constant_key_id_is_refused_and_reported_as_annotated_only() {
             "the apiserver exposes its start time"
         );
         let refused = secretkms(cp, stack, &["rewrite", "-A", "--time", TIME]).await;
-        assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+        assert_eq!(refused.status.code(), Some(2), "{}", output_text(&refused));
         let err = String::from_utf8_lossy(&refused.stderr);
         assert!(err.contains("refusing to rewrite"), "{err}");
         assert!(err.contains("only when the Status key_id changes"), "{err}");
@@ -227,8 +200,8 @@ fn a_constant_key_id_is_refused_and_reported_as_annotated_only() {
             &["rewrite", "-A", "--time", TIME, "--force", "-o", "json"],
         )
         .await;
-        let report = json(&forced);
-        assert_eq!(report["failed"], 0, "{}", text(&forced));
+        let report = output_json(&forced);
+        assert_eq!(report["failed"], 0, "{}", output_text(&forced));
         assert_eq!(report["rotation"]["rewritten"], "annotatedOnly", "{report}");
 
         // Every Secret was written again, and every seed is still wrapped by the old version.
@@ -289,7 +262,7 @@ fn kms_v1_rewrites_move_every_secret_at_one_encrypt_each() {
         let ns = secrets(cp, &client, "v1").await;
         let new = stack.admin().rotate(stack.key()).await.unwrap();
 
-        let dry = json(
+        let dry = output_json(
             &secretkms(
                 cp,
                 stack,
@@ -319,8 +292,8 @@ fn kms_v1_rewrites_move_every_secret_at_one_encrypt_each() {
             &["rewrite", "-n", &ns, "--time", TIME, "-o", "json"],
         )
         .await;
-        let report = json(&out);
-        assert_eq!(report["patched"], SECRETS as u64, "{}", text(&out));
+        let report = output_json(&out);
+        assert_eq!(report["patched"], SECRETS as u64, "{}", output_text(&out));
         for (key, raw) in stored(cp, &ns).await {
             assert_eq!(
                 kms_v1_key_version(KMS_V1_PROVIDER, &raw),
@@ -392,7 +365,8 @@ fn two_apiservers_must_both_adopt_the_new_key_id_before_the_rewrite_starts() {
             "the second apiserver still reports the old key_id"
         );
 
-        let mut rewrite = secretkms_command(
+        let mut rewrite = plugin_command(
+            SECRETKMS,
             cp,
             stack,
             &[
@@ -420,10 +394,10 @@ fn two_apiservers_must_both_adopt_the_new_key_id_before_the_rewrite_starts() {
         assert!(
             err.contains("waiting: 2 apiservers seen, 1 report the current key_id"),
             "the rewrite waited for the second apiserver: {}",
-            text(&out)
+            output_text(&out)
         );
-        let report = json(&out);
-        assert_eq!(report["patched"], SECRETS as u64, "{}", text(&out));
+        let report = output_json(&out);
+        assert_eq!(report["patched"], SECRETS as u64, "{}", output_text(&out));
         assert_eq!(report["rotation"]["moves"], "yes", "{report}");
         for object in v2_envelopes(cp, &ns).await {
             assert_eq!(object.key_id, key_id, "etcd names the new key_id");

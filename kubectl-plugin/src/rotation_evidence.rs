@@ -100,20 +100,16 @@ pub fn knowledge(
     time: Option<&str>,
     stored: Vec<StoredKeyId>,
 ) -> KeyKnowledge {
-    let from_kms = facts
-        .and_then(|f| f.last_rotation_date.as_deref())
-        .and_then(|d| rotation_time::from_kms_date(d).ok());
-    let rotated_at = from_kms
-        .as_deref()
-        .or(time)
-        .and_then(rotation_time::parse_compact)
-        .map(|t| t.unix_timestamp() as f64);
+    let mut known = facts.map(KeyKnowledge::from_facts).unwrap_or_default();
+    if known.rotated_at.is_none() {
+        known.rotated_at = time
+            .and_then(rotation_time::parse_compact)
+            .map(|t| t.unix_timestamp() as f64);
+    }
     KeyKnowledge {
-        cmk_id: facts.map(|f| f.key_id.clone()).filter(|k| !k.is_empty()),
-        primary_version: facts.and_then(|f| f.primary_key_version.clone()),
         expect_key_id: expect_key_id.map(str::to_string),
-        rotated_at,
         stored,
+        ..known
     }
 }
 

@@ -20,6 +20,6 @@ pub mod warnings;
 pub use canned_keys::CannedKeys;
 pub use kms_endpoint::{ForeignEndpoint, KmsEndpoint};
 pub use state::{
-    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyState, KmsCheck, PluginFacts,
-    RewriteFacts, SecretWriter, SourceStatus, describe_prefix,
+    ApiserverFacts, Declared, EncryptionState, KeyFacts, KeyIdReport, KeyState, KmsCheck,
+    PluginFacts, RewriteFacts, SecretWriter, SourceStatus, describe_prefix,
 };

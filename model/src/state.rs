@@ -101,6 +101,14 @@ pub struct KeyFacts {
     pub next_rotation_date: Option<String>,
 }
 
+impl KeyFacts {
+    /// Facts asked for another key than the declared one are the wrong key's facts; facts that
+    /// do not say which key they were asked for (older state files) count.
+    pub fn is_of_declared(&self, declared: Option<&Declared>) -> bool {
+        self.requested.is_empty() || declared.is_none_or(|d| d.key == self.requested)
+    }
+}
+
 /// One KMS health check of the apiserver: `kms-providers`, or `kms-provider-<n>` per KMS v1
 /// provider when automatic reload is off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -158,8 +166,25 @@ pub fn describe_prefix(prefix: &str) -> String {
     }
 }
 
+/// The KMS v2 key_id one apiserver's plugin reported last, and when that apiserver started: a
+/// KMS v2 apiserver wraps a new DEK seed only when that key_id changes or when it starts, so
+/// these tell whether a rewrite after a rotation re-wraps Secrets (`core::rotation_reach`).
+/// Facts only: not part of the policy contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KeyIdReport {
+    /// The apiserver's `apiserver_id_hash`.
+    pub apiserver: String,
+    /// The KMS provider's name in the EncryptionConfiguration.
+    pub provider: String,
+    /// The `key_id_hash` the apiserver's metrics carry (`sha256:<hex>`).
+    pub key_id_hash: String,
+    /// The apiserver process's start, unix seconds (`process_start_time_seconds`).
+    pub started_at: Option<i64>,
+}
+
 /// The kube-apiserver's own view of its encryption: its KMS health checks and, where measured,
-/// which provider writes Secrets.
+/// which provider writes Secrets and which KMS v2 key_id each apiserver uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ApiserverFacts {
@@ -172,6 +197,8 @@ pub struct ApiserverFacts {
     pub checks: Vec<KmsCheck>,
     /// The providers that wrote Secrets most recently, per apiserver; empty while not measured.
     pub secret_writers: Vec<SecretWriter>,
+    /// The KMS v2 key_id each apiserver seen uses; empty while not measured or without KMS v2.
+    pub key_ids: Vec<KeyIdReport>,
 }
 
 impl ApiserverFacts {
@@ -197,6 +224,7 @@ impl ApiserverFacts {
             detail,
             checks,
             secret_writers: Vec::new(),
+            key_ids: Vec::new(),
         }
     }
 }

@@ -7,6 +7,7 @@
 use secretkms_model::EncryptionState;
 
 use super::{Finding, Level, findings};
+use crate::rotation_reach::{self, Moves, Reach};
 
 /// One condition's judgement, before transition times are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,26 +91,7 @@ pub fn conditions(state: &EncryptionState) -> Vec<Judged> {
         (Some(a), None, None) => judged("ProviderHealthy", "True", "Healthy", a.detail.clone()),
     };
 
-    let rewrite = match &state.rewrite {
-        None => judged(
-            "RewriteComplete",
-            "Unknown",
-            "NotObserved",
-            "rewrite progress is not measured".into(),
-        ),
-        Some(r) => match all.iter().find(|f| f.part == "rewrite") {
-            Some(f) => from("RewriteComplete", "False", f),
-            None => judged(
-                "RewriteComplete",
-                "True",
-                "AllRewritten",
-                format!(
-                    "{}/{} Secrets carry rotation time {}",
-                    r.done, r.total, r.target
-                ),
-            ),
-        },
-    };
+    let rewrite = rewrite_complete(state, &all);
 
     let parts = [&key_usable, &healthy, &configured];
     let ready = match all.iter().find(|f| f.level == Level::Fail) {
@@ -130,11 +112,73 @@ pub fn conditions(state: &EncryptionState) -> Vec<Judged> {
     vec![ready, key_usable, healthy, configured, rewrite]
 }
 
+/// Whether the rewrite after a rotation is done, or can be: progress where it is measured (a
+/// state file, `kubectl secretkms status`), and from the apiservers' metrics whether a rewrite
+/// moves Secrets to the current key version at all (`rotation_reach`). The webhook never lists
+/// Secrets, so on its own it can say "cannot move" or "not yet", never "done".
+fn rewrite_complete(state: &EncryptionState, all: &[Finding]) -> Judged {
+    const TYPE: &str = "RewriteComplete";
+    let reach = rotation_reach::from_state(state);
+    let blocked = reach.as_ref().and_then(|r| {
+        let reason = match r.moves() {
+            Moves::No => REWRITE_CANNOT_MOVE,
+            Moves::NotYet => KEY_ID_NOT_ADOPTED,
+            Moves::Unknown if matches!(r, Reach::NotKms { .. }) => REWRITE_CANNOT_MOVE,
+            Moves::Yes | Moves::Unknown => return None,
+        };
+        Some(judged(
+            TYPE,
+            "False",
+            reason,
+            format!("{}: {}", r.layout(), r.explain()),
+        ))
+    });
+    if let Some(blocked) = blocked {
+        return blocked;
+    }
+    match &state.rewrite {
+        Some(r) => match all.iter().find(|f| f.part == "rewrite") {
+            Some(f) => from(TYPE, "False", f),
+            None => judged(
+                TYPE,
+                "True",
+                "AllRewritten",
+                format!(
+                    "{}/{} Secrets carry rotation time {}",
+                    r.done, r.total, r.target
+                ),
+            ),
+        },
+        None => judged(
+            TYPE,
+            "Unknown",
+            "NotMeasured",
+            match &reach {
+                Some(r) => format!(
+                    "rewrite progress is measured by `kubectl secretkms status`, not here; on this \
+                     cluster ({}): {}",
+                    r.layout(),
+                    r.explain()
+                ),
+                None => "rewrite progress is not measured, and the apiservers' metrics were not \
+                         read"
+                    .into(),
+            },
+        ),
+    }
+}
+
 /// The failing findings about `part`.
 fn failing<'a>(all: &'a [Finding], part: &'a str) -> impl Iterator<Item = &'a Finding> + 'a {
     all.iter()
         .filter(move |f| f.level == Level::Fail && f.part == part)
 }
+
+/// A rewrite cannot move Secrets to the current key version on this layout (a constant KMS v2
+/// key_id before the apiservers restart, or a provider that is not KMS first).
+pub(super) const REWRITE_CANNOT_MOVE: &str = "RewriteCannotMove";
+/// Some apiserver still reports the old key version's key_id: Secrets rewritten now stay there.
+pub(super) const KEY_ID_NOT_ADOPTED: &str = "KeyIdNotAdopted";
 
 /// The reason of the finding that the apiserver has no KMS provider at all.
 pub(super) const NO_KMS_PROVIDER: &str = "NoKMSProvider";

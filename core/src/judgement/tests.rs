@@ -334,3 +334,65 @@ fn a_source_that_never_answered_fails_only_when_something_is_declared() {
         Some((Level::Warn, "key", "SourceFailing".to_string()))
     );
 }
+
+/// `healthy.json` (rewrite done: 1200/1200) with one apiserver whose KMS v2 plugin reports
+/// `key_id`, that apiserver having started at `started` (the key last rotated 2026-04-01).
+fn reporting(key_id: &str, started: i64) -> EncryptionState {
+    let mut state = fixture("healthy");
+    let api = state.apiserver.as_mut().unwrap();
+    api.secret_writers = vec![secretkms_model::SecretWriter {
+        apiserver: "sha256:1".into(),
+        prefix: "k8s:enc:kms:v2:secretkms:".into(),
+    }];
+    api.key_ids = vec![secretkms_model::KeyIdReport {
+        apiserver: "sha256:1".into(),
+        provider: "secretkms".into(),
+        key_id_hash: crate::apiserver_metrics::id_hash(key_id),
+        started_at: Some(started),
+    }];
+    state
+}
+
+#[test]
+fn rewrite_complete_says_when_a_rewrite_cannot_move_secrets() {
+    let key = fixture("healthy").key.unwrap();
+    let per_version = format!("{}/{}", key.key_id, key.primary_key_version.unwrap());
+    let before_rotation = 1_770_000_000 - 400 * 86_400;
+    let after_rotation = 1_780_000_000;
+    let rewrite = |state: &EncryptionState| {
+        let c = condition(&conditions(state), "RewriteComplete").clone();
+        (c.status, c.reason, c.message)
+    };
+
+    // A key_id per version, adopted: progress decides.
+    let (status, reason, _) = rewrite(&reporting(&per_version, before_rotation));
+    assert_eq!((status, reason.as_str()), ("True", "AllRewritten"));
+    // The old version's key_id still reported: not yet, whatever the annotations say.
+    let (status, reason, _) = rewrite(&reporting(&format!("{}/old", key.key_id), after_rotation));
+    assert_eq!((status, reason.as_str()), ("False", "KeyIdNotAdopted"));
+    // A constant key_id (the CMK id) on an apiserver started before the rotation: the
+    // annotations say done, but every seed is still wrapped by the old version.
+    let (status, reason, message) = rewrite(&reporting(&key.key_id, before_rotation));
+    assert_eq!((status, reason.as_str()), ("False", "RewriteCannotMove"));
+    assert!(message.contains("Restarting an apiserver"), "{message}");
+    // ... and after the apiserver restarted, progress decides again.
+    let (status, reason, _) = rewrite(&reporting(&key.key_id, after_rotation));
+    assert_eq!((status, reason.as_str()), ("True", "AllRewritten"));
+    // Identity first: a rewrite moves Secrets to plaintext, not to the key.
+    let (status, reason, _) = rewrite(&first_provider(""));
+    assert_eq!((status, reason.as_str()), ("False", "RewriteCannotMove"));
+
+    // The webhook measures no progress: it says where a rewrite would move Secrets.
+    let mut unmeasured = reporting(&per_version, before_rotation);
+    unmeasured.rewrite = None;
+    let (status, reason, message) = rewrite(&unmeasured);
+    assert_eq!((status, reason.as_str()), ("Unknown", "NotMeasured"));
+    assert!(message.contains("key_id per key version"), "{message}");
+    // Facts of another key than the declared one tell nothing of the current key_id.
+    unmeasured.key.as_mut().unwrap().requested = "alias/other".into();
+    let (_, _, message) = rewrite(&unmeasured);
+    assert!(
+        !message.contains("all report the current key_id"),
+        "{message}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The apiserver's own view of its encryption, polled: its KMS checks
 //! (`secretkms_core::apiserver_health`, shared with `kubectl secretkms status`) and, from its
 //! metrics, which provider writes Secrets (`secretkms_core::secret_writers`), made current by
-//! the canary write.
+//! the canary write, and which KMS v2 key_id each apiserver uses (for whether a rewrite moves
+//! Secrets after a rotation, `secretkms_core::rotation_reach`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -69,6 +70,7 @@ async fn round(
         }
         tracker.observe(secret_writers::read(client).await?);
         facts.secret_writers = tracker.writers();
+        facts.key_ids = tracker.key_ids();
     }
     Ok(facts)
 }
