@@ -14,10 +14,14 @@ use prometheus_client::registry::Registry;
 use secretkms_core::observations::Observations;
 use secretkms_core::policy::{DURATION_BUCKETS_SECONDS, DecisionKind, PolicyMetricsSnapshot};
 
+/// Label values come from a closed set, never from the request's own strings: a review is
+/// untrusted input, and a label per distinct string would grow the registry without bound.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    operation: String,
-    resource: String,
+    /// `CREATE`, `UPDATE`, `DELETE`, `CONNECT` or `other`.
+    operation: &'static str,
+    /// `secrets`, `secretkms.io/secretencryptions` or `other`.
+    resource: &'static str,
     /// `allowed`, `denied` (a policy's verdict) or `error` (a fail-closed policy could not
     /// decide), from the decision's kind.
     outcome: &'static str,
@@ -36,6 +40,18 @@ struct SourceLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
+}
+
+/// The admission operations the apiserver sends.
+const OPERATIONS: [&str; 4] = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
+/// The resources the chart's webhook configurations send (`group/resource`, core group bare).
+const RESOURCES: [&str; 2] = ["secrets", "secretkms.io/secretencryptions"];
+/// What any other value is counted as.
+const OTHER: &str = "other";
+
+/// `value` when it is one of `set`, else [`OTHER`].
+fn known(value: &str, set: &[&'static str]) -> &'static str {
+    set.iter().find(|k| **k == value).copied().unwrap_or(OTHER)
 }
 
 /// The webhook's metrics.
@@ -120,8 +136,8 @@ impl Metrics {
         };
         self.requests
             .get_or_create(&RequestLabels {
-                operation: operation.to_string(),
-                resource: resource.to_string(),
+                operation: known(operation, &OPERATIONS),
+                resource: known(resource, &RESOURCES),
                 outcome,
             })
             .inc();
@@ -269,4 +285,40 @@ fn escape(label: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_from_the_wire_stay_a_closed_set() {
+        let metrics = Metrics::new();
+        for i in 0..1_000 {
+            let junk = format!("{}{i}", "X".repeat(1024));
+            metrics.admission(&junk, &junk, DecisionKind::Allowed, Duration::ZERO);
+        }
+        metrics.admission("CREATE", "secrets", DecisionKind::Allowed, Duration::ZERO);
+        let text = metrics.render(&[], &Observations::default(), SystemTime::now());
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("secretkms_admission_requests_total{"))
+            .collect();
+        assert_eq!(series.len(), 2, "{series:#?}");
+        assert!(
+            series
+                .iter()
+                .any(|l| l.contains(r#"operation="other",resource="other""#))
+        );
+        assert!(
+            series
+                .iter()
+                .any(|l| l.contains(r#"operation="CREATE",resource="secrets""#))
+        );
+        assert!(
+            text.len() < 16 * 1024,
+            "the scrape stays small: {} bytes",
+            text.len()
+        );
+    }
 }
