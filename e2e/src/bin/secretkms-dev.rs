@@ -45,19 +45,28 @@ async fn main() -> anyhow::Result<()> {
         .map(|(c, f)| (c.as_str(), f))
         .unwrap_or(("help", &[]));
     match cmd {
-        "up" if flags.iter().any(|f| f == "--ack") => {
-            if flags.len() > 1 {
-                bail!("--ack takes no other flag (the local ACK's layout is fixed)");
-            }
-            up_ack().await
-        }
-        "up" => up(parse_up(flags)?).await,
+        "up" => match parse_up_ack(flags)? {
+            Some(layout) => up(layout).await,
+            None => up_ack().await,
+        },
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
         }
         other => bail!("unknown command {other:?} (try `secretkms-dev help`)"),
     }
+}
+
+/// `None` for `up --ack` (the local ACK, whose layout is fixed), else the layout of
+/// [`parse_up`].
+fn parse_up_ack(flags: &[String]) -> anyhow::Result<Option<Layout>> {
+    if !flags.iter().any(|f| f == "--ack") {
+        return parse_up(flags).map(Some);
+    }
+    if flags.len() > 1 {
+        bail!("--ack takes no other flag (the local ACK's layout is fixed)");
+    }
+    Ok(None)
 }
 
 /// The layout `up`'s flags ask for; no flags is the plain cluster.
@@ -297,6 +306,15 @@ mod tests {
             parse("--aescbc").unwrap().providers,
             [ProviderKind::AesCbc, ProviderKind::Identity]
         );
+    }
+
+    #[test]
+    fn ack_stands_alone() {
+        let flags =
+            |text: &str| -> Vec<String> { text.split_whitespace().map(String::from).collect() };
+        assert!(parse_up_ack(&flags("--ack")).unwrap().is_none());
+        assert!(parse_up_ack(&flags("--ack --aescbc")).is_err());
+        assert!(parse_up_ack(&flags("--aescbc")).unwrap().is_some());
     }
 
     #[test]
