@@ -8,6 +8,8 @@
 //! - [`sts`] (`GetCallerIdentity`), [`ram`] (roles and attached policies), [`actiontrail`]
 //!   (`LookupEvents`, paged at its quota) and [`bss`] (`QueryAccountBalance`): the reads behind
 //!   ACK's encryption prerequisites and checks, each one more module on [`openapi`].
+//! - [`cs`]: Container Service for Kubernetes (ACK, 2015-12-15, ROA): `UpdateKMSEncryption`,
+//!   `DescribeClusterDetail`, `DescribeUserPermission`.
 //!
 //! This is also the lowest crate every secretkms binary links, which is why the process-wide
 //! pieces they all need — [`install_crypto_provider`] and [`duration::parse`] — live here.
@@ -19,6 +21,7 @@ pub mod actiontrail;
 pub mod bss;
 pub mod credentials;
 mod crypto_provider;
+pub mod cs;
 pub mod duration;
 pub mod kms;
 pub mod openapi;

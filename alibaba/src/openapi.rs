@@ -2,7 +2,7 @@
 //! `Action` + parameters on `/`; ROA: a REST path with a JSON body), the two signatures
 //! (ACS3-HMAC-SHA256 and the RPC HMAC-SHA1 one), regional endpoints, bounded retries, and the
 //! error answers. A service module ([`crate::kms`], [`crate::sts`], [`crate::ram`],
-//! [`crate::actiontrail`], [`crate::bss`]; CS later) is its endpoint, its typed operations and its
+//! [`crate::actiontrail`], [`crate::bss`], [`crate::cs`]) is its endpoint, its typed operations and its
 //! typed errors on top of [`Client`].
 //!
 //! Layering inside the crate: [`signature`], [`endpoint`] and [`retry`] are pure and know

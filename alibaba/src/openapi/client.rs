@@ -142,7 +142,14 @@ impl Client {
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(transport)?;
         if (200..300).contains(&status) {
-            return serde_json::from_slice(&body).map_err(|e| Error::MalformedResponse {
+            // ROA operations such as CS UpdateKMSEncryption answer without a body; it decodes
+            // as JSON `null`, which a caller that expects nothing accepts.
+            let json: &[u8] = if body.trim_ascii().is_empty() {
+                b"null"
+            } else {
+                &body
+            };
+            return serde_json::from_slice(json).map_err(|e| Error::MalformedResponse {
                 operation: action,
                 http_status: status,
                 detail: format!(
@@ -156,13 +163,16 @@ impl Client {
 
     /// The typed error of a non-2xx answer.
     fn error_answer(&self, action: &'static str, status: u16, body: &[u8]) -> Error {
+        // RPC products spell the fields `Code`, `Message`, `RequestId`; ROA ones (CS) send
+        // `code`, `message`, `requestId`.
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct ErrorBody {
+            #[serde(alias = "code")]
             code: String,
-            #[serde(default)]
+            #[serde(default, alias = "message")]
             message: String,
-            #[serde(default)]
+            #[serde(default, alias = "requestId", alias = "request_id")]
             request_id: Option<String>,
         }
         let service = self.service;
