@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(result(&[]), Level::Pass);
         assert_eq!(result(&[Check::info("a", "x")]), Level::Pass);
         assert_eq!(
-            result(&[Check::pass("a", "x"), Check::unchecked("b", "no permission")]),
+            result(&[
+                Check::pass("a", "x"),
+                Check::unchecked("b", "no permission")
+            ]),
             Level::Warn
         );
         assert_eq!(

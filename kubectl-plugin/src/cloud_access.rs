@@ -57,10 +57,15 @@ impl CloudArgs {
         };
         let custom = self.alibaba_endpoint.clone();
         let region = region.to_string();
-        let sts_endpoint = custom
+        let sts_endpoint = custom.clone().map_or_else(
+            || sts::Endpoint::Public {
+                region: region.clone(),
+            },
+            sts::Endpoint::Custom,
+        );
+        let ram_endpoint = custom
             .clone()
-            .map_or_else(|| sts::Endpoint::Public { region: region.clone() }, sts::Endpoint::Custom);
-        let ram_endpoint = custom.clone().map_or(ram::Endpoint::Global, ram::Endpoint::Custom);
+            .map_or(ram::Endpoint::Global, ram::Endpoint::Custom);
         let trail_endpoint = custom.clone().map_or_else(
             || actiontrail::Endpoint::Region(region.clone()),
             actiontrail::Endpoint::Custom,
@@ -71,7 +76,9 @@ impl CloudArgs {
             None => bss::Endpoint::China,
         };
         let cs_endpoint = custom.map_or_else(
-            || cs::Endpoint::Regional { region: region.clone() },
+            || cs::Endpoint::Regional {
+                region: region.clone(),
+            },
             cs::Endpoint::Custom,
         );
         Ok(Cloud {
@@ -79,11 +86,8 @@ impl CloudArgs {
                 .context("cannot build the STS client")?,
             ram: RamClient::new(config(ram_endpoint, &ca), credentials.clone())
                 .context("cannot build the RAM client")?,
-            actiontrail: ActionTrailClient::new(
-                config(trail_endpoint, &ca),
-                credentials.clone(),
-            )
-            .context("cannot build the ActionTrail client")?,
+            actiontrail: ActionTrailClient::new(config(trail_endpoint, &ca), credentials.clone())
+                .context("cannot build the ActionTrail client")?,
             bss: BssClient::new(config(bss_endpoint, &ca), credentials.clone())
                 .context("cannot build the BSS client")?,
             cs: CsClient::new(config(cs_endpoint, &ca), credentials)

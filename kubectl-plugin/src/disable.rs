@@ -133,30 +133,36 @@ pub async fn run(global: &GlobalArgs, args: DisableArgs) -> anyhow::Result<Exit>
     };
     let key = key
         .or_else(|| declared.as_ref().map(|d| d.key.clone()))
-        .or_else(|| detail.as_ref().and_then(|d| d.secret_encryption_key().flatten()));
-    let key_id = match &key {
-        Some(key) => {
-            let target = KeyTarget::resolve(Some(key.clone()), Some(region.clone()), declared.as_ref())
-                .expect("a key was given");
-            let found = preflight::key_checks(
-                &target.client(&kms)?,
-                key,
-                Some(&region),
-                secretkms_model::defaults::KEY_SPEC,
-                true,
-            )
-            .await?;
-            checks.push(key_usable(key, &found));
-            found.meta.map(|m| m.key_id)
-        }
-        None => {
-            checks.push(Check::unchecked(
+        .or_else(|| {
+            detail
+                .as_ref()
+                .and_then(|d| d.secret_encryption_key().flatten())
+        });
+    let key_id =
+        match &key {
+            Some(key) => {
+                let target =
+                    KeyTarget::resolve(Some(key.clone()), Some(region.clone()), declared.as_ref())
+                        .expect("a key was given");
+                let found = preflight::key_checks(
+                    &target.client(&kms)?,
+                    key,
+                    Some(&region),
+                    secretkms_model::defaults::KEY_SPEC,
+                    true,
+                )
+                .await?;
+                checks.push(key_usable(key, &found));
+                found.meta.map(|m| m.key_id)
+            }
+            None => {
+                checks.push(Check::unchecked(
                 "key-usable",
                 "neither --key, a SecretEncryption nor ACK names the key",
             ).fix("pass --key: the key must stay enabled until every Secret is rewritten off it"));
-            None
-        }
-    };
+                None
+            }
+        };
     checks.push(existing_secrets(&client, &verify_options).await);
 
     let preflight = PreflightReport::new(
@@ -202,7 +208,10 @@ pub async fn run(global: &GlobalArgs, args: DisableArgs) -> anyhow::Result<Exit>
     let guard_ok = guard.is_ok();
     let guard = guard.unwrap_or_else(|c| c);
     if table {
-        println!("\n{}", checklist::render(std::slice::from_ref(&guard), style));
+        println!(
+            "\n{}",
+            checklist::render(std::slice::from_ref(&guard), style)
+        );
     }
     report.guard = Some(guard);
     if !guard_ok {
@@ -219,7 +228,10 @@ pub async fn run(global: &GlobalArgs, args: DisableArgs) -> anyhow::Result<Exit>
     )
     .await?;
     if table {
-        println!("{}", checklist::render(std::slice::from_ref(&update.check), style));
+        println!(
+            "{}",
+            checklist::render(std::slice::from_ref(&update.check), style)
+        );
     }
     let applied = update.applied();
     report.update = Some(update);
@@ -233,7 +245,10 @@ pub async fn run(global: &GlobalArgs, args: DisableArgs) -> anyhow::Result<Exit>
         )
         .await;
         if table {
-            println!("verification:\n{}", checklist::render(&verification.checks, style));
+            println!(
+                "verification:\n{}",
+                checklist::render(&verification.checks, style)
+            );
         }
         report.verification = Some(verification);
         report.remaining = remaining(report.preflight.key_id.as_deref().or(key.as_deref()));

@@ -108,8 +108,8 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> anyhow::Result<Exit> 
         .as_ref()
         .map_err(|_| kube_error.as_deref().unwrap_or_default());
 
-    let target = KeyTarget::resolve(Some(key.clone()), region.clone(), None)
-        .expect("a key was given");
+    let target =
+        KeyTarget::resolve(Some(key.clone()), region.clone(), None).expect("a key was given");
     let kms_client = target.client(&kms)?;
     let found = preflight::key_checks(
         &kms_client,
@@ -127,8 +127,7 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> anyhow::Result<Exit> 
     let key_id = found.meta.as_ref().map(|m| m.key_id.clone());
     let mut checks = found.checks;
     let cloud_checks =
-        preflight::cloud_checks(&cloud, &cluster_id, kube_ref, Scope::Full { price_per_10k })
-            .await;
+        preflight::cloud_checks(&cloud, &cluster_id, kube_ref, Scope::Full { price_per_10k }).await;
     checks.extend(cloud_checks.checks);
     let preflight = PreflightReport::new(
         &cluster_id,
@@ -182,7 +181,10 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> anyhow::Result<Exit> 
     )
     .await?;
     if table {
-        println!("\n{}", checklist::render(std::slice::from_ref(&update.check), style));
+        println!(
+            "\n{}",
+            checklist::render(std::slice::from_ref(&update.check), style)
+        );
     }
     let applied = update.applied();
     report.update = Some(update);
@@ -199,7 +201,10 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> anyhow::Result<Exit> 
     )
     .await;
     if table {
-        println!("verification:\n{}", checklist::render(&verification.checks, style));
+        println!(
+            "verification:\n{}",
+            checklist::render(&verification.checks, style)
+        );
     }
     report.verification = Some(verification);
     let guard = match kube_ref {

@@ -65,11 +65,18 @@ pub async fn enforce(client: &Client, declare: &Declare) -> Check {
                     format!(
                         "SecretEncryption/cluster updated: key {}, enforce{}",
                         declare.key,
-                        if spec.enforcement == Enforcement::Audit { " (was audit)" } else { "" }
+                        if spec.enforcement == Enforcement::Audit {
+                            " (was audit)"
+                        } else {
+                            ""
+                        }
                     ),
                 ),
-                Err(e) => Check::fail(NAME, format!("cannot update SecretEncryption/cluster: {}", once(&e)))
-                    .fix("grant patch on secretencryptions.secretkms.io"),
+                Err(e) => Check::fail(
+                    NAME,
+                    format!("cannot update SecretEncryption/cluster: {}", once(&e)),
+                )
+                .fix("grant patch on secretencryptions.secretkms.io"),
             }
         }
         Ok(None) => {
@@ -89,10 +96,16 @@ pub async fn enforce(client: &Client, declare: &Declare) -> Check {
             match api.create(&PostParams::default(), &se).await {
                 Ok(_) => Check::pass(
                     NAME,
-                    format!("SecretEncryption/cluster created: key {}, enforce", declare.key),
+                    format!(
+                        "SecretEncryption/cluster created: key {}, enforce",
+                        declare.key
+                    ),
                 ),
-                Err(e) => Check::fail(NAME, format!("cannot create SecretEncryption/cluster: {}", once(&e)))
-                    .fix("grant create on secretencryptions.secretkms.io"),
+                Err(e) => Check::fail(
+                    NAME,
+                    format!("cannot create SecretEncryption/cluster: {}", once(&e)),
+                )
+                .fix("grant create on secretencryptions.secretkms.io"),
             }
         }
         Err(e) if crd_missing(&e) => Check::warn(
@@ -127,11 +140,17 @@ pub async fn audit(client: &Client) -> Result<Check, Check> {
                         .fix("grant patch on secretencryptions.secretkms.io; otherwise the guard denies every Secret write once KMS is off")
                 })
         }
-        Ok(None) => Ok(Check::info(NAME, "no SecretEncryption/cluster: nothing guards Secret writes")),
+        Ok(None) => Ok(Check::info(
+            NAME,
+            "no SecretEncryption/cluster: nothing guards Secret writes",
+        )),
         Err(e) if crd_missing(&e) => Ok(Check::info(
             NAME,
             "the SecretEncryption CRD is not installed: nothing guards Secret writes",
         )),
-        Err(e) => Err(Check::fail(NAME, format!("cannot read SecretEncryption/cluster: {}", once(&e)))),
+        Err(e) => Err(Check::fail(
+            NAME,
+            format!("cannot read SecretEncryption/cluster: {}", once(&e)),
+        )),
     }
 }

@@ -150,7 +150,11 @@ mod tests {
         assert_eq!(s["Effect"], "Deny");
         assert_eq!(
             s["Action"],
-            serde_json::json!(["kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:DeleteKeyMaterial"])
+            serde_json::json!([
+                "kms:DisableKey",
+                "kms:ScheduleKeyDeletion",
+                "kms:DeleteKeyMaterial"
+            ])
         );
         assert_eq!(s["Resource"][0], "acs:kms:cn-hangzhou:1:key/key-1");
         assert_eq!(

@@ -31,7 +31,7 @@ use crate::cloud_access::Cloud;
 use crate::output::Level;
 
 /// Which parts of the checklist to run beyond the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Scope {
     /// The RAM and ACK prerequisites (`key check --cluster-id`).
     Prerequisites,
@@ -65,15 +65,23 @@ pub async fn cluster(cloud: &Cloud, cluster_id: &str) -> Result<ClusterDetail, C
     match cloud.cs.describe_cluster_detail(cluster_id).await {
         Ok(detail) => Ok(detail),
         Err(e @ CsError::ClusterNotFound(_)) => Err(Check::fail("cluster-state", e.to_string())
-            .fix(format!("check the cluster id {cluster_id} and --region {}", cloud.region))),
-        Err(e @ CsError::NoPermission(_)) => Err(Check::unchecked("cluster-state", e)
-            .fix("grant cs:DescribeClusterDetail to check")),
+            .fix(format!(
+                "check the cluster id {cluster_id} and --region {}",
+                cloud.region
+            ))),
+        Err(e @ CsError::NoPermission(_)) => {
+            Err(Check::unchecked("cluster-state", e).fix("grant cs:DescribeClusterDetail to check"))
+        }
         Err(e) => Err(Check::unchecked("cluster-state", e)),
     }
 }
 
 /// The caller's cluster role, given its identity.
-pub async fn cluster_role(cloud: &Cloud, cluster_id: &str, caller: Option<&CallerIdentity>) -> Check {
+pub async fn cluster_role(
+    cloud: &Cloud,
+    cluster_id: &str,
+    caller: Option<&CallerIdentity>,
+) -> Check {
     match caller {
         Some(id) => cluster_role::check(&cloud.cs, cluster_id, id).await,
         None => Check::unchecked("caller-cluster-role", "the caller's identity is unknown"),
@@ -95,7 +103,8 @@ pub async fn cloud_checks(
         Some(id) => caller_policy::check(&cloud.ram, id).await,
         None => Check::unchecked("caller-kms-policy", "the caller's identity is unknown"),
     });
-    out.checks.push(cluster_role(cloud, cluster_id, caller.as_ref()).await);
+    out.checks
+        .push(cluster_role(cloud, cluster_id, caller.as_ref()).await);
     match cluster(cloud, cluster_id).await {
         Ok(detail) => {
             out.checks.push(cluster::state_check(&detail));
@@ -116,7 +125,9 @@ pub async fn cloud_checks(
                 }
                 Err(e) => {
                     out.checks
-                        .push(Check::unchecked("kms-calls", format!("{e:#}")).fix("grant list on secrets and serviceaccounts (metadata only) to estimate"));
+                        .push(Check::unchecked("kms-calls", format!("{e:#}")).fix(
+                            "grant list on secrets and serviceaccounts (metadata only) to estimate",
+                        ));
                     None
                 }
             },
@@ -125,9 +136,8 @@ pub async fn cloud_checks(
                 None
             }
         };
-        out.checks.push(
-            balance::check(&cloud.bss, estimate.as_ref().map(|e| e.cost_per_month)).await,
-        );
+        out.checks
+            .push(balance::check(&cloud.bss, estimate.as_ref().map(|e| e.cost_per_month)).await);
         out.estimate = estimate;
     }
     out.caller = caller;

@@ -33,7 +33,11 @@ use crate::status::EtcdArgs;
 pub struct VerifyOptions {
     /// The canary Secret written to see which provider writes (created empty when missing), in
     /// a namespace the guard never guards.
-    #[arg(long, value_name = "NAMESPACE/NAME", default_value = "kube-system/secretkms-verify-canary")]
+    #[arg(
+        long,
+        value_name = "NAMESPACE/NAME",
+        default_value = "kube-system/secretkms-verify-canary"
+    )]
     pub canary: CanaryName,
     /// How long to wait for ActionTrail to show the role's KMS calls (it lags by minutes).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = secretkms_alibaba::duration::parse)]
@@ -116,8 +120,7 @@ pub async fn verification(
     }
     let (check, summary) = match (trail, expect) {
         (Ok(trail), Expect::Kms) => {
-            trail::wait_for_calls(trail, since, options.trail_timeout, options.trail_interval)
-                .await
+            trail::wait_for_calls(trail, since, options.trail_timeout, options.trail_interval).await
         }
         (Ok(client), Expect::NotKms) => match trail::lookup(client, since).await {
             Ok(s) => (trail::judge(&s, false, Duration::ZERO), Some(s)),
@@ -172,7 +175,8 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<Exit> 
         None => None,
     };
     let verification = verification(
-        kube.as_ref().map_err(|_| kube_error.as_deref().unwrap_or_default()),
+        kube.as_ref()
+            .map_err(|_| kube_error.as_deref().unwrap_or_default()),
         cloud
             .as_ref()
             .map(|c| &c.actiontrail)

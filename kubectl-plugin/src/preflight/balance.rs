@@ -17,7 +17,10 @@ pub fn judge(balance: &AccountBalance, monthly_cost: Option<f64>) -> Check {
     let Some(available) = balance.available() else {
         return Check::unchecked(
             NAME,
-            format!("AvailableAmount {:?} is not a number", balance.available_amount),
+            format!(
+                "AvailableAmount {:?} is not a number",
+                balance.available_amount
+            ),
         );
     };
     let top_up = "top up the account (Billing Management > Funds) before changing encryption";

@@ -28,7 +28,11 @@ pub fn equivalent(policies: &ListPoliciesResponse) -> Option<&'static str> {
 }
 
 pub async fn check(ram: &RamClient, caller: &CallerIdentity) -> Check {
-    let (whom, answer, action) = match (&caller.identity_type, caller.user_name(), caller.role_name()) {
+    let (whom, answer, action) = match (
+        &caller.identity_type,
+        caller.user_name(),
+        caller.role_name(),
+    ) {
         (IdentityType::Account, _, _) => {
             return Check::pass(NAME, format!("{} is the account itself", caller.arn));
         }

@@ -12,7 +12,8 @@ use crate::checklist::Check;
 /// The first Kubernetes version ACK runs with KMS v2.
 pub const KMS_V2_FROM: (u32, u32) = (1, 31);
 /// Where [`KMS_V2_FROM`] comes from.
-pub const KMS_V2_SOURCE: &str = "ACK docs, Use KMS to encrypt Kubernetes Secrets: KMS v2 from Kubernetes 1.31";
+pub const KMS_V2_SOURCE: &str =
+    "ACK docs, Use KMS to encrypt Kubernetes Secrets: KMS v2 from Kubernetes 1.31";
 
 /// The KMS API of the apiserver's envelope encryption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,12 +39,20 @@ pub fn state_check(detail: &ClusterDetail) -> Check {
         ClusterState::Running => Check::pass(NAME, format!("{} is running", detail.cluster_id)),
         s if s.is_in_progress() => Check::fail(
             NAME,
-            format!("{} is {}: ACK accepts no change until it is running", detail.cluster_id, s.as_str()),
+            format!(
+                "{} is {}: ACK accepts no change until it is running",
+                detail.cluster_id,
+                s.as_str()
+            ),
         )
         .fix("wait until the cluster is running (aliyun cs DescribeClusterDetail --ClusterId ...)"),
         s => Check::fail(
             NAME,
-            format!("{} is {}: ACK cannot change its encryption", detail.cluster_id, s.as_str()),
+            format!(
+                "{} is {}: ACK cannot change its encryption",
+                detail.cluster_id,
+                s.as_str()
+            ),
         ),
     }
 }
@@ -56,7 +65,9 @@ pub fn api_check(detail: &ClusterDetail) -> (Check, Option<KmsApi>) {
             let api = kms_api(minor);
             let text = match api {
                 KmsApi::V2 => "KMS v2",
-                KmsApi::V1 => "KMS v1 (every Secret write calls KMS; KMS v2 from 1.31 after an upgrade)",
+                KmsApi::V1 => {
+                    "KMS v1 (every Secret write calls KMS; KMS v2 from 1.31 after an upgrade)"
+                }
             };
             (
                 Check::info(
@@ -72,7 +83,10 @@ pub fn api_check(detail: &ClusterDetail) -> (Check, Option<KmsApi>) {
         None => (
             Check::unchecked(
                 NAME,
-                format!("the cluster's version {:?} does not parse", detail.current_version),
+                format!(
+                    "the cluster's version {:?} does not parse",
+                    detail.current_version
+                ),
             ),
             None,
         ),
@@ -100,14 +114,21 @@ mod tests {
         assert_eq!(kms_api((2, 0)), KmsApi::V2);
         let (check, api) = api_check(&detail(ClusterState::Running, "1.33.1-aliyun.1"));
         assert_eq!(api, Some(KmsApi::V2));
-        assert!(check.detail.starts_with("Kubernetes 1.33.1: KMS v2"), "{}", check.detail);
+        assert!(
+            check.detail.starts_with("Kubernetes 1.33.1: KMS v2"),
+            "{}",
+            check.detail
+        );
         let (check, api) = api_check(&detail(ClusterState::Running, "garbage"));
         assert_eq!((check.level, api), (Level::Warn, None));
     }
 
     #[test]
     fn only_a_running_cluster_takes_a_change() {
-        assert_eq!(state_check(&detail(ClusterState::Running, "1.31.1")).level, Level::Pass);
+        assert_eq!(
+            state_check(&detail(ClusterState::Running, "1.31.1")).level,
+            Level::Pass
+        );
         let updating = state_check(&detail(ClusterState::Updating, "1.31.1"));
         assert_eq!(updating.level, Level::Fail);
         assert!(updating.detail.contains("updating"));

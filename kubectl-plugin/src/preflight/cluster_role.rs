@@ -49,7 +49,10 @@ pub async fn check(cs: &CsClient, cluster_id: &str, caller: &CallerIdentity) -> 
             caller.role_id.clone(),
         ),
         IdentityType::Other => {
-            return Check::unchecked(NAME, format!("{} is neither a RAM user nor a role", caller.arn));
+            return Check::unchecked(
+                NAME,
+                format!("{} is neither a RAM user nor a role", caller.arn),
+            );
         }
     };
     let Some(uid) = uid.filter(|u| !u.is_empty()) else {
@@ -57,8 +60,9 @@ pub async fn check(cs: &CsClient, cluster_id: &str, caller: &CallerIdentity) -> 
     };
     match cs.describe_user_permission(&uid).await {
         Ok(grants) => judge(cluster_id, &whom, &grants),
-        Err(e @ CsError::NoPermission(_)) => Check::unchecked(NAME, e)
-            .fix("grant cs:DescribeUserPermission to check"),
+        Err(e @ CsError::NoPermission(_)) => {
+            Check::unchecked(NAME, e).fix("grant cs:DescribeUserPermission to check")
+        }
         Err(e) => Check::unchecked(NAME, e),
     }
 }
@@ -69,7 +73,11 @@ mod tests {
     use crate::output::Level;
     use secretkms_alibaba::cs::{ClusterRoleType, ResourceType};
 
-    fn grant(resource_type: ResourceType, id: &str, role_type: ClusterRoleType) -> ClusterPermission {
+    fn grant(
+        resource_type: ResourceType,
+        id: &str,
+        role_type: ClusterRoleType,
+    ) -> ClusterPermission {
         ClusterPermission {
             resource_id: id.into(),
             resource_type,
@@ -87,7 +95,11 @@ mod tests {
         let denied = judge("c1", "RAM user a", &dev);
         assert_eq!(denied.level, Level::Fail);
         assert!(denied.detail.contains("ForbiddenUpdateKMSState"));
-        let all = [grant(ResourceType::Console, "all-clusters", ClusterRoleType::Admin)];
+        let all = [grant(
+            ResourceType::Console,
+            "all-clusters",
+            ClusterRoleType::Admin,
+        )];
         assert_eq!(judge("c9", "RAM user a", &all).level, Level::Pass);
     }
 }

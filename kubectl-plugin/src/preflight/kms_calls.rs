@@ -146,7 +146,10 @@ pub fn judge(estimate: &Estimate) -> Check {
         NAME,
         format!(
             "about {} KMS calls a month, {:.2} at {} per 10,000 calls ({})",
-            estimate.calls_per_month, estimate.cost_per_month, estimate.price_per_10k, estimate.basis
+            estimate.calls_per_month,
+            estimate.cost_per_month,
+            estimate.price_per_10k,
+            estimate.basis
         ),
     )
 }
@@ -232,7 +235,10 @@ apiserver_storage_transformation_operations_total{resource="secrets",status="OK"
         assert_eq!(v1.calls_per_month, 30_000);
         assert!(v1.basis.contains("400 ServiceAccounts"));
         let unknown = estimate(&usage, None, 0.03);
-        assert_eq!(unknown.calls_per_month, v1.calls_per_month, "unknown is the costlier");
+        assert_eq!(
+            unknown.calls_per_month, v1.calls_per_month,
+            "unknown is the costlier"
+        );
         let v2 = estimate(&usage, Some(KmsApi::V2), 0.03);
         assert_eq!(v2.calls_per_month, 60);
         assert!(judge(&v2).detail.contains("per 10,000 calls"));

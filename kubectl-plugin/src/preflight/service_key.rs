@@ -87,7 +87,10 @@ mod tests {
 
     #[test]
     fn service_aliases_and_service_creators_are_service_keys() {
-        assert_eq!(service_key_reason("alias/k8s", &meta("1234567890"), &[]), None);
+        assert_eq!(
+            service_key_reason("alias/k8s", &meta("1234567890"), &[]),
+            None
+        );
         assert!(
             service_key_reason("alias/acs/oss", &meta("1234567890"), &[])
                 .unwrap()

@@ -129,7 +129,10 @@ impl EtcdArgs {
                     .await
                     .with_context(|| format!("etcd {endpoint} unreachable"))?;
                 let status = resp.status();
-                anyhow::ensure!(status.is_success(), "etcd {endpoint} answered {status} to a read");
+                anyhow::ensure!(
+                    status.is_success(),
+                    "etcd {endpoint} answered {status} to a read"
+                );
                 let page: RangeResponse = resp
                     .json()
                     .await
@@ -230,8 +233,14 @@ mod tests {
 
     #[test]
     fn the_prefix_of_a_stored_value() {
-        assert_eq!(stored_prefix(b"k8s:enc:kms:v2:ack:\x0a\x01"), "k8s:enc:kms:v2:ack:");
-        assert_eq!(stored_prefix(b"k8s:enc:aescbc:v1:key1:xyz"), "k8s:enc:aescbc:v1:key1:");
+        assert_eq!(
+            stored_prefix(b"k8s:enc:kms:v2:ack:\x0a\x01"),
+            "k8s:enc:kms:v2:ack:"
+        );
+        assert_eq!(
+            stored_prefix(b"k8s:enc:aescbc:v1:key1:xyz"),
+            "k8s:enc:aescbc:v1:key1:"
+        );
         assert_eq!(stored_prefix(b"k8s\0\x0a"), "");
         assert_eq!(stored_prefix(b"k8s:enc:odd"), "unknown");
     }

@@ -93,19 +93,34 @@ pub fn judge(write: &CanaryWrite, expect_kms: bool) -> Check {
         write.providers(),
         write.via
     );
-    match (expect_kms, write.is_kms(), write.prefixes.iter().any(|p| writer(p).is_kms())) {
+    match (
+        expect_kms,
+        write.is_kms(),
+        write.prefixes.iter().any(|p| writer(p).is_kms()),
+    ) {
         (true, true, _) => Check::pass(NAME, what),
-        (true, false, _) => Check::fail(NAME, format!("{what}: new Secrets are not encrypted with KMS")).fix(
+        (true, false, _) => Check::fail(
+            NAME,
+            format!("{what}: new Secrets are not encrypted with KMS"),
+        )
+        .fix(
             "the apiserver's EncryptionConfiguration must list the KMS provider first for secrets",
         ),
         (false, _, false) => Check::pass(NAME, what),
-        (false, _, true) => Check::fail(NAME, format!("{what}: new Secrets are still written through KMS"))
-            .fix("wait for the cluster to apply the change, then run kubectl secretkms verify again"),
+        (false, _, true) => Check::fail(
+            NAME,
+            format!("{what}: new Secrets are still written through KMS"),
+        )
+        .fix("wait for the cluster to apply the change, then run kubectl secretkms verify again"),
     }
 }
 
 /// Writes the canary once and tells which provider wrote it.
-pub async fn write(client: &Client, canary: &CanaryName, etcd: &EtcdArgs) -> Result<CanaryWrite, String> {
+pub async fn write(
+    client: &Client,
+    canary: &CanaryName,
+    etcd: &EtcdArgs,
+) -> Result<CanaryWrite, String> {
     ensure(client, canary).await?;
     if !etcd.etcd_endpoints.is_empty() {
         stamp(client, canary).await?;
@@ -137,7 +152,9 @@ pub async fn write(client: &Client, canary: &CanaryName, etcd: &EtcdArgs) -> Res
             Err(why) => last = why,
         }
     }
-    Err(format!("the apiserver's Secret-write counters did not tell: {last}"))
+    Err(format!(
+        "the apiserver's Secret-write counters did not tell: {last}"
+    ))
 }
 
 /// What grew between two readings of one apiserver.
@@ -173,9 +190,17 @@ async fn ensure(client: &Client, canary: &CanaryName) -> Result<(), String> {
             api.create(&PostParams::default(), &secret)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("cannot create the canary Secret {canary}: {}", crate::causes::once(&e)))
+                .map_err(|e| {
+                    format!(
+                        "cannot create the canary Secret {canary}: {}",
+                        crate::causes::once(&e)
+                    )
+                })
         }
-        Err(e) => Err(format!("cannot read the canary Secret {canary}: {}", crate::causes::once(&e))),
+        Err(e) => Err(format!(
+            "cannot read the canary Secret {canary}: {}",
+            crate::causes::once(&e)
+        )),
     }
 }
 
@@ -215,7 +240,10 @@ mod tests {
 
     #[test]
     fn the_grown_counter_names_the_writer() {
-        let grew = grown(&reading(&[("", 3), (KMS, 1)]), &reading(&[("", 3), (KMS, 2)]));
+        let grew = grown(
+            &reading(&[("", 3), (KMS, 1)]),
+            &reading(&[("", 3), (KMS, 2)]),
+        );
         assert_eq!(grew.unwrap(), [KMS]);
         assert!(grown(&reading(&[(KMS, 1)]), &reading(&[(KMS, 1)])).is_err());
     }
@@ -225,7 +253,10 @@ mod tests {
         assert_eq!(judge(&write(&[KMS]), true).level, Level::Pass);
         assert_eq!(judge(&write(&[""]), true).level, Level::Fail);
         assert_eq!(judge(&write(&[""]), false).level, Level::Pass);
-        assert_eq!(judge(&write(&["k8s:enc:aescbc:v1:"]), false).level, Level::Pass);
+        assert_eq!(
+            judge(&write(&["k8s:enc:aescbc:v1:"]), false).level,
+            Level::Pass
+        );
         assert_eq!(judge(&write(&[KMS]), false).level, Level::Fail);
         assert!(judge(&write(&[""]), false).detail.contains("identity"));
     }

@@ -185,7 +185,12 @@ mod tests {
         let events = [
             event("Encrypt", role, "2026-01-01T00:00:02Z", ""),
             event("Decrypt", role, "2026-01-01T00:00:01Z", ""),
-            event("Decrypt", role, "2026-01-01T00:00:03Z", "Forbidden.KeyNotFound"),
+            event(
+                "Decrypt",
+                role,
+                "2026-01-01T00:00:03Z",
+                "Forbidden.KeyNotFound",
+            ),
             event("DescribeKey", role, "2026-01-01T00:00:04Z", ""),
             event("Encrypt", "someone-else:x", "2026-01-01T00:00:05Z", ""),
         ];
