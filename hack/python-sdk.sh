@@ -8,7 +8,7 @@
 #
 # Pinned: the KMS Tea/OpenAPI SDK (V3 signature by default, HMAC-SHA1 with
 # signature_algorithm='v2') and the legacy core SDK (HMAC-SHA1 RPC), versions from
-# shared/reference/alibaba-kms.md §7; the STS, RAM, ActionTrail and BSS Tea SDKs for the emulator's
+# shared/reference/alibaba-kms.md §7; the STS, RAM, ActionTrail, BSS and CS (ACK) Tea SDKs for the emulator's
 # local-cloud APIs, versions from shared/reference/field-facts.md §4.
 set -euo pipefail
 
@@ -27,6 +27,7 @@ packages=(
   "alibabacloud-ram20150501==1.3.0"
   "alibabacloud-actiontrail20200706==2.6.0"
   "alibabacloud-bssopenapi20171214==5.1.2"
+  "alibabacloud-cs20151215==7.2.3"
   # Transitive packages that build and sign the requests, pinned so the check does not drift.
   "alibabacloud-tea==0.4.3"
   "alibabacloud-tea-util==0.3.15"
@@ -65,6 +66,7 @@ import alibabacloud_sts20150401.client  # noqa: F401
 import alibabacloud_ram20150501.client  # noqa: F401
 import alibabacloud_actiontrail20200706.client  # noqa: F401
 import alibabacloud_bssopenapi20171214.client  # noqa: F401
+import alibabacloud_cs20151215.client  # noqa: F401
 PY
 }
 

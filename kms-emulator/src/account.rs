@@ -1,7 +1,8 @@
 //! The emulated Alibaba Cloud account: its id, RAM users (each with AccessKeys), RAM roles (the
 //! presence of `AliyunCSManagedSecurityRole` is the account's authorization of ACK), the policies
 //! attached to each, and the balance. Loaded from a JSON file at start or built from defaults,
-//! changed through `/_emulator/account`, and the one source of who signed a request.
+//! changed through `/_emulator/account`, and the one source of who signed a request. Its ACK
+//! clusters and each user's cluster RBAC grants are [`crate::cluster`]'s types.
 
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api_error::ApiError;
+use crate::cluster::{Cluster, ClusterGrant};
 
 /// The role ACK uses to call KMS for Secret encryption; present means authorized.
 pub const CS_SECURITY_ROLE: &str = "AliyunCSManagedSecurityRole";
@@ -43,6 +45,9 @@ pub struct User {
     /// Attached policy names; `Aliyun*` names are system policies, others custom.
     #[serde(default)]
     pub policies: Vec<String>,
+    /// Cluster RBAC roles ACK granted the user (DescribeUserPermission).
+    #[serde(default)]
+    pub cluster_permissions: Vec<ClusterGrant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -95,6 +100,7 @@ pub struct AccountFile {
     pub users: Option<Vec<User>>,
     pub roles: Option<Vec<Role>>,
     pub balance: Option<Balance>,
+    pub clusters: Option<Vec<Cluster>>,
 }
 
 /// The account.
@@ -104,6 +110,7 @@ pub struct Account {
     pub users: Vec<User>,
     pub roles: Vec<Role>,
     pub balance: Balance,
+    pub clusters: Vec<Cluster>,
 }
 
 /// Who signed a request.
@@ -138,8 +145,8 @@ pub fn policy_type(name: &str) -> &'static str {
 
 impl Account {
     /// The defaults: `access_keys` belong to user [`DEFAULT_USER`] holding
-    /// [`KMS_CRYPTO_ADMIN_POLICY`]; the ACK role is authorized with its policy; `ecs_role` exists
-    /// too; the balance is 10000.00 CNY.
+    /// [`KMS_CRYPTO_ADMIN_POLICY`] and the admin role on all clusters; the ACK role is authorized
+    /// with its policy; `ecs_role` exists too; the balance is 10000.00 CNY; no clusters.
     pub fn defaults(account_id: &str, access_keys: &[(String, String)], ecs_role: &str) -> Self {
         Self {
             account_id: account_id.into(),
@@ -147,6 +154,7 @@ impl Account {
                 name: DEFAULT_USER.into(),
                 access_keys: keys(access_keys),
                 policies: vec![KMS_CRYPTO_ADMIN_POLICY.into()],
+                cluster_permissions: vec![ClusterGrant::all_clusters_admin()],
             }],
             roles: vec![
                 Role {
@@ -161,6 +169,7 @@ impl Account {
                 },
             ],
             balance: Balance::default(),
+            clusters: Vec::new(),
         }
     }
 
@@ -183,6 +192,9 @@ impl Account {
         if let Some(balance) = file.balance {
             account.balance = balance;
         }
+        if let Some(clusters) = file.clusters {
+            account.clusters = clusters;
+        }
         if let Some(users) = file.users {
             account.users = users;
             for key in keys(access_keys) {
@@ -195,6 +207,7 @@ impl Account {
                         name: DEFAULT_USER.into(),
                         access_keys: vec![key],
                         policies: Vec::new(),
+                        cluster_permissions: Vec::new(),
                     }),
                 }
             }
@@ -250,6 +263,12 @@ impl Account {
                 return Err(format!("role name {:?} is empty or repeated", role.name));
             }
         }
+        for cluster in &self.clusters {
+            cluster.validate()?;
+            if !seen.insert(format!("cluster/{}", cluster.cluster_id)) {
+                return Err(format!("cluster id {:?} is repeated", cluster.cluster_id));
+            }
+        }
         for (field, amount) in [
             ("available_amount", &self.balance.available_amount),
             ("available_cash_amount", &self.balance.available_cash_amount),
@@ -299,6 +318,27 @@ impl Account {
             .iter()
             .find(|r| r.name.eq_ignore_ascii_case(name))
             .map_or_else(|| name.to_string(), |r| r.name.clone())
+    }
+
+    /// A RAM user by the numeric id STS reports for it (DescribeUserPermission's `uid`).
+    pub fn user_by_uid(&self, uid: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| numeric_id("user", &u.name) == uid)
+    }
+
+    pub fn cluster(&self, cluster_id: &str) -> Result<&Cluster, ApiError> {
+        self.clusters
+            .iter()
+            .find(|c| c.cluster_id == cluster_id)
+            .ok_or_else(|| cluster_not_found(cluster_id))
+    }
+
+    pub fn cluster_mut(&mut self, cluster_id: &str) -> Result<&mut Cluster, ApiError> {
+        self.clusters
+            .iter_mut()
+            .find(|c| c.cluster_id == cluster_id)
+            .ok_or_else(|| cluster_not_found(cluster_id))
     }
 
     pub fn role(&self, name: &str) -> Result<&Role, ApiError> {
@@ -381,6 +421,15 @@ pub fn json_error(error: &serde_json::Error) -> String {
         )
         .to_lowercase()
     }
+}
+
+/// ACK's answer for a cluster id it does not know.
+pub fn cluster_not_found(cluster_id: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "ErrorClusterNotFound",
+        format!("cluster {cluster_id} not found"),
+    )
 }
 
 /// The role name in a role ARN (`acs:ram::<account>:role/<name>`).

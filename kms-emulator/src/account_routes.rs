@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::account::{AccessKey, Account, AccountFile, Balance, Role, User, json_error};
 use crate::api_error::ApiError;
+use crate::cluster::ClusterGrant;
 use crate::server::{control, json_response};
 use crate::{Emulator, TRAIL_CAPACITY, lock};
 
@@ -25,6 +26,7 @@ use crate::{Emulator, TRAIL_CAPACITY, lock};
 struct UserBody {
     access_keys: Vec<AccessKey>,
     policies: Vec<String>,
+    cluster_permissions: Vec<ClusterGrant>,
 }
 
 /// The body of `PUT /_emulator/account/roles/{name}`.
@@ -58,7 +60,7 @@ fn parse<T: for<'de> Deserialize<'de>>(what: &str, body: &[u8]) -> Result<T, Api
 }
 
 /// Applies `change` to a copy, validates it, then installs it and its AccessKeys.
-fn update(
+pub(crate) fn update(
     emu: &Emulator,
     change: impl FnOnce(&mut Account) -> Result<(), ApiError>,
 ) -> Result<serde_json::Value, ApiError> {
@@ -98,6 +100,9 @@ async fn replace(State(emu): State<Arc<Emulator>>, body: Bytes) -> Response {
             if let Some(balance) = file.balance {
                 a.balance = balance;
             }
+            if let Some(clusters) = file.clusters {
+                a.clusters = clusters;
+            }
             Ok(())
         })
     }))
@@ -114,6 +119,7 @@ async fn put_user(
                 name: name.clone(),
                 access_keys: b.access_keys,
                 policies: b.policies,
+                cluster_permissions: b.cluster_permissions,
             };
             match a.users.iter_mut().find(|u| u.name == name) {
                 Some(existing) => *existing = user,

@@ -1,6 +1,9 @@
-//! Request authentication as the OpenAPI gateway does it: V3 (ACS3-HMAC-SHA256) and RPC V2
-//! (HMAC-SHA1) signatures against configured AccessKeys and the STS credentials this emulator
-//! issued, the ±15 minute timestamp window, and single-use nonces.
+//! Request authentication as the OpenAPI gateway does it: V3 (ACS3-HMAC-SHA256), RPC V2
+//! (HMAC-SHA1) and, for ROA requests, the ROA HMAC-SHA1 signature ([`roa`]) against configured
+//! AccessKeys and the STS credentials this emulator issued, the ±15 minute timestamp window, and
+//! single-use nonces.
+
+mod roa;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -44,6 +47,8 @@ pub struct Incoming<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     pub params: &'a Params,
+    /// A ROA request (CS): a REST path, and the ROA HMAC-SHA1 signature is accepted.
+    pub roa: bool,
 }
 
 /// Who signed a request, and what it asks for.
@@ -227,6 +232,7 @@ impl Auth {
             .and_then(|v| v.to_str().ok())
         {
             Some(auth) if auth.starts_with("ACS3-") => self.verify_v3(req, auth),
+            Some(auth) if req.roa && auth.starts_with("acs ") => self.verify_roa(req, auth),
             _ if req.params.get("Signature").is_some() => self.verify_v2(req),
             _ => Err(incomplete(
                 "neither an Authorization header nor a Signature parameter was sent",

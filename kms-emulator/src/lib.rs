@@ -4,7 +4,9 @@
 //! test controls under `/_emulator/`. Around KMS it is a small local Alibaba Cloud: one account
 //! model (RAM users and their AccessKeys, roles, attached policies, a balance) answering STS
 //! `GetCallerIdentity`, RAM, BSS `QueryAccountBalance`, and an ActionTrail that records every KMS
-//! call it serves. It binds loopback only: the controls are unauthenticated.
+//! call it serves — and a local ACK: CS `UpdateKMSEncryption`, `DescribeClusterDetail` and
+//! `DescribeUserPermission` over the account's clusters, each change applied by the cluster's
+//! agent ([`cs::agent`]). It binds loopback only: the controls are unauthenticated.
 
 mod account;
 mod account_routes;
@@ -13,7 +15,10 @@ mod api_error;
 mod auth;
 mod bss;
 pub mod cli;
+mod cluster;
+mod cluster_routes;
 mod crypto;
+pub mod cs;
 mod faults;
 mod operations;
 mod params;
@@ -32,6 +37,7 @@ pub use account::{
 };
 pub use actiontrail::TRAIL_CAPACITY;
 pub use api_error::ApiError;
+pub use cluster::{ALL_CLUSTERS, Cluster, ClusterGrant, DEFAULT_COOL_DOWN_SECONDS};
 pub use faults::{Fault, FaultKind};
 pub use seed::SeedKey;
 pub use server::router;
@@ -105,7 +111,7 @@ pub struct Emulator {
     pub(crate) store: Mutex<store::Store>,
     pub(crate) auth: Mutex<auth::Auth>,
     pub(crate) faults: Mutex<faults::Faults>,
-    /// Lock order: `account` before `auth` when both are needed.
+    /// Lock order: `account` before `store` before `auth` when more than one is needed.
     pub(crate) account: Mutex<account::Account>,
     /// When the account model was loaded: the creation date of its roles and attachments.
     pub(crate) account_since: time::OffsetDateTime,

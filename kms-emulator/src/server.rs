@@ -1,6 +1,7 @@
 //! The HTTP surface: the OpenAPI endpoint at `/` (KMS, STS, RAM, ActionTrail and BSS, told apart
-//! by their API version), test controls under `/_emulator/`, and the ECS instance-metadata paths
-//! used by the credential chain's ECS RAM role source.
+//! by their API version), CS's ROA paths (`/clusters/...`, `/permissions/...`, [`crate::cs`]),
+//! test controls under `/_emulator/`, and the ECS instance-metadata paths used by the credential
+//! chain's ECS RAM role source.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use crate::auth::Incoming;
 use crate::faults::{Fault, FaultKind};
 use crate::params::Params;
 use crate::store::uuid;
-use crate::{Emulator, account_routes, bss, lock, operations, ram, sts};
+use crate::{Emulator, account_routes, bss, cluster_routes, cs, lock, operations, ram, sts};
 
 const KMS_VERSION: &str = "2016-01-20";
 
@@ -42,6 +43,8 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
             post(add_fault).get(list_faults).delete(clear_faults),
         )
         .merge(account_routes::routes())
+        .merge(cluster_routes::routes())
+        .merge(cs::routes())
         .route("/latest/api/token", put(sts::imds_token))
         .route("/latest/meta-data/region-id", get(sts::region_id))
         .route(
@@ -236,6 +239,7 @@ fn handle(
         headers,
         body,
         params,
+        roa: false,
     })?;
     let caller = lock(&emu.account)
         .caller(&verified.access_key_id, verified.assumed.as_ref())

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod cloud;
 mod credentials;
+mod cs;
 mod sdk;
 
 use std::sync::Arc;

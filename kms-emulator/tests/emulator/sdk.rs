@@ -1,7 +1,7 @@
 //! The official Alibaba Cloud Python SDKs as independent clients of the emulator binary: the Tea
 //! SDK (alibabacloud-kms20160120) with its default V3 signature and with `signature_algorithm='v2'`,
-//! and the legacy aliyun-python-sdk-kms (HMAC-SHA1 RPC); and the STS, RAM, ActionTrail and BSS Tea
-//! SDKs against the emulator's local-cloud APIs, with both signature versions. `hack/python-sdk.sh` installs them and
+//! and the legacy aliyun-python-sdk-kms (HMAC-SHA1 RPC); and the STS, RAM, ActionTrail, BSS and CS
+//! (ACK) Tea SDKs against the emulator's local-cloud APIs, with both signature versions. `hack/python-sdk.sh` installs them and
 //! `hack/test.sh` exports the interpreter as `SECRETKMS_SDK_PYTHON`. Without the SDKs the test
 //! fails, never passes: on a machine that cannot reach PyPI, leave it out by name with
 //! `cargo test -p secretkms-kms-emulator --test emulator -- --skip sdk::`.
@@ -33,7 +33,8 @@ fn python() -> PathBuf {
                 "-c",
                 "import alibabacloud_kms20160120.client, aliyunsdkkms.request.v20160120.DescribeKeyRequest, \
                  alibabacloud_sts20150401.client, alibabacloud_ram20150501.client, \
-                 alibabacloud_actiontrail20200706.client, alibabacloud_bssopenapi20171214.client",
+                 alibabacloud_actiontrail20200706.client, alibabacloud_bssopenapi20171214.client, \
+                 alibabacloud_cs20151215.client",
             ])
             .output();
         match imports {
@@ -273,5 +274,97 @@ fn official_python_sdks_drive_the_local_cloud() {
                 "{api}: {out}"
             );
         }
+    }
+}
+
+#[test]
+fn official_cs_sdk_drives_the_local_ack() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    // The configured AccessKey belongs to `ops`, the cluster's admin; `outsider` is only its
+    // developer, which may not change Secret encryption.
+    let account_file = dir.path().join("account.json");
+    std::fs::write(
+        &account_file,
+        serde_json::json!({
+            "users": [
+                {
+                    "name": "ops",
+                    "access_keys": [{"id": DEFAULT_ACCESS_KEY_ID, "secret": DEFAULT_ACCESS_KEY_SECRET}],
+                    "policies": ["AliyunKMSCryptoAdminAccess"],
+                    "cluster_permissions": [{"resource_id": "c-sdk", "role_type": "admin", "is_owner": true}],
+                },
+                {
+                    "name": "outsider",
+                    "access_keys": [{"id": "LTAIoutsider", "secret": "outsider-secret"}],
+                    "cluster_permissions": [{"resource_id": "c-sdk", "role_type": "dev"}],
+                },
+            ],
+            "clusters": [{"cluster_id": "c-sdk", "current_version": "1.33.1-aliyun.1"}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let account_file = account_file.to_str().unwrap();
+    for algorithm in ["v2", "v3"] {
+        let emu = spawn(&[
+            "--account-file",
+            account_file,
+            "--seed-key",
+            "alias=sdk-ack",
+            "--seed-key",
+            "alias=sdk-aes128,spec=Aliyun_AES_128",
+        ]);
+        let endpoint = emu.url.trim_start_matches("http://").to_string();
+        let out = run(
+            &python,
+            "cs_sdk.py",
+            &[
+                &endpoint,
+                DEFAULT_ACCESS_KEY_ID,
+                DEFAULT_ACCESS_KEY_SECRET,
+                algorithm,
+                "c-sdk",
+                "alias/sdk-ack",
+                "alias/sdk-aes128",
+                "LTAIoutsider",
+                "outsider-secret",
+            ],
+        );
+        let detail = |state: &str, key: &str| {
+            serde_json::json!({"state": state, "region": "cn-hangzhou", "version": "1.33.1-aliyun.1",
+                               "type": "ManagedKubernetes", "key": key})
+        };
+        assert_eq!(out["before"], detail("running", ""), "{out}");
+        assert_eq!(
+            out["permissions"],
+            serde_json::json!([["c-sdk", "cluster", "admin", 1]]),
+            "{out}"
+        );
+        assert_eq!(
+            out["wrong_key"],
+            error("InvalidParameter.KmsKeyId", 400),
+            "{out}"
+        );
+        assert_eq!(
+            out["outsider"],
+            error("ForbiddenUpdateKMSState", 403),
+            "{out}"
+        );
+        assert_eq!(out["update_status"], 200, "{out}");
+        assert_eq!(out["during"], detail("updating", ""), "{out}");
+        assert_eq!(out["again"]["status"], 409, "{out}");
+        let key_id = out["key_id"].as_str().unwrap();
+        assert_eq!(out["after"], detail("running", key_id), "{out}");
+        assert_eq!(
+            out["missing_cluster"],
+            error("ErrorClusterNotFound", 404),
+            "{out}"
+        );
+        assert_eq!(
+            out["wrong_secret"],
+            error("SignatureDoesNotMatch", 400),
+            "{out}"
+        );
     }
 }
