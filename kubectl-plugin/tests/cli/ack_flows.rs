@@ -11,6 +11,7 @@ use secretkms_kms_emulator::{
 use super::*;
 
 const ROLE: &str = "AliyunCSManagedSecurityRole";
+const CLUSTER: &str = "c-local";
 
 async fn emulator(seeds: &[&str]) -> secretkms_kms_emulator::Running {
     secretkms_kms_emulator::start(EmulatorConfig {
@@ -65,26 +66,38 @@ async fn plugin(url: &str, args: &[&str]) -> Output {
     cmd.output().await.unwrap()
 }
 
-async fn dry_run(url: &str, key: &str) -> (Output, serde_json::Value) {
-    let out = plugin(
-        url,
-        &[
-            "enable",
-            "--cluster-id",
-            "c-local",
-            "--key",
-            key,
-            "--region",
-            "cn-hangzhou",
-            "--dry-run",
-            "-o",
-            "json",
-        ],
-    )
-    .await;
+/// `enable` of cluster `c-local` with `key`, `-o json`, plus `extra`.
+async fn enable(url: &str, key: &str, extra: &[&str]) -> (Output, serde_json::Value) {
+    let mut args = vec![
+        "enable",
+        "--cluster-id",
+        CLUSTER,
+        "--key",
+        key,
+        "--region",
+        "cn-hangzhou",
+        "-o",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = plugin(url, &args).await;
     let json = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
     (out, json)
+}
+
+async fn dry_run(url: &str, key: &str) -> (Output, serde_json::Value) {
+    enable(url, key, &["--dry-run"]).await
+}
+
+/// The emulated ACK cluster `c-local`, changed in the model only (no control plane behind it).
+async fn cluster(url: &str, body: serde_json::Value) {
+    control(
+        reqwest::Method::PUT,
+        &format!("{url}/_emulator/clusters/{CLUSTER}"),
+        body,
+    )
+    .await;
 }
 
 fn check<'a>(checks: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -109,6 +122,11 @@ async fn control(method: reqwest::Method, url: &str, body: serde_json::Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_good_account_passes_the_ram_checks_of_the_preflight() {
     let emu = emulator(&["alias=alias/good,protection=on,rotation=90d"]).await;
+    cluster(
+        &emu.url,
+        serde_json::json!({"current_version": "1.30.4-aliyun.1"}),
+    )
+    .await;
     let (out, json) = dry_run(&emu.url, "alias/good").await;
     let checks = &json["preflight"]["checks"];
     assert_eq!(json["kind"], "Enable");
@@ -119,6 +137,8 @@ async fn a_good_account_passes_the_ram_checks_of_the_preflight() {
         "encrypt-decrypt",
         "security-role",
         "caller-kms-policy",
+        "caller-cluster-role",
+        "cluster-state",
         "account-balance",
     ] {
         assert_eq!(check(checks, name)["level"], "pass", "{name}: {checks:#}");
@@ -130,6 +150,8 @@ async fn a_good_account_passes_the_ram_checks_of_the_preflight() {
             .contains(&format!(":user/{DEFAULT_USER}")),
         "{checks:#}"
     );
+    let api = check(checks, "kms-api-version")["detail"].as_str().unwrap();
+    assert!(api.starts_with("Kubernetes 1.30.4: KMS v1"), "{api}");
     // Without a cluster the cost cannot be estimated: said, not failed.
     let calls = check(checks, "kms-calls");
     assert_eq!(calls["level"], "warn");
@@ -418,4 +440,59 @@ async fn verify_counts_the_roles_kms_calls_in_actiontrail() {
         assert_eq!(c["level"], "warn");
         assert!(c["detail"].as_str().unwrap().starts_with("could not check"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_without_the_clusters_admin_or_ops_role_fails_before_ack_refuses() {
+    let emu = emulator(&["alias=alias/good,protection=on"]).await;
+    cluster(&emu.url, serde_json::json!({})).await;
+    control(
+        reqwest::Method::PUT,
+        &format!("{}/_emulator/account/users/{DEFAULT_USER}", emu.url),
+        serde_json::json!({
+            "access_keys": [{"id": DEFAULT_ACCESS_KEY_ID, "secret": DEFAULT_ACCESS_KEY_SECRET}],
+            "policies": ["AliyunKMSCryptoAdminAccess"],
+            "cluster_permissions": [{"resource_id": CLUSTER, "role_type": "dev"}],
+        }),
+    )
+    .await;
+    // --force passes warnings, never failures: ACK is not called.
+    let (out, json) = enable(&emu.url, "alias/good", &["--force"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let role = check(&json["preflight"]["checks"], "caller-cluster-role");
+    assert_eq!(role["level"], "fail", "{role}");
+    assert!(
+        role["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ForbiddenUpdateKMSState")
+    );
+    assert!(role["fix"].as_str().unwrap().contains("admin or O&M role"));
+    assert_eq!(json["skipped"], "the preflight failed");
+    assert!(json.get("update").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_within_acks_cool_down_is_refused_with_the_wait() {
+    let emu = emulator(&["alias=alias/good,protection=on"]).await;
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    cluster(
+        &emu.url,
+        serde_json::json!({"last_kms_update": format!("{}Z", &now[..19])}),
+    )
+    .await;
+    // Without a kubeconfig the cost estimate only warns; --force goes ahead to ACK's 409.
+    let (out, json) = enable(&emu.url, "alias/good", &["--force"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(json["preflight"]["result"], "warn", "{json:#}");
+    let update = &json["update"]["check"];
+    assert_eq!(update["level"], "fail", "{update}");
+    assert!(
+        update["detail"].as_str().unwrap().contains("cooling down"),
+        "{update}"
+    );
+    assert!(update["fix"].as_str().unwrap().contains("five minutes"));
+    assert!(json.get("verification").is_none());
 }
