@@ -1,6 +1,8 @@
 //! The apiserver's KMS health, as its own readiness checks report it
 //! (`secretkms_core::apiserver_health::probe`: every `kms-provider*` check by name).
 
+use std::time::{Duration, Instant};
+
 use kube::Client;
 use secretkms_core::apiserver_health;
 use secretkms_model::ApiserverFacts;
@@ -30,10 +32,27 @@ pub fn judge(facts: &ApiserverFacts, expect_kms: bool) -> Check {
     }
 }
 
+/// How long an apiserver just restarted by the change gets to answer and settle.
+const SETTLE: Duration = Duration::from_secs(60);
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// Probes until the apiserver answers with its KMS plugin settled, or [`SETTLE`] passed: right
+/// after a change it may still be restarting and its plugin still starting.
 pub async fn check(client: &Client, expect_kms: bool) -> (Check, Option<ApiserverFacts>) {
-    match apiserver_health::probe(client).await {
-        Ok(facts) => (judge(&facts, expect_kms), Some(facts)),
-        Err(e) => (Check::unchecked(NAME, e), None),
+    let started = Instant::now();
+    loop {
+        let (check, facts, settled) = match apiserver_health::probe(client).await {
+            Ok(facts) => {
+                // A plugin still starting: configured, not yet healthy.
+                let starting = facts.kms_configured && !facts.kms_healthy;
+                (judge(&facts, expect_kms), Some(facts), !starting)
+            }
+            Err(e) => (Check::unchecked(NAME, e), None, false),
+        };
+        if settled || started.elapsed() >= SETTLE {
+            return (check, facts);
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
     }
 }
 
