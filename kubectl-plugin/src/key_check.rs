@@ -138,12 +138,16 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
 /// The human checklist.
 pub fn render(report: &KeyCheckReport, style: Style) -> String {
     let mut out = format!(
-        "key {}{}\n",
+        "key {}{}{}\n",
         report.key,
         match (&report.key_id, &report.region) {
             (Some(id), Some(r)) if *id != report.key => format!(" ({id}, {r})"),
             (_, Some(r)) => format!(" ({r})"),
             _ => String::new(),
+        },
+        match &report.cluster_id {
+            Some(id) => format!(" for cluster {id}"),
+            None => String::new(),
         }
     );
     out.push_str(&checklist::render(&report.checks, style));
