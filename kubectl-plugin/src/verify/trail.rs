@@ -124,7 +124,10 @@ pub fn judge(summary: &TrailSummary, expect_calls: bool, waited: Duration) -> Ch
             NAME,
             format!("{counts}, after waiting {}s", waited.as_secs()),
         )
-        .fix("ActionTrail can lag by minutes: run kubectl secretkms verify --since <the change's time> later; if still none, ACK is not calling KMS"),
+        .fix(format!(
+            "ActionTrail can lag by minutes: run kubectl secretkms verify --since {} later; if still none, ACK is not calling KMS",
+            summary.since
+        )),
         (false, _) => Check::info(NAME, counts),
     }
 }
