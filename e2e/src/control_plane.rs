@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -47,7 +47,11 @@ pub struct Options {
 /// One running kube-apiserver of a control plane.
 #[derive(Debug)]
 pub struct Apiserver {
-    process: Supervised,
+    /// Behind a lock so [`Apiserver::restart`] can replace it through a shared reference.
+    process: Mutex<Supervised>,
+    /// The executable and flags it was started with, for restarts.
+    program: PathBuf,
+    args: Vec<String>,
     /// `https://127.0.0.1:<port>`.
     pub server: String,
     /// An admin (system:masters) kubeconfig for this apiserver alone.
@@ -66,7 +70,44 @@ impl Apiserver {
 
     /// Its log's last lines, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
-        crate::process::tail(&self.process.log, lines)
+        let log = self.lock().log.clone();
+        crate::process::tail(&log, lines)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Supervised> {
+        self.process.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops this apiserver and starts it again with the same flags, port and files — how a
+    /// managed control plane applies a changed EncryptionConfiguration — and waits for
+    /// `/readyz`. The previous run's log is kept as `<log>.previous`. Blocks the thread while
+    /// the old process stops.
+    pub async fn restart(&self) -> Result<Duration> {
+        let log = {
+            let mut process = self.lock();
+            process.stop(Duration::from_secs(15));
+            let log = process.log.clone();
+            let _ = std::fs::rename(&log, log.with_extension("log.previous"));
+            log
+        };
+        let started = Instant::now();
+        let replacement = Supervised::spawn("kube-apiserver", &self.program, &self.args, &log)?;
+        *self.lock() = replacement;
+        let client = kubeconfig::client(&self.kubeconfig).await?;
+        let mut last_error = String::from("not yet polled");
+        while started.elapsed() < Duration::from_secs(90) {
+            self.lock().check_alive()?;
+            let req = http::Request::get("/readyz")
+                .body(Vec::new())
+                .expect("static request is valid");
+            match client.request_text(req).await {
+                Ok(body) if body.trim() == "ok" => return Ok(started.elapsed()),
+                Ok(body) => last_error = body,
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(self.lock().not_ready(started, last_error))
     }
 }
 
@@ -220,6 +261,28 @@ impl ControlPlane {
         cmd
     }
 
+    /// Writes `encryption` into every apiserver's EncryptionConfiguration file and restarts
+    /// them one after the other, as a managed control plane rolls out a configuration change.
+    /// Each must have been started with a configuration file.
+    pub async fn reconfigure_encryption(&self, encryption: &Encryption) -> Result<()> {
+        let yaml = encryption.to_yaml().ok_or_else(|| {
+            HarnessError::io("reconfiguring encryption")(std::io::Error::other(
+                "the new configuration writes no file; give a provider list",
+            ))
+        })?;
+        for apiserver in &self.apiservers {
+            let path = apiserver.encryption_config.as_ref().ok_or_else(|| {
+                HarnessError::io("reconfiguring encryption")(std::io::Error::other(format!(
+                    "apiserver {} was started without an EncryptionConfiguration",
+                    apiserver.server
+                )))
+            })?;
+            write(path, &yaml)?;
+            apiserver.restart().await?;
+        }
+        Ok(())
+    }
+
     /// The apiserver log's last lines, for failure messages.
     pub fn apiserver_log_tail(&self, lines: usize) -> String {
         self.apiservers[0].log_tail(lines)
@@ -338,7 +401,9 @@ async fn start_apiserver(
         match wait_ready(&mut process, &kubeconfig).await {
             Ok(()) => {
                 return Ok(Apiserver {
-                    process,
+                    process: Mutex::new(process),
+                    program: shared.binaries.kube_apiserver(),
+                    args,
                     server,
                     kubeconfig,
                     encryption_config: files.encryption,

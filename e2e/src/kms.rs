@@ -308,7 +308,7 @@ fn spawn_plugin(
 }
 
 /// The emulator prints its URL as the first stdout line (into its log here).
-async fn wait_for_url(emulator: &mut Supervised) -> Result<String> {
+pub(crate) async fn wait_for_url(emulator: &mut Supervised) -> Result<String> {
     let since = Instant::now();
     while since.elapsed() < Duration::from_secs(20) {
         emulator.check_alive()?;

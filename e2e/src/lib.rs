@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod ack;
 pub mod binaries;
 pub mod chart;
 pub mod control_plane;

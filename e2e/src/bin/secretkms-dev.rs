@@ -3,16 +3,19 @@
 //! `secretkms-dev up [layout flags]` starts etcd and kube-apiserver (and, when a provider is
 //! `kms`, the KMS emulator and one KMS plugin per apiserver), prints where they are and a
 //! kubeconfig, and keeps them until Ctrl-C (or until this process is killed: the children die
-//! with it). Without flags it is a plain cluster, as it always was.
+//! with it). Without flags it is a plain cluster, as it always was. `secretkms-dev up --ack` is
+//! the local ACK instead: the emulator's CS API driving the control plane's encryption.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use secretkms_e2e::ack::{LocalAck, LocalAckOptions};
 use secretkms_e2e::kms::KmsStackOptions;
 use secretkms_e2e::layout::{KeyIdMode, KmsApi, Layout, ProviderKind, Reload};
 use secretkms_e2e::{Cluster, Options};
 
 const USAGE: &str = "usage: secretkms-dev up [--providers LIST] [--kms-api v1|v2|both] [--key-id-mode per-version|constant] [--reload on|off] [--apiservers N] [--aescbc]
+       secretkms-dev up --ack
 
 Starts a real etcd + kube-apiserver on loopback and keeps them until Ctrl-C.
 
@@ -26,6 +29,10 @@ Starts a real etcd + kube-apiserver on loopback and keeps them until Ctrl-C.
   --reload on|off      --encryption-provider-config-automatic-reload (default on)
   --apiservers N       N apiservers on the one etcd, each with its own KMS plugin (default 1)
   --aescbc             the same as --providers aescbc,identity
+  --ack                a local ACK (alone, no other flag): one cluster in the KMS emulator whose
+                       CS UpdateKMSEncryption rewrites this apiserver's EncryptionConfiguration
+                       (KMS as AliyunCSManagedSecurityRole) and restarts it; prints the cluster
+                       id, region, emulator endpoint and the AccessKey of the cluster's admin
 
 The KMS stack needs secretkms-kms-emulator-e2e and secretkms-kms-plugin-e2e next to this binary
 (`cargo build -p secretkms-e2e --bins`).";
@@ -38,6 +45,12 @@ async fn main() -> anyhow::Result<()> {
         .map(|(c, f)| (c.as_str(), f))
         .unwrap_or(("help", &[]));
     match cmd {
+        "up" if flags.iter().any(|f| f == "--ack") => {
+            if flags.len() > 1 {
+                bail!("--ack takes no other flag (the local ACK's layout is fixed)");
+            }
+            up_ack().await
+        }
         "up" => up(parse_up(flags)?).await,
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -125,6 +138,74 @@ async fn up(layout: Layout) -> anyhow::Result<()> {
         .context("waiting for Ctrl-C")?;
     drop(cluster);
     Ok(())
+}
+
+async fn up_ack() -> anyhow::Result<()> {
+    let kms = kms_binaries(&Layout {
+        providers: vec![ProviderKind::Kms],
+        ..Default::default()
+    })?;
+    let ack = LocalAck::start(LocalAckOptions {
+        keep_dir: true,
+        ..LocalAckOptions::new(kms.emulator_bin, kms.plugin_bin)
+    })
+    .await
+    .context("starting the local ack")?;
+    let cp = ack.control_plane();
+    println!("cluster id: {}", ack.cluster_id());
+    println!("region: {}", ack.region());
+    println!(
+        "endpoint (cs, kms, ram, sts, actiontrail, bss): {}",
+        ack.emulator_url()
+    );
+    println!("key for secret encryption: {}", ack.key_id());
+    // The secret goes to a file only the user can read, not to the terminal: a local
+    // AccessKey of the emulator, but still a credential.
+    let admin = ack.admin();
+    let env_file = ack.dir().join("ack-admin.env");
+    write_private(
+        &env_file,
+        &format!(
+            "export ALIBABA_CLOUD_ACCESS_KEY_ID={}\nexport ALIBABA_CLOUD_ACCESS_KEY_SECRET={}\n",
+            admin.access_key_id,
+            admin.access_key_secret()
+        ),
+    )?;
+    println!(
+        "cluster admin: RAM user {} with AccessKey {} (admin role on the cluster, AliyunKMSCryptoAdminAccess); its secret: source {}",
+        admin.name,
+        admin.access_key_id,
+        env_file.display()
+    );
+    println!(
+        "cluster developer (no right to change encryption): RAM user {} with AccessKey {}",
+        ack.developer().name,
+        ack.developer().access_key_id
+    );
+    println!("apiserver: {}", cp.server);
+    println!("kubeconfig: {}", cp.kubeconfig.display());
+    println!("logs: {} and {}", ack.dir().display(), cp.dir().display());
+    println!("try: export KUBECONFIG={}", cp.kubeconfig.display());
+    println!("Ctrl-C stops everything.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    drop(ack);
+    Ok(())
+}
+
+/// Writes `contents` to a new file readable by its owner only.
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn print(cluster: &Cluster) {
