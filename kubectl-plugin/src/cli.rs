@@ -39,9 +39,15 @@ pub enum Command {
     Status(crate::status::StatusArgs),
     /// Re-encrypt every Secret after a key rotation (annotation patches, metadata only).
     Rewrite(crate::rewrite::RewriteArgs),
-    /// Check a KMS key against the ACK prerequisites.
+    /// Check a KMS key against the ACK prerequisites, or protect it from deletion.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Turn on an ACK cluster's Secret encryption with a KMS key: preflight, change, verify.
+    Enable(crate::enable::EnableArgs),
+    /// Turn off an ACK cluster's Secret encryption: preflight, guard to audit, change, verify.
+    Disable(crate::disable::DisableArgs),
+    /// Check that Secret encryption works: KMS health, a canary, ActionTrail's KMS calls.
+    Verify(crate::verify::VerifyArgs),
     /// Evaluate policies offline with the webhook's runtime.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -56,6 +62,9 @@ pub enum Command {
 pub enum KeyCommand {
     /// Every ACK prerequisite of KEY (id, alias or ARN) as pass / warn / fail, with the fix.
     Check(crate::key_check::KeyCheckArgs),
+    /// Turn on KEY's deletion protection and print a RAM policy denying its disabling and
+    /// deletion to all but a break-glass role.
+    Protect(crate::key_protect::KeyProtectArgs),
 }
 
 #[derive(Debug, Subcommand)]

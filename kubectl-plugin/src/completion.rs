@@ -107,7 +107,19 @@ mod tests {
     #[test]
     fn sub_commands_complete_from_the_parser() {
         let (c, d) = complete(&[""]);
-        assert_eq!(c, ["status", "rewrite", "key", "policy", "completion"]);
+        assert_eq!(
+            c,
+            [
+                "status",
+                "rewrite",
+                "key",
+                "enable",
+                "disable",
+                "verify",
+                "policy",
+                "completion"
+            ]
+        );
         assert_eq!(d, NO_FILE_COMP);
         assert_eq!(complete(&["re"]).0, ["rewrite"]);
         assert_eq!(complete(&["policy", "t"]).0, ["test"]);

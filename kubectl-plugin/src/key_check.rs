@@ -2,28 +2,30 @@
 //! checklist (pass / info / warn / fail), each with the command that fixes it. The facts come
 //! from one DescribeKey plus an Encrypt/Decrypt round trip with the caller's own credentials,
 //! found exactly as the webhook finds them; the checks on them are the judge's
-//! (`secretkms_core::judgement::key_checks`), the same `status` shows.
-
-use std::collections::BTreeMap;
+//! (`secretkms_core::judgement::key_checks`), the same `status` shows. With `--cluster-id`, the
+//! RAM and ACK prerequisites of the preflight too ([`crate::preflight`]), each saying when it
+//! could not be checked and why.
 
 use anyhow::Context as _;
 use clap::Args;
-use secretkms_alibaba::kms::KmsError;
-use secretkms_core::judgement::{self, Finding};
-use secretkms_core::kms_facts;
+use secretkms_core::judgement;
 use secretkms_model::Declared;
 use serde::Serialize;
 
+use crate::checklist;
 use crate::cli::GlobalArgs;
+use crate::cloud_access::CloudArgs;
 use crate::exit::Exit;
 use crate::kms_access::{self, KeyTarget, KmsArgs};
-use crate::output::{Level, Style, Table};
+use crate::output::{Level, Style};
+use crate::preflight::{self, Scope};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   kubectl secretkms key check alias/k8s-secrets --region cn-hangzhou
-  kubectl secretkms key check acs:kms:cn-hangzhou:123456789:key/key-abc -o json")]
+  kubectl secretkms key check acs:kms:cn-hangzhou:123456789:key/key-abc -o json
+  kubectl secretkms key check alias/k8s-secrets --region cn-hangzhou --cluster-id c0123456789")]
 pub struct KeyCheckArgs {
     /// Key id, alias (`alias/...`) or ARN; default: the SecretEncryption's key.
     pub key: Option<String>,
@@ -36,45 +38,16 @@ pub struct KeyCheckArgs {
     /// Skip the Encrypt/Decrypt round trip (e.g. with read-only credentials).
     #[arg(long)]
     pub no_round_trip: bool,
+    /// Also check the RAM and ACK prerequisites of encrypting this ACK cluster's Secrets.
+    #[arg(long, value_name = "ID")]
+    pub cluster_id: Option<String>,
     #[command(flatten)]
     pub kms: KmsArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
 }
 
-/// One line of the checklist.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Check {
-    pub name: &'static str,
-    pub level: Level,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-/// A check the judge derived from the key's facts.
-impl From<Finding> for Check {
-    fn from(f: Finding) -> Self {
-        Self {
-            name: f.check,
-            level: f.level,
-            detail: f.message,
-            fix: f.fix,
-        }
-    }
-}
-
-fn check(
-    name: &'static str,
-    level: Level,
-    detail: impl Into<String>,
-    fix: Option<String>,
-) -> Check {
-    Check {
-        name,
-        level,
-        detail: detail.into(),
-        fix,
-    }
-}
+pub use crate::checklist::Check;
 
 /// `-o json|yaml`.
 #[derive(Debug, Serialize)]
@@ -84,6 +57,8 @@ pub struct KeyCheckReport {
     pub key: String,
     pub key_id: Option<String>,
     pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
     pub checks: Vec<Check>,
     /// `pass`, `warn` or `fail`: the worst level found (info counts as pass).
     pub result: Level,
@@ -95,7 +70,9 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
         region,
         required_key_spec,
         no_round_trip,
+        cluster_id,
         kms,
+        cloud,
     } = args;
     // The SecretEncryption fills in what the flags leave out; without a cluster, flags suffice.
     let declared = if key.is_none() || (region.is_none() && kms.kms_endpoint.is_none()) {
@@ -115,72 +92,40 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
     let client = target.client(&kms)?;
     let KeyTarget { key, region, .. } = target;
 
-    let mut checks = Vec::new();
-    let meta = match client.describe_key(&key).await {
-        Ok(r) => Some(r.key_metadata),
-        Err(e @ KmsError::KeyNotFound(_)) => {
-            checks.push(check(
-                "exists",
-                Level::Fail,
-                format!("{e}"),
-                Some(format!(
-                    "check the id/alias {key} and that the KMS endpoint is the key's region; or create one: aliyun kms CreateKey --KeySpec {required_key_spec} --KeyUsage ENCRYPT/DECRYPT"
-                )),
-            ));
-            None
-        }
-        Err(e @ KmsError::NoPermission(_)) => {
-            checks.push(check(
-                "exists",
-                Level::Fail,
-                format!("{e}"),
-                Some("grant kms:DescribeKey on the key to these credentials".into()),
-            ));
-            None
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot describe key {key}")),
-    };
-    let facts = meta.as_ref().map(kms_facts::from_metadata);
-    if let (Some(meta), Some(key_facts)) = (&meta, &facts) {
-        checks.extend(
-            judgement::key_checks(key_facts, region.as_deref(), &required_key_spec)
-                .into_iter()
-                .map(Check::from),
-        );
-        if no_round_trip {
-            checks.push(check(
-                "encrypt-decrypt",
-                Level::Info,
-                "skipped (--no-round-trip)",
-                None,
-            ));
-        } else if meta.key_state != "Enabled" {
-            checks.push(check(
-                "encrypt-decrypt",
-                Level::Info,
-                format!("skipped: the key is {}", meta.key_state),
-                None,
-            ));
-        } else {
-            checks.push(round_trip(&client, &meta.key_id).await);
+    let found = preflight::key_checks(
+        &client,
+        &key,
+        region.as_deref(),
+        &required_key_spec,
+        !no_round_trip,
+    )
+    .await?;
+    let mut checks = found.checks;
+    let key_region = found.facts.as_ref().and_then(|f| f.region.clone());
+    if let Some(cluster_id) = &cluster_id {
+        match region.clone().or_else(|| key_region.clone()) {
+            Some(r) => {
+                let cloud = cloud.connect(&r)?;
+                let kube = Err("not needed");
+                checks.extend(
+                    preflight::cloud_checks(&cloud, cluster_id, kube, Scope::Prerequisites)
+                        .await
+                        .checks,
+                );
+            }
+            None => checks.push(Check::unchecked(
+                "cluster",
+                format!("no region for cluster {cluster_id}: pass --region"),
+            )),
         }
     }
-    let result = checks
-        .iter()
-        .map(|c| {
-            if c.level == Level::Info {
-                Level::Pass
-            } else {
-                c.level
-            }
-        })
-        .max()
-        .unwrap_or(Level::Pass);
+    let result = checklist::result(&checks);
     let report = KeyCheckReport {
         kind: "KeyCheck",
         key: key.clone(),
-        key_id: meta.as_ref().map(|m| m.key_id.clone()),
-        region: facts.as_ref().and_then(|f| f.region.clone()),
+        key_id: found.meta.as_ref().map(|m| m.key_id.clone()),
+        region: key_region,
+        cluster_id,
         checks,
         result,
     };
@@ -190,91 +135,22 @@ pub async fn run(global: &GlobalArgs, args: KeyCheckArgs) -> anyhow::Result<Exit
     Ok(Exit::findings_if(result == Level::Fail))
 }
 
-/// Encrypt then Decrypt a probe with these credentials, as the apiserver's KMS plugin will.
-async fn round_trip(client: &secretkms_alibaba::kms::KmsClient, key_id: &str) -> Check {
-    const PROBE: &[u8] = b"secretkms key check";
-    let context = BTreeMap::from([("secretkms".to_string(), "key-check".to_string())]);
-    let fix = |e: &KmsError| {
-        match e {
-        KmsError::NoPermission(_) => Some(
-            "grant kms:Encrypt and kms:Decrypt on the key (e.g. the AliyunKMSCryptoAdminAccess policy)".to_string(),
-        ),
-        _ => None,
-    }
-    };
-    let encrypted = match client.encrypt(key_id, PROBE, Some(&context)).await {
-        Ok(r) => r,
-        Err(e) => {
-            return check(
-                "encrypt-decrypt",
-                Level::Fail,
-                format!("Encrypt: {e}"),
-                fix(&e),
-            );
-        }
-    };
-    match client
-        .decrypt(&encrypted.ciphertext_blob, Some(&context))
-        .await
-    {
-        Ok(d) if d.plaintext.0 == PROBE => check(
-            "encrypt-decrypt",
-            Level::Pass,
-            format!("round trip with version {}", encrypted.key_version_id),
-            None,
-        ),
-        Ok(_) => check(
-            "encrypt-decrypt",
-            Level::Fail,
-            "Decrypt returned different bytes than were encrypted",
-            None,
-        ),
-        Err(e) => check(
-            "encrypt-decrypt",
-            Level::Fail,
-            format!("Decrypt: {e}"),
-            fix(&e),
-        ),
-    }
-}
-
 /// The human checklist.
 pub fn render(report: &KeyCheckReport, style: Style) -> String {
     let mut out = format!(
-        "key {}{}\n",
+        "key {}{}{}\n",
         report.key,
         match (&report.key_id, &report.region) {
             (Some(id), Some(r)) if *id != report.key => format!(" ({id}, {r})"),
             (_, Some(r)) => format!(" ({r})"),
             _ => String::new(),
+        },
+        match &report.cluster_id {
+            Some(id) => format!(" for cluster {id}"),
+            None => String::new(),
         }
     );
-    let mut table = Table::new(&["check", "result", "detail"]);
-    for c in &report.checks {
-        table.row(vec![
-            c.name.to_string(),
-            c.level.label().to_string(),
-            c.detail.clone(),
-        ]);
-    }
-    out.push_str(&table.render_with(|col, row, cell| {
-        if col == 1 {
-            style.level(report.checks[row].level, cell.len())
-        } else {
-            cell
-        }
-    }));
-    let fixes: Vec<_> = report
-        .checks
-        .iter()
-        .filter_map(|c| c.fix.as_ref().map(|f| (c.name, f)))
-        .collect();
-    if !fixes.is_empty() {
-        out.push_str("\nfixes:\n");
-        for (name, fix) in fixes {
-            out.push_str(&format!("  {name}: {fix}\n"));
-        }
-    }
+    out.push_str(&checklist::render(&report.checks, style));
     out.push_str(&format!("\nresult: {}\n", style.level(report.result, 0)));
     out
 }

@@ -110,6 +110,49 @@ impl EtcdArgs {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no --etcd-endpoints given")))
     }
 
+    /// The stored prefix of one Secret (`k8s:enc:kms:v2:<name>:`, `""` for plaintext), read
+    /// straight from etcd, trying the endpoints in order.
+    pub async fn stored_prefix(&self, namespace: &str, name: &str) -> anyhow::Result<String> {
+        let http = self.http()?;
+        let key = format!(
+            "{}/secrets/{namespace}/{name}",
+            self.etcd_prefix.trim_end_matches('/')
+        );
+        let mut last_error = None;
+        for endpoint in &self.etcd_endpoints {
+            let endpoint = endpoint.trim_end_matches('/');
+            let answer = async {
+                let resp = http
+                    .post(format!("{endpoint}/v3/kv/range"))
+                    .json(&serde_json::json!({ "key": B64.encode(&key) }))
+                    .send()
+                    .await
+                    .with_context(|| format!("etcd {endpoint} unreachable"))?;
+                let status = resp.status();
+                anyhow::ensure!(
+                    status.is_success(),
+                    "etcd {endpoint} answered {status} to a read"
+                );
+                let page: RangeResponse = resp
+                    .json()
+                    .await
+                    .with_context(|| format!("etcd {endpoint} sent an unreadable answer"))?;
+                let kv = page
+                    .kvs
+                    .first()
+                    .with_context(|| format!("etcd {endpoint} holds no {key}"))?;
+                let value = B64.decode(&kv.value).context("etcd value is not base64")?;
+                Ok(stored_prefix(&value))
+            }
+            .await;
+            match answer {
+                Ok(prefix) => return Ok(prefix),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no --etcd-endpoints given")))
+    }
+
     async fn count_at(&self, http: &reqwest::Client, endpoint: &str) -> anyhow::Result<EtcdCounts> {
         let prefix = format!("{}/secrets/", self.etcd_prefix.trim_end_matches('/'));
         let mut end = prefix.as_bytes().to_vec();
@@ -160,5 +203,45 @@ impl EtcdArgs {
                 .map(|(envelope, count)| EnvelopeCount { envelope, count })
                 .collect(),
         })
+    }
+}
+
+/// The transformer prefix of a stored value: `k8s:enc:<provider>:<version>:<name>:`, `""` for
+/// plaintext (protobuf or JSON), `unknown` otherwise.
+pub fn stored_prefix(value: &[u8]) -> String {
+    if value.starts_with(b"k8s:enc:") {
+        let mut colons = 0;
+        for (i, b) in value.iter().enumerate() {
+            if *b == b':' {
+                colons += 1;
+                if colons == 5 {
+                    return String::from_utf8_lossy(&value[..=i]).into_owned();
+                }
+            }
+        }
+        return "unknown".into();
+    }
+    match classify(value).provider.as_str() {
+        "identity" => String::new(),
+        _ => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_of_a_stored_value() {
+        assert_eq!(
+            stored_prefix(b"k8s:enc:kms:v2:ack:\x0a\x01"),
+            "k8s:enc:kms:v2:ack:"
+        );
+        assert_eq!(
+            stored_prefix(b"k8s:enc:aescbc:v1:key1:xyz"),
+            "k8s:enc:aescbc:v1:key1:"
+        );
+        assert_eq!(stored_prefix(b"k8s\0\x0a"), "");
+        assert_eq!(stored_prefix(b"k8s:enc:odd"), "unknown");
     }
 }

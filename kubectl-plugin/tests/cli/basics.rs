@@ -61,7 +61,7 @@ fn kubectl_plugin_completion_speaks_cobra() {
         .args(["key", ""])
         .output()
         .unwrap();
-    assert_eq!(stdout(&out), "check\n:4\n");
+    assert_eq!(stdout(&out), "check\nprotect\n:4\n");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! shipped policy cases and the KMS emulator. Cluster-facing commands are proven in
 //! `e2e/tests/plugin.rs` on a real control plane.
 
+mod ack_flows;
 mod basics;
 mod key_check;
 mod policy;
