@@ -12,6 +12,7 @@ pub mod completion;
 pub mod exit;
 pub mod key_check;
 pub mod kms_access;
+pub mod kms_price;
 pub mod kube_args;
 pub mod output;
 pub mod policy_cmd;
