@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl, etcd, etcdctl and helm from the Go module proxy into a cache
-# outside the repository, keyed by version, and prints the directory that holds them.
+# Builds kube-apiserver, kubectl, etcd, etcdctl and helm (and, when asked, promtool, krew and
+# krew's manifest validator) from the Go module proxy into a cache outside the repository, keyed
+# by version, and prints the directory that holds them: one line per distinct directory of the
+# components asked for (`kube etcd helm` share one; `promtool` and `krew` have their own, so a
+# pin moving for one never rebuilds the others).
 #
 # Why a scratch module: k8s.io/kubernetes requires its staging modules at v0.0.0 and maps them with
 # replace lines, which Go ignores in dependencies; `go install pkg@version` refuses such modules. So we
@@ -13,6 +16,11 @@ set -euo pipefail
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
 HELM_VERSION=${HELM_VERSION:-v3.21.4}
+# Prometheus tags its Go module v0.3MM.P for release 3.MM.P; promtool checks and unit-tests the
+# chart's alerting rules.
+PROMTOOL_VERSION=${PROMTOOL_VERSION:-v0.316.0}
+# krew and its validate-krew-manifest install and check the plugin's krew manifest.
+KREW_VERSION=${KREW_VERSION:-v0.4.3}
 CACHE=${SECRETKMS_CACHE:-$HOME/.cache/secretkms}
 BIN=$CACHE/bin/k8s-$K8S_VERSION.etcd-$ETCD_VERSION.helm-$HELM_VERSION
 WHAT=${*:-kube etcd helm}
@@ -23,20 +31,50 @@ export GOMODCACHE=${GOMODCACHE_OVERRIDE:-$CACHE/gomod} GOCACHE=$CACHE/gocache
 die() { echo "control-plane-bins: $*" >&2; exit 1; }
 command -v go >/dev/null || die "go is not installed; install Go 1.26 (Debian: apt-get install golang) and re-run"
 
-mkdir -p "$BIN" "$CACHE/src" "$CACHE/logs"
-have() { for f in "$@"; do [[ -x $BIN/$f ]] || return 1; done; }
+# Where each component's binaries live, and which binaries it is made of.
+dir_of() {
+  case $1 in
+    kube | etcd | helm) echo "$BIN" ;;
+    promtool) echo "$CACHE/bin/promtool-$PROMTOOL_VERSION" ;;
+    krew) echo "$CACHE/bin/krew-$KREW_VERSION" ;;
+  esac
+}
+files_of() {
+  case $1 in
+    kube) echo kube-apiserver kubectl ;;
+    etcd) echo etcd etcdctl ;;
+    helm) echo helm ;;
+    promtool) echo promtool ;;
+    # kubectl finds krew as the plugin `kubectl-krew`: a link to the same binary.
+    krew) echo krew kubectl-krew validate-krew-manifest ;;
+  esac
+}
+built() {
+  local dir f
+  dir=$(dir_of "$1")
+  for f in $(files_of "$1"); do [[ -x $dir/$f ]] || return 1; done
+}
+print_dirs() {
+  local w
+  for w in $WHAT; do dir_of "$w"; done | awk '!seen[$0]++'
+}
+
+for w in $WHAT; do
+  case $w in
+    kube | etcd | helm | promtool | krew) ;;
+    *) die "unknown component '$w' (expected kube, etcd, helm, promtool or krew)" ;;
+  esac
+done
 
 # Fast path without the lock: everything requested already built.
 all_built() {
-  for w in $WHAT; do
-    case $w in
-      kube) have kube-apiserver kubectl || return 1 ;;
-      etcd) have etcd etcdctl || return 1 ;;
-      helm) have helm || return 1 ;;
-    esac
-  done
+  local w
+  for w in $WHAT; do built "$w" || return 1; done
 }
-if all_built; then echo "$BIN"; exit 0; fi
+if all_built; then print_dirs; exit 0; fi
+
+for w in $WHAT; do mkdir -p "$(dir_of "$w")"; done
+mkdir -p "$CACHE/src" "$CACHE/logs"
 
 exec 9>"$CACHE/.lock"
 flock 9
@@ -100,12 +138,32 @@ helm_build() {
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+# promtool's module has no replace lines, so `go install pkg@version` builds it as released.
+promtool_build() {
+  local out v=${PROMTOOL_VERSION#v0.}
+  out=$(dir_of promtool)
+  v="${v:0:1}.${v:1}"
+  GOBIN=$out go install -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=$v \
+    -X github.com/prometheus/common/version.Branch=release-${v%.*} -X github.com/prometheus/common/version.BuildDate=19700101-00:00:00" \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
+}
+
+krew_build() {
+  local out
+  out=$(dir_of krew)
+  GOBIN=$out go install -trimpath -ldflags "-s -w -X sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" \
+    "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION"
+  ln -sf krew "$out/kubectl-krew"
+}
+
 for w in $WHAT; do
+  built "$w" && continue
   case $w in
-    kube) have kube-apiserver kubectl || { scratch "kube-$K8S_VERSION"; step kube-module kube_module; step kube-build kube_build; } ;;
-    etcd) have etcd etcdctl || { scratch "etcd-$ETCD_VERSION"; step etcd-build etcd_build; } ;;
-    helm) have helm || { step helm-build helm_build; } ;;
-    *) die "unknown component '$w' (expected kube, etcd or helm)" ;;
+    kube) scratch "kube-$K8S_VERSION"; step kube-module kube_module; step kube-build kube_build ;;
+    etcd) scratch "etcd-$ETCD_VERSION"; step etcd-build etcd_build ;;
+    helm) step helm-build helm_build ;;
+    promtool) step promtool-build promtool_build ;;
+    krew) step krew-build krew_build ;;
   esac
 done
-echo "$BIN"
+print_dirs

@@ -29,6 +29,13 @@ ensure_control_plane_bins() {
   bash "$REPO/hack/control-plane-bins.sh" kube etcd helm | tail -n1
 }
 
+# Prints the directory with an upstream tool the tests run besides the control plane, `promtool`
+# or `krew` (built once from the Go module proxy by the same script, cached by version).
+ensure_tool() {
+  ensure_go
+  bash "$REPO/hack/control-plane-bins.sh" "$1" | tail -n1
+}
+
 # Cargo's build output is cached outside the clone too, so a fresh clone reuses compiled
 # dependencies (only the workspace's own crates are rebuilt).
 use_cached_target_dir() {

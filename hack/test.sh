@@ -11,6 +11,10 @@ ensure_rust
 say "control-plane binaries (built from the Go module proxy on first use; cached)"
 SECRETKMS_BIN_DIR=$(ensure_control_plane_bins)
 export SECRETKMS_BIN_DIR
+say "promtool and krew for the alert and krew tests (built from the Go module proxy on first use; cached)"
+SECRETKMS_PROMTOOL_DIR=$(ensure_tool promtool)
+SECRETKMS_KREW_DIR=$(ensure_tool krew)
+export SECRETKMS_PROMTOOL_DIR SECRETKMS_KREW_DIR
 say "Alibaba Cloud SDKs for the KMS emulator checks (cached virtualenv)"
 SECRETKMS_SDK_PYTHON=$(bash hack/python-sdk.sh)
 export SECRETKMS_SDK_PYTHON

@@ -1,6 +1,7 @@
-//! Where the control-plane binaries come from: `hack/control-plane-bins.sh`, which builds them
-//! from the Go module proxy once and caches them outside the clone. The script is the single
-//! place that names versions; the harness only asks it for the directory.
+//! Where the control-plane binaries and the other upstream tools (promtool, krew) come from:
+//! `hack/control-plane-bins.sh`, which builds them from the Go module proxy once and caches them
+//! outside the clone. The script is the single place that names versions; the harness only asks
+//! it for the directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,15 +51,69 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// An upstream tool the tests run besides the control plane, cached in its own directory by
+/// `hack/control-plane-bins.sh` (its component name is the tool's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `promtool`, which checks and unit-tests the chart's alerting rules.
+    Promtool,
+    /// `krew`, `kubectl-krew` (the same binary as a kubectl plugin) and `validate-krew-manifest`.
+    Krew,
+}
+
+impl Tool {
+    fn component(self) -> &'static str {
+        match self {
+            Self::Promtool => "promtool",
+            Self::Krew => "krew",
+        }
+    }
+
+    /// The variable that names the tool's directory instead of the script.
+    pub fn env(self) -> &'static str {
+        match self {
+            Self::Promtool => "SECRETKMS_PROMTOOL_DIR",
+            Self::Krew => "SECRETKMS_KREW_DIR",
+        }
+    }
+
+    /// The tool's directory: its variable if set, otherwise what the build script prints
+    /// (building first if the cache is cold, which takes minutes). Cached per process.
+    pub fn dir(self) -> Result<PathBuf> {
+        static DIRS: [OnceLock<std::result::Result<PathBuf, String>>; 2] =
+            [OnceLock::new(), OnceLock::new()];
+        DIRS[self as usize]
+            .get_or_init(|| {
+                match std::env::var_os(self.env()) {
+                    Some(dir) => Ok(PathBuf::from(dir)),
+                    None => run_script(&[self.component()]),
+                }
+                .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(HarnessError::Binaries)
+    }
+
+    /// `name` (one of the tool's executables) in the tool's directory.
+    pub fn bin(self, name: &str) -> Result<PathBuf> {
+        Ok(self.dir()?.join(name))
+    }
+}
+
 fn locate() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("SECRETKMS_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
+    run_script(&["kube", "etcd"])
+}
+
+/// Runs the build script for `components` (which share one directory) and returns the
+/// directory it prints last.
+fn run_script(components: &[&str]) -> Result<PathBuf> {
     let script = repo_root().join("hack/control-plane-bins.sh");
     let out = Command::new("bash")
         .arg(&script)
-        .arg("kube")
-        .arg("etcd")
+        .args(components)
         .output()
         .map_err(HarnessError::io(format!("running {}", script.display())))?;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -27,7 +27,7 @@ pub mod process;
 pub mod readyz;
 pub mod webhook;
 
-pub use binaries::{Binaries, repo_root};
+pub use binaries::{Binaries, Tool, repo_root};
 pub use control_plane::{Apiserver, ControlPlane, Options, TEST_NAMESPACE_LABEL};
 pub use encryption::Encryption;
 pub use error::{HarnessError, Result};

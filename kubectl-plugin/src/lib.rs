@@ -21,6 +21,7 @@ pub mod guard;
 pub mod key_check;
 pub mod key_protect;
 pub mod kms_access;
+pub mod kms_price;
 pub mod kube_args;
 pub mod output;
 pub mod policy_cmd;

@@ -27,14 +27,11 @@ use secretkms_core::kms_facts;
 use secretkms_core::rotation_reach::{KeyKnowledge, Moves, Reach};
 
 use crate::kms_access::{self, KeyTarget, KmsArgs};
+use crate::kms_price::{self, Price};
 use crate::kube_args::{KubeArgs, Scope};
 use crate::output::Format;
 use crate::rotation_evidence::{self, ApiserverArgs, ReachReport};
 use crate::rotation_time::{self, ANNOTATION};
-
-/// The default price per 10,000 KMS calls: AWS KMS's published $0.03 (kubectl-plugin.md §2.5).
-/// Alibaba Cloud bills API calls per 10,000 too; pass your own price list's figure.
-pub const DEFAULT_PRICE_PER_10K: f64 = 0.03;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -42,6 +39,8 @@ Examples:
   # after the key rotated: annotate every Secret with the key's last rotation time
   kubectl secretkms rewrite -A
   # what would it do, and what would it cost? (the KMS API is read from the apiserver)
+  kubectl secretkms rewrite -A --dry-run
+  # ... at your own negotiated price instead of Alibaba Cloud's published one
   kubectl secretkms rewrite -A --dry-run --price-per-10k 0.06
   # two apiservers behind a load balancer: check that both adopted the new key_id
   kubectl secretkms rewrite -A --wait --apiserver https://10.0.0.1:6443 --apiserver https://10.0.0.2:6443
@@ -86,9 +85,10 @@ pub struct RewriteArgs {
     /// write; v2: none per write); default: what the apiserver's metrics say writes Secrets.
     #[arg(long, value_enum)]
     pub kms_api: Option<KmsApi>,
-    /// Price per 10,000 KMS calls, for the dry run's cost (default: AWS's published 0.03).
-    #[arg(long, default_value_t = DEFAULT_PRICE_PER_10K)]
-    pub price_per_10k: f64,
+    /// Price in USD per 10,000 KMS calls, for the dry run's cost (default: Alibaba Cloud's
+    /// published price for the key's region and key spec).
+    #[arg(long, value_name = "USD")]
+    pub price_per_10k: Option<f64>,
     /// Wait until the apiserver can be using the new key id, instead of only warning.
     #[arg(long)]
     pub wait: bool,
@@ -114,14 +114,57 @@ pub enum KmsApi {
     V2,
 }
 
-/// The dry run's estimate of KMS calls.
+/// The dry run's estimate of KMS calls and what they cost.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KmsCost {
     pub kms_api: KmsApi,
     pub calls: u64,
-    pub price_per_10k: f64,
-    pub cost: f64,
+    /// The price the cost is computed at: `--price-per-10k`, else the published one for the
+    /// key; absent when neither applies (see `unpriced`).
+    pub price: Option<Price>,
+    /// `calls` at `price`, in its currency.
+    pub cost: Option<f64>,
+    /// Why there is no price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpriced: Option<String>,
+}
+
+impl KmsCost {
+    fn new(kms_api: KmsApi, calls: u64, price: Result<Price, String>) -> Self {
+        let (price, unpriced) = match price {
+            Ok(p) => (Some(p), None),
+            Err(why) => (None, Some(why)),
+        };
+        Self {
+            kms_api,
+            calls,
+            cost: price
+                .as_ref()
+                .map(|p| calls as f64 / 10_000.0 * p.per_10k_calls),
+            price,
+            unpriced,
+        }
+    }
+}
+
+/// The price for the dry run: the caller's figure, else Alibaba Cloud's published price for the
+/// key DescribeKey described (region from its ARN, its key spec, whether it is in an instance).
+pub fn dry_run_price(given: Option<f64>, meta: Option<&KeyMetadata>) -> Result<Price, String> {
+    if let Some(p) = given {
+        return Ok(Price::given(p));
+    }
+    let meta = meta.ok_or(
+        "the key was not read from KMS, and its price depends on its region and key spec; pass --price-per-10k",
+    )?;
+    let region = secretkms_alibaba::kms::KeyArn::parse(&meta.arn)
+        .map(|a| a.region)
+        .unwrap_or_default();
+    let in_instance = meta
+        .dkms_instance_id
+        .as_deref()
+        .is_some_and(|i| !i.is_empty());
+    kms_price::published(&region, &meta.key_spec, in_instance).map_err(|e| e.to_string())
 }
 
 /// The final report; `-o json|yaml` prints it as is.
@@ -262,12 +305,7 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
             KmsApi::V1 => tally.would_patch,
             KmsApi::V2 => 0,
         };
-        KmsCost {
-            kms_api,
-            calls,
-            price_per_10k,
-            cost: calls as f64 / 10_000.0 * price_per_10k,
-        }
+        KmsCost::new(kms_api, calls, dry_run_price(price_per_10k, meta.as_ref()))
     });
     let report = Report {
         kind: "RewriteReport",
@@ -452,10 +490,27 @@ pub fn render(r: &Report) -> String {
                 }
             ),
         );
-        line(
-            "cost",
-            format!("{:.4} at {} per 10,000 calls", k.cost, k.price_per_10k),
-        );
+        match (&k.price, k.cost) {
+            (Some(p), Some(cost)) => {
+                line(
+                    "cost",
+                    format!(
+                        "{cost:.4} {} at {} {} per 10,000 calls",
+                        p.currency, p.per_10k_calls, p.currency
+                    ),
+                );
+                let source = if p.source.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} as of {})", p.source, p.as_of)
+                };
+                line("price", format!("{}{source}", p.basis));
+            }
+            _ => line(
+                "cost",
+                format!("unknown: {}", k.unpriced.as_deref().unwrap_or("no price")),
+            ),
+        }
     }
     line("rotation", r.rotation.reach.layout());
     line(
@@ -510,12 +565,12 @@ mod tests {
             failed_secrets: vec![],
             duration_seconds: 2.0,
             secrets_per_second: 15_000.0,
-            kms: Some(KmsCost {
-                kms_api: KmsApi::V1,
-                calls: 20_000,
-                price_per_10k: 0.03,
-                cost: 0.06,
-            }),
+            kms: Some(KmsCost::new(
+                KmsApi::V1,
+                20_000,
+                kms_price::published("cn-hangzhou", "Aliyun_AES_256", false)
+                    .map_err(|e| e.to_string()),
+            )),
             rotation: Reach::KmsV1 {
                 provider: "secretkms-v1".into(),
             }
@@ -529,12 +584,78 @@ mod tests {
         assert!(
             text.contains("  kms calls         20000 (KMS v1; one Encrypt per written Secret)\n")
         );
-        assert!(text.contains("  cost              0.0600 at 0.03 per 10,000 calls\n"));
+        assert!(
+            text.contains("  cost              0.1600 USD at 0.08 USD per 10,000 calls\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "  price             KMS 1.0 basic key (Aliyun_AES_256), Chinese mainland region cn-hangzhou ({} as of {})\n",
+                kms_price::KMS_1_SOURCE,
+                kms_price::KMS_1_AS_OF
+            )),
+            "{text}"
+        );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["wouldPatch"], 20_000);
         assert_eq!(json["kms"]["calls"], 20_000);
+        assert_eq!(json["kms"]["price"]["per10kCalls"], 0.08);
+        assert_eq!(json["kms"]["price"]["currency"], "USD");
+        assert_eq!(json["kms"]["cost"], 0.16);
         assert!(text.contains("  moves secrets     yes\n"), "{text}");
         assert_eq!(json["rotation"]["layout"], "kmsV1");
         assert_eq!(json["rotation"]["rewritten"], "rewrapped");
+    }
+
+    fn metadata(arn: &str, spec: &str, instance: Option<&str>) -> KeyMetadata {
+        KeyMetadata {
+            arn: arn.into(),
+            key_spec: spec.into(),
+            dkms_instance_id: instance.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_dry_run_prices_the_key_it_read() {
+        let hz = metadata(
+            "acs:kms:cn-hangzhou:1234567890123456:key/key-1",
+            "Aliyun_AES_256",
+            None,
+        );
+        assert_eq!(dry_run_price(None, Some(&hz)).unwrap().per_10k_calls, 0.08);
+        let sg = metadata(
+            "acs:kms:ap-southeast-1:1234567890123456:key/key-1",
+            "RSA_3072",
+            Some(""),
+        );
+        assert_eq!(dry_run_price(None, Some(&sg)).unwrap().per_10k_calls, 0.15);
+        let instance = metadata(
+            "acs:kms:cn-hangzhou:1234567890123456:key/key-1",
+            "Aliyun_AES_256",
+            Some("kst-hzz123"),
+        );
+        assert_eq!(
+            dry_run_price(None, Some(&instance)).unwrap().source,
+            kms_price::INSTANCE_SOURCE
+        );
+    }
+
+    #[test]
+    fn the_given_price_wins_and_without_a_key_the_dry_run_says_what_to_pass() {
+        let hz = metadata(
+            "acs:kms:cn-hangzhou:1234567890123456:key/key-1",
+            "Aliyun_AES_256",
+            None,
+        );
+        let given = dry_run_price(Some(0.5), Some(&hz)).unwrap();
+        assert_eq!(
+            (given.per_10k_calls, given.basis.as_str()),
+            (0.5, "--price-per-10k")
+        );
+        let why = dry_run_price(None, None).unwrap_err();
+        assert!(why.contains("pass --price-per-10k"), "{why}");
+        let cost = KmsCost::new(KmsApi::V1, 3, Err(why.clone()));
+        assert_eq!((cost.cost, cost.unpriced), (None, Some(why)));
     }
 }

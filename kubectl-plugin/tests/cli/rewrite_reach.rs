@@ -206,3 +206,51 @@ async fn every_apiserver_must_report_the_expected_key_id() {
         "through one URL only the first is seen, and the count says so: {err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dry_run_prices_kms_calls_at_alibaba_clouds_price_for_the_key() {
+    let kms = secretkms_kms_emulator::start(EmulatorConfig {
+        region: "cn-hangzhou".into(),
+        seed_keys: vec![format!("id={CMK}").parse::<SeedKey>().unwrap()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = apiserver(metrics("a", 1e9, V1, None)).await;
+    let kc = kubeconfig(dir.path(), &url);
+    let key = ["--dry-run", "--key", CMK, "--region", "cn-hangzhou"];
+    let out = rewrite(&kc, &key, Some(&kms.url)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    // Two Secrets, one Encrypt each with KMS v1: 2 / 10,000 × 0.08.
+    assert!(
+        text.contains("  cost              0.0000 USD at 0.08 USD per 10,000 calls\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  price             KMS 1.0 basic key (Aliyun_AES_256), Chinese mainland region cn-hangzhou (https://"),
+        "{text}"
+    );
+
+    let mut json = key.to_vec();
+    json.extend_from_slice(&["--price-per-10k", "0.5", "-o", "json"]);
+    let out = rewrite(&kc, &json, Some(&kms.url)).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["kms"]["price"]["basis"], "--price-per-10k",
+        "{report}"
+    );
+    assert_eq!(report["kms"]["cost"], 2.0 / 10_000.0 * 0.5, "{report}");
+
+    // Without KMS (--time, no key) nothing tells the price: the report says what to pass.
+    let out = rewrite(&kc, &["--dry-run", "-o", "json"], None).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["kms"]["cost"].is_null(), "{report}");
+    assert!(
+        report["kms"]["unpriced"]
+            .as_str()
+            .is_some_and(|w| w.contains("pass --price-per-10k")),
+        "{report}"
+    );
+}
