@@ -17,9 +17,9 @@ use crate::cluster_update::{self, Update, WaitArgs};
 use crate::exit::Exit;
 use crate::guard::{self, Declare};
 use crate::kms_access::{KeyTarget, KmsArgs};
+use crate::kms_price;
 use crate::output::{Format, Level, Style};
 use crate::preflight::{self, PreflightReport, Scope};
-use crate::rewrite::DEFAULT_PRICE_PER_10K;
 use crate::verify::{self, Expect, Verification, VerifyOptions};
 
 #[derive(Debug, Args)]
@@ -44,9 +44,10 @@ pub struct EnableArgs {
     /// Go ahead despite warnings (failures always stop the change).
     #[arg(long)]
     pub force: bool,
-    /// Price per 10,000 KMS calls, for the cost estimate.
-    #[arg(long, default_value_t = DEFAULT_PRICE_PER_10K, value_name = "PRICE")]
-    pub price_per_10k: f64,
+    /// Price per 10,000 KMS calls, for the cost estimate (default: Alibaba Cloud's published
+    /// price for the key's region and key spec).
+    #[arg(long, value_name = "PRICE")]
+    pub price_per_10k: Option<f64>,
     #[command(flatten)]
     pub wait: WaitArgs,
     #[command(flatten)]
@@ -126,8 +127,9 @@ pub async fn run(global: &GlobalArgs, args: EnableArgs) -> anyhow::Result<Exit> 
     let cloud = cloud.connect(&region)?;
     let key_id = found.meta.as_ref().map(|m| m.key_id.clone());
     let mut checks = found.checks;
+    let price = kms_price::for_key(price_per_10k, found.meta.as_ref());
     let cloud_checks =
-        preflight::cloud_checks(&cloud, &cluster_id, kube_ref, Scope::Full { price_per_10k }).await;
+        preflight::cloud_checks(&cloud, &cluster_id, kube_ref, Scope::Full { price }).await;
     checks.extend(cloud_checks.checks);
     let preflight = PreflightReport::new(
         &cluster_id,

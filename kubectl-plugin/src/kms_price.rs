@@ -19,6 +19,7 @@
 //! assert_eq!(kms_price::published("ap-southeast-1", "Aliyun_AES_256", false).unwrap().per_10k_calls, 0.03);
 //! ```
 
+use secretkms_alibaba::kms::KeyMetadata;
 use serde::Serialize;
 
 /// The page the per-call prices come from ("Billing of KMS 1.0").
@@ -131,6 +132,25 @@ pub fn published(region: &str, key_spec: &str, in_instance: bool) -> Result<Pric
 /// as outside it.
 fn in_chinese_mainland(region: &str) -> bool {
     region.starts_with("cn-") && region != "cn-hongkong"
+}
+
+/// The price for a key (the rewrite's dry run, enable's estimate): the caller's figure, else Alibaba Cloud's published price for the
+/// key DescribeKey described (region from its ARN, its key spec, whether it is in an instance).
+pub fn for_key(given: Option<f64>, meta: Option<&KeyMetadata>) -> Result<Price, String> {
+    if let Some(p) = given {
+        return Ok(Price::given(p));
+    }
+    let meta = meta.ok_or(
+        "the key was not read from KMS, and its price depends on its region and key spec; pass --price-per-10k",
+    )?;
+    let region = secretkms_alibaba::kms::KeyArn::parse(&meta.arn)
+        .map(|a| a.region)
+        .unwrap_or_default();
+    let in_instance = meta
+        .dkms_instance_id
+        .as_deref()
+        .is_some_and(|i| !i.is_empty());
+    published(&region, &meta.key_spec, in_instance).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -28,15 +28,17 @@ pub use service_key::{SERVICE_ALIAS_PREFIX, service_key_reason};
 
 use crate::checklist::{self, Check};
 use crate::cloud_access::Cloud;
+use crate::kms_price::Price;
 use crate::output::Level;
 
 /// Which parts of the checklist to run beyond the key.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Scope {
     /// The RAM and ACK prerequisites (`key check --cluster-id`).
     Prerequisites,
     /// Also the expected KMS calls, their cost and the balance (`enable`).
-    Full { price_per_10k: f64 },
+    /// `price` is the published price for the key (or `--price-per-10k`), or why there is none.
+    Full { price: Result<Price, String> },
 }
 
 /// What the cloud-side checks found, beyond their lines.
@@ -115,11 +117,15 @@ pub async fn cloud_checks(
         }
         Err(check) => out.checks.push(check),
     }
-    if let Scope::Full { price_per_10k } = scope {
-        let estimate = match kube {
-            Ok(client) => match kms_calls::usage(client).await {
+    if let Scope::Full { price } = scope {
+        let estimate = match (kube, price) {
+            (_, Err(reason)) => {
+                out.checks.push(Check::unchecked("kms-calls", reason));
+                None
+            }
+            (Ok(client), Ok(price)) => match kms_calls::usage(client).await {
                 Ok(usage) => {
-                    let estimate = kms_calls::estimate(&usage, out.api, price_per_10k);
+                    let estimate = kms_calls::estimate(&usage, out.api, &price);
                     out.checks.push(kms_calls::judge(&estimate));
                     Some(estimate)
                 }
@@ -131,7 +137,7 @@ pub async fn cloud_checks(
                     None
                 }
             },
-            Err(reason) => {
+            (Err(reason), Ok(_)) => {
                 out.checks.push(Check::unchecked("kms-calls", reason));
                 None
             }

@@ -148,25 +148,6 @@ impl KmsCost {
     }
 }
 
-/// The price for the dry run: the caller's figure, else Alibaba Cloud's published price for the
-/// key DescribeKey described (region from its ARN, its key spec, whether it is in an instance).
-pub fn dry_run_price(given: Option<f64>, meta: Option<&KeyMetadata>) -> Result<Price, String> {
-    if let Some(p) = given {
-        return Ok(Price::given(p));
-    }
-    let meta = meta.ok_or(
-        "the key was not read from KMS, and its price depends on its region and key spec; pass --price-per-10k",
-    )?;
-    let region = secretkms_alibaba::kms::KeyArn::parse(&meta.arn)
-        .map(|a| a.region)
-        .unwrap_or_default();
-    let in_instance = meta
-        .dkms_instance_id
-        .as_deref()
-        .is_some_and(|i| !i.is_empty());
-    kms_price::published(&region, &meta.key_spec, in_instance).map_err(|e| e.to_string())
-}
-
 /// The final report; `-o json|yaml` prints it as is.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -305,7 +286,11 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
             KmsApi::V1 => tally.would_patch,
             KmsApi::V2 => 0,
         };
-        KmsCost::new(kms_api, calls, dry_run_price(price_per_10k, meta.as_ref()))
+        KmsCost::new(
+            kms_api,
+            calls,
+            kms_price::for_key(price_per_10k, meta.as_ref()),
+        )
     });
     let report = Report {
         kind: "RewriteReport",
@@ -623,20 +608,26 @@ mod tests {
             "Aliyun_AES_256",
             None,
         );
-        assert_eq!(dry_run_price(None, Some(&hz)).unwrap().per_10k_calls, 0.08);
+        assert_eq!(
+            kms_price::for_key(None, Some(&hz)).unwrap().per_10k_calls,
+            0.08
+        );
         let sg = metadata(
             "acs:kms:ap-southeast-1:1234567890123456:key/key-1",
             "RSA_3072",
             Some(""),
         );
-        assert_eq!(dry_run_price(None, Some(&sg)).unwrap().per_10k_calls, 0.15);
+        assert_eq!(
+            kms_price::for_key(None, Some(&sg)).unwrap().per_10k_calls,
+            0.15
+        );
         let instance = metadata(
             "acs:kms:cn-hangzhou:1234567890123456:key/key-1",
             "Aliyun_AES_256",
             Some("kst-hzz123"),
         );
         assert_eq!(
-            dry_run_price(None, Some(&instance)).unwrap().source,
+            kms_price::for_key(None, Some(&instance)).unwrap().source,
             kms_price::INSTANCE_SOURCE
         );
     }
@@ -648,12 +639,12 @@ mod tests {
             "Aliyun_AES_256",
             None,
         );
-        let given = dry_run_price(Some(0.5), Some(&hz)).unwrap();
+        let given = kms_price::for_key(Some(0.5), Some(&hz)).unwrap();
         assert_eq!(
             (given.per_10k_calls, given.basis.as_str()),
             (0.5, "--price-per-10k")
         );
-        let why = dry_run_price(None, None).unwrap_err();
+        let why = kms_price::for_key(None, None).unwrap_err();
         assert!(why.contains("pass --price-per-10k"), "{why}");
         let cost = KmsCost::new(KmsApi::V1, 3, Err(why.clone()));
         assert_eq!((cost.cost, cost.unpriced), (None, Some(why)));

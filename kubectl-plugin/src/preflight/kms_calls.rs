@@ -21,6 +21,7 @@ use serde::Serialize;
 use super::KmsApi;
 use crate::causes::folded;
 use crate::checklist::Check;
+use crate::kms_price::Price;
 
 const NAME: &str = "kms-calls";
 const MONTH_SECONDS: f64 = 30.0 * 86_400.0;
@@ -57,7 +58,7 @@ pub struct Usage {
 pub struct Estimate {
     pub calls_per_month: u64,
     pub cost_per_month: f64,
-    pub price_per_10k: f64,
+    pub price: Price,
     pub basis: String,
 }
 
@@ -105,7 +106,7 @@ fn is_outer_prefix(prefix: &str) -> bool {
 }
 
 /// The estimate for `api` (None: not known, taken as v1, the costlier).
-pub fn estimate(usage: &Usage, api: Option<KmsApi>, price_per_10k: f64) -> Estimate {
+pub fn estimate(usage: &Usage, api: Option<KmsApi>, price: &Price) -> Estimate {
     let objects = usage.secrets + usage.service_accounts;
     let (calls, basis) = match (&usage.rates, api) {
         (Some(Rates { kms_calls: Some(rate), .. }), _) => (
@@ -135,8 +136,8 @@ pub fn estimate(usage: &Usage, api: Option<KmsApi>, price_per_10k: f64) -> Estim
     let calls = calls.ceil() as u64;
     Estimate {
         calls_per_month: calls,
-        cost_per_month: calls as f64 / 10_000.0 * price_per_10k,
-        price_per_10k,
+        cost_per_month: calls as f64 / 10_000.0 * price.per_10k_calls,
+        price: price.clone(),
         basis,
     }
 }
@@ -145,10 +146,11 @@ pub fn judge(estimate: &Estimate) -> Check {
     Check::info(
         NAME,
         format!(
-            "about {} KMS calls a month, {:.2} at {} per 10,000 calls ({})",
+            "about {} KMS calls a month, {:.2} {} at {} ({})",
             estimate.calls_per_month,
             estimate.cost_per_month,
-            estimate.price_per_10k,
+            estimate.price.currency,
+            estimate.price.describe(),
             estimate.basis
         ),
     )
@@ -218,7 +220,7 @@ apiserver_storage_transformation_operations_total{resource="secrets",status="OK"
             service_accounts: 5,
             rates: Some(rates),
         };
-        let e = estimate(&usage, Some(KmsApi::V2), 0.03);
+        let e = estimate(&usage, Some(KmsApi::V2), &Price::given(0.03));
         assert_eq!(e.calls_per_month, 25_920);
         assert!((e.cost_per_month - 2.592 * 0.03).abs() < 1e-9);
         assert!(e.basis.contains("KMS call rate"));
@@ -231,15 +233,15 @@ apiserver_storage_transformation_operations_total{resource="secrets",status="OK"
             service_accounts: 400,
             rates: None,
         };
-        let v1 = estimate(&usage, Some(KmsApi::V1), 0.03);
+        let v1 = estimate(&usage, Some(KmsApi::V1), &Price::given(0.03));
         assert_eq!(v1.calls_per_month, 30_000);
         assert!(v1.basis.contains("400 ServiceAccounts"));
-        let unknown = estimate(&usage, None, 0.03);
+        let unknown = estimate(&usage, None, &Price::given(0.03));
         assert_eq!(
             unknown.calls_per_month, v1.calls_per_month,
             "unknown is the costlier"
         );
-        let v2 = estimate(&usage, Some(KmsApi::V2), 0.03);
+        let v2 = estimate(&usage, Some(KmsApi::V2), &Price::given(0.03));
         assert_eq!(v2.calls_per_month, 60);
         assert!(judge(&v2).detail.contains("per 10,000 calls"));
     }
@@ -252,7 +254,7 @@ apiserver_storage_transformation_operations_total{resource="secrets",status="OK"
             service_accounts: 1,
             rates: rates(&text, 2000.0),
         };
-        let e = estimate(&usage, Some(KmsApi::V1), 0.03);
+        let e = estimate(&usage, Some(KmsApi::V1), &Price::given(0.03));
         assert_eq!(e.calls_per_month, (0.1 * MONTH_SECONDS).ceil() as u64);
     }
 }

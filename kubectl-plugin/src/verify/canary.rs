@@ -226,6 +226,7 @@ mod tests {
         Reading {
             apiserver: String::new(),
             writes: writes.iter().map(|(p, n)| ((*p).into(), *n)).collect(),
+            key_ids: Vec::new(),
         }
     }
 
