@@ -139,11 +139,14 @@ helm_build() {
 }
 
 # promtool's module has no replace lines, so `go install pkg@version` builds it as released.
+# `remove_all_sd` leaves out the service-discovery plugins (cloud SDKs, client-go), which rule
+# checks and rule unit tests never use: a cold build takes about 8 minutes on 2 cores instead
+# of about 40.
 promtool_build() {
   local out v=${PROMTOOL_VERSION#v0.}
   out=$(dir_of promtool)
   v="${v:0:1}.${v:1}"
-  GOBIN=$out go install -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=$v \
+  GOBIN=$out go install -trimpath -tags remove_all_sd -ldflags "-s -w -X github.com/prometheus/common/version.Version=$v \
     -X github.com/prometheus/common/version.Branch=release-${v%.*} -X github.com/prometheus/common/version.BuildDate=19700101-00:00:00" \
     "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_VERSION"
 }

@@ -23,6 +23,36 @@ use crate::rotation_reach::ApiserverView;
 /// The apiserver's metrics endpoint.
 pub const METRICS_PATH: &str = "/metrics";
 
+/// Where a canary Secret lives, `namespace/name`: written just before a reading so that an idle
+/// apiserver's counters grow (the webhook each round, `kubectl secretkms verify` once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanarySecret {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::str::FromStr for CanarySecret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('/') {
+            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                Ok(Self {
+                    namespace: ns.into(),
+                    name: name.into(),
+                })
+            }
+            _ => Err(format!("expected <namespace>/<name>, got {s:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for CanarySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
 /// One reading of one apiserver's Secret-write counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
@@ -180,6 +210,19 @@ mod tests {
         SecretWriter {
             apiserver: apiserver.into(),
             prefix: prefix.into(),
+        }
+    }
+
+    #[test]
+    fn a_canary_is_named_by_namespace_and_name() {
+        let c: CanarySecret = "secretkms/secretkms-canary".parse().unwrap();
+        assert_eq!(
+            (c.namespace.as_str(), c.name.as_str()),
+            ("secretkms", "secretkms-canary")
+        );
+        assert_eq!(c.to_string(), "secretkms/secretkms-canary");
+        for bad in ["canary", "/x", "ns/", "a/b/c"] {
+            assert!(bad.parse::<CanarySecret>().is_err(), "{bad}");
         }
     }
 

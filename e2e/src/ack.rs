@@ -28,6 +28,7 @@ use crate::error::HarnessError;
 use crate::kms::wait_for_url;
 use crate::layout::Reload;
 use crate::process::Supervised;
+use secretkms_kms_emulator::{CS_SECURITY_ROLE, CS_SECURITY_ROLE_POLICY};
 
 pub use account_file::AckUser;
 pub use agent::Agent;
@@ -237,18 +238,59 @@ impl LocalAck {
     /// Ends the cluster's cool-down now (an emulator control), so a test can disable right
     /// after it enabled.
     pub async fn end_cool_down(&self) -> Result<()> {
-        let url = format!(
-            "{}/_emulator/clusters/{CLUSTER_ID}/cool-down",
-            self.emulator_url
-        );
-        let response = reqwest::Client::new()
-            .delete(&url)
+        self.control(
+            reqwest::Method::DELETE,
+            &format!("/_emulator/clusters/{CLUSTER_ID}/cool-down"),
+            None,
+        )
+        .await
+    }
+
+    /// Takes back the account's authorization of ACK (`AliyunCSManagedSecurityRole` gone), as
+    /// on an account that never authorized it.
+    pub async fn revoke_security_role(&self) -> Result<()> {
+        self.control(
+            reqwest::Method::DELETE,
+            &format!("/_emulator/account/roles/{CS_SECURITY_ROLE}"),
+            None,
+        )
+        .await
+    }
+
+    /// Authorizes ACK's security role with its system policy, as the console's authorization
+    /// page does.
+    pub async fn authorize_security_role(&self) -> Result<()> {
+        let body = serde_json::json!({
+            "description": "ACK's access to KMS for Secret encryption",
+            "policies": [CS_SECURITY_ROLE_POLICY],
+        });
+        self.control(
+            reqwest::Method::PUT,
+            &format!("/_emulator/account/roles/{CS_SECURITY_ROLE}"),
+            Some(body),
+        )
+        .await
+    }
+
+    /// One call of the emulator's admin API.
+    async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<()> {
+        let url = format!("{}{path}", self.emulator_url);
+        let mut request = reqwest::Client::new().request(method.clone(), &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
             .send()
             .await
-            .map_err(|e| LocalAckError::Setup(format!("DELETE {url}: {e}")))?;
+            .map_err(|e| LocalAckError::Setup(format!("{method} {url}: {e}")))?;
         if !response.status().is_success() {
             return Err(LocalAckError::Setup(format!(
-                "DELETE {url}: http {}",
+                "{method} {url}: http {}",
                 response.status()
             )));
         }

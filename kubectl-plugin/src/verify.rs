@@ -17,7 +17,8 @@ use secretkms_model::ApiserverFacts;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-pub use canary::{CanaryName, CanaryWrite};
+pub use canary::CanaryWrite;
+pub use secretkms_core::secret_writers::CanarySecret;
 pub use trail::TrailSummary;
 
 use crate::checklist::{self, Check};
@@ -38,7 +39,7 @@ pub struct VerifyOptions {
         value_name = "NAMESPACE/NAME",
         default_value = "kube-system/secretkms-verify-canary"
     )]
-    pub canary: CanaryName,
+    pub canary: CanarySecret,
     /// How long to wait for ActionTrail to show the role's KMS calls (it lags by minutes).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = secretkms_alibaba::duration::parse)]
     pub trail_timeout: Duration,

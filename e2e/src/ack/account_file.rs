@@ -30,6 +30,23 @@ impl AckUser {
     pub fn access_key_secret(&self) -> &str {
         &self.access_key_secret
     }
+
+    /// The environment a binary signs as this user with (the SDKs' variables; no metadata
+    /// service, no CLI profile).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_ID".into(),
+                self.access_key_id.clone(),
+            ),
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+                self.access_key_secret.clone(),
+            ),
+            ("ALIBABA_CLOUD_ECS_METADATA_DISABLED".into(), "true".into()),
+            ("ALIBABA_CLOUD_CLI_PROFILE_DISABLED".into(), "true".into()),
+        ]
+    }
 }
 
 impl std::fmt::Debug for AckUser {

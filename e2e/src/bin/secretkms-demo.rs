@@ -25,6 +25,9 @@ use secretkms_e2e::kms::{
 use secretkms_e2e::webhook::{register, with_secret_encryption_rule};
 use secretkms_e2e::{ControlPlane, Options, TEST_NAMESPACE_LABEL, Webhook, WebhookOptions};
 
+#[path = "secretkms-demo/ack_story.rs"]
+mod ack_story;
+
 const PROVIDER: &str = "secretkms";
 const VALUE: &[u8] = b"demo-value-not-a-real-password";
 const SECRETS: usize = 40;
@@ -238,10 +241,18 @@ async fn main() -> anyhow::Result<()> {
     print_indented(&status);
 
     println!(
-        "\ndone in {:.0}s: healthy → key disabled → writes denied with the reason → key re-enabled → rotation → rewrite → every Secret on the new key.",
+        "\npart one done in {:.0}s: healthy → key disabled → writes denied with the reason → key re-enabled → rotation → rewrite → every Secret on the new key.",
         started.elapsed().as_secs_f64()
     );
     drop(webhook);
+    drop(cp);
+    drop(stack);
+
+    ack_story::story(&bins).await?;
+    println!(
+        "\ndone in {:.0}s: part two — preflight stops on the missing authorization → authorized → enable → updating → running → verified (ActionTrail) → guarded → rotation → rewrite → disable → verified → guard in audit.",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

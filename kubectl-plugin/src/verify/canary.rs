@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use secretkms_core::apiserver_metrics;
-use secretkms_core::secret_writers::{self, Reading};
+use secretkms_core::secret_writers::{self, CanarySecret, Reading};
 use secretkms_model::SecretWriter;
 use serde::Serialize;
 
@@ -55,35 +55,6 @@ fn writer(prefix: &str) -> SecretWriter {
     }
 }
 
-/// `namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CanaryName {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl std::str::FromStr for CanaryName {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.split_once('/') {
-            Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok(Self {
-                    namespace: ns.into(),
-                    name: name.into(),
-                })
-            }
-            _ => Err(format!("expected <namespace>/<name>, got {s:?}")),
-        }
-    }
-}
-
-impl std::fmt::Display for CanaryName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
 /// The judgement on a write, given whether KMS should be writing.
 pub fn judge(write: &CanaryWrite, expect_kms: bool) -> Check {
     let what = format!(
@@ -118,7 +89,7 @@ pub fn judge(write: &CanaryWrite, expect_kms: bool) -> Check {
 /// Writes the canary once and tells which provider wrote it.
 pub async fn write(
     client: &Client,
-    canary: &CanaryName,
+    canary: &CanarySecret,
     etcd: &EtcdArgs,
 ) -> Result<CanaryWrite, String> {
     ensure(client, canary).await?;
@@ -171,7 +142,7 @@ pub fn grown(before: &Reading, after: &Reading) -> Result<Vec<String>, String> {
     Ok(grew)
 }
 
-async fn ensure(client: &Client, canary: &CanaryName) -> Result<(), String> {
+async fn ensure(client: &Client, canary: &CanarySecret) -> Result<(), String> {
     let api = Api::<Secret>::namespaced(client.clone(), &canary.namespace);
     match api.get_metadata_opt(&canary.name).await {
         Ok(Some(_)) => Ok(()),
@@ -204,7 +175,7 @@ async fn ensure(client: &Client, canary: &CanaryName) -> Result<(), String> {
     }
 }
 
-async fn stamp(client: &Client, canary: &CanaryName) -> Result<(), String> {
+async fn stamp(client: &Client, canary: &CanarySecret) -> Result<(), String> {
     let api = Api::<Secret>::namespaced(client.clone(), &canary.namespace);
     let now = secretkms_core::secret_encryption::rfc3339(std::time::SystemTime::now());
     let stamp = format!("{now} {}", std::process::id());
@@ -260,12 +231,5 @@ mod tests {
         );
         assert_eq!(judge(&write(&[KMS]), false).level, Level::Fail);
         assert!(judge(&write(&[""]), false).detail.contains("identity"));
-    }
-
-    #[test]
-    fn canaries_are_named_by_namespace_and_name() {
-        let c: CanaryName = "kube-system/x".parse().unwrap();
-        assert_eq!(c.to_string(), "kube-system/x");
-        assert!("x".parse::<CanaryName>().is_err());
     }
 }

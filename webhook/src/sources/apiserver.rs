@@ -12,7 +12,7 @@ use secretkms_core::secret_writers::{self, WriterTracker};
 use secretkms_model::ApiserverFacts;
 
 use super::StateHub;
-use super::canary::Canary;
+use super::canary::{self, Canary};
 
 pub use secretkms_core::apiserver_health::probe;
 
@@ -66,7 +66,7 @@ async fn round(
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis().to_string())
                 .unwrap_or_default();
-            canary.write(client, &stamp).await?;
+            canary::write(canary, client, &stamp).await?;
         }
         tracker.observe(secret_writers::read(client).await?);
         facts.secret_writers = tracker.writers();
