@@ -100,14 +100,8 @@ impl EtcdArgs {
     /// Counts every stored Secret by envelope, trying the endpoints in order.
     pub async fn count(&self) -> anyhow::Result<EtcdCounts> {
         let http = self.http()?;
-        let mut last_error = None;
-        for endpoint in &self.etcd_endpoints {
-            match self.count_at(&http, endpoint.trim_end_matches('/')).await {
-                Ok(counts) => return Ok(counts),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no --etcd-endpoints given")))
+        self.on_first_endpoint(async |endpoint| self.count_at(&http, endpoint).await)
+            .await
     }
 
     /// The stored prefix of one Secret (`k8s:enc:kms:v2:<name>:`, `""` for plaintext), read
@@ -118,35 +112,28 @@ impl EtcdArgs {
             "{}/secrets/{namespace}/{name}",
             self.etcd_prefix.trim_end_matches('/')
         );
+        self.on_first_endpoint(async |endpoint| {
+            let body = serde_json::json!({ "key": B64.encode(&key) });
+            let page = range(&http, endpoint, &body).await?;
+            let kv = page
+                .kvs
+                .first()
+                .with_context(|| format!("etcd {endpoint} holds no {key}"))?;
+            let value = B64.decode(&kv.value).context("etcd value is not base64")?;
+            Ok(stored_prefix(&value))
+        })
+        .await
+    }
+
+    /// The first endpoint's answer that succeeds, else the last error.
+    async fn on_first_endpoint<T>(
+        &self,
+        read: impl AsyncFn(&str) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let mut last_error = None;
         for endpoint in &self.etcd_endpoints {
-            let endpoint = endpoint.trim_end_matches('/');
-            let answer = async {
-                let resp = http
-                    .post(format!("{endpoint}/v3/kv/range"))
-                    .json(&serde_json::json!({ "key": B64.encode(&key) }))
-                    .send()
-                    .await
-                    .with_context(|| format!("etcd {endpoint} unreachable"))?;
-                let status = resp.status();
-                anyhow::ensure!(
-                    status.is_success(),
-                    "etcd {endpoint} answered {status} to a read"
-                );
-                let page: RangeResponse = resp
-                    .json()
-                    .await
-                    .with_context(|| format!("etcd {endpoint} sent an unreadable answer"))?;
-                let kv = page
-                    .kvs
-                    .first()
-                    .with_context(|| format!("etcd {endpoint} holds no {key}"))?;
-                let value = B64.decode(&kv.value).context("etcd value is not base64")?;
-                Ok(stored_prefix(&value))
-            }
-            .await;
-            match answer {
-                Ok(prefix) => return Ok(prefix),
+            match read(endpoint.trim_end_matches('/')).await {
+                Ok(answer) => return Ok(answer),
                 Err(e) => last_error = Some(e),
             }
         }
@@ -161,25 +148,12 @@ impl EtcdArgs {
         let mut counts: BTreeMap<Envelope, u64> = BTreeMap::new();
         let mut total = 0;
         loop {
-            let resp = http
-                .post(format!("{endpoint}/v3/kv/range"))
-                .json(&serde_json::json!({
-                    "key": B64.encode(&from),
-                    "range_end": B64.encode(&end),
-                    "limit": PAGE,
-                }))
-                .send()
-                .await
-                .with_context(|| format!("etcd {endpoint} unreachable"))?;
-            let status = resp.status();
-            anyhow::ensure!(
-                status.is_success(),
-                "etcd {endpoint} answered {status} to a range read"
-            );
-            let page: RangeResponse = resp
-                .json()
-                .await
-                .with_context(|| format!("etcd {endpoint} sent an unreadable range answer"))?;
+            let body = serde_json::json!({
+                "key": B64.encode(&from),
+                "range_end": B64.encode(&end),
+                "limit": PAGE,
+            });
+            let page = range(http, endpoint, &body).await?;
             let mut last_key = None;
             for kv in &page.kvs {
                 let value = B64.decode(&kv.value).context("etcd value is not base64")?;
@@ -204,6 +178,28 @@ impl EtcdArgs {
                 .collect(),
         })
     }
+}
+
+/// One `/v3/kv/range` call of etcd's JSON gateway.
+async fn range(
+    http: &reqwest::Client,
+    endpoint: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<RangeResponse> {
+    let resp = http
+        .post(format!("{endpoint}/v3/kv/range"))
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("etcd {endpoint} unreachable"))?;
+    let status = resp.status();
+    anyhow::ensure!(
+        status.is_success(),
+        "etcd {endpoint} answered {status} to a range read"
+    );
+    resp.json()
+        .await
+        .with_context(|| format!("etcd {endpoint} sent an unreadable range answer"))
 }
 
 /// The transformer prefix of a stored value: `k8s:enc:<provider>:<version>:<name>:`, `""` for
