@@ -60,6 +60,12 @@ impl<T> Observed<T> {
         self.active = true;
     }
 
+    /// Marks the source configured before it first answers, so the state names it as "not
+    /// observed yet" (and the guard denies) instead of leaving it out, as if nobody relied on it.
+    pub fn expect(&mut self) {
+        self.active = true;
+    }
+
     /// Records a failure. The last good value is kept, so policies can still name the key, but
     /// its age keeps growing until it is too old to trust.
     pub fn fail(&mut self, error: impl Into<String>) {
@@ -176,6 +182,20 @@ mod tests {
         let obs = Observations::default();
         assert!(!obs.is_known());
         assert!(obs.state_at(t(0)).sources.is_empty());
+    }
+
+    #[test]
+    fn an_expected_source_reads_as_not_observed_yet() {
+        let mut obs = Observations::default();
+        obs.apiserver.expect();
+        let state = obs.state_at(t(0));
+        let apiserver = state
+            .sources
+            .iter()
+            .find(|s| s.name == "apiserver")
+            .unwrap();
+        assert_eq!(apiserver.age_seconds, None);
+        assert_eq!(apiserver.last_error, None);
     }
 
     #[test]

@@ -129,6 +129,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ));
     }
     let needs_apiserver = apiserver_probe || watch_secret_encryption || status_writeback;
+    // A configured source is expected from the start: until its first answer, the guard denies
+    // for it by name rather than deciding on the state file or the other sources alone.
+    hub.update(|o| {
+        if apiserver_probe {
+            o.apiserver.expect();
+        }
+        if watch_secret_encryption {
+            o.declared.expect();
+        }
+    });
     let kube = if needs_apiserver {
         match kube_client(kubeconfig.as_ref()).await {
             Ok(client) => Some(client),

@@ -9,7 +9,9 @@ use futures::StreamExt as _;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
-use secretkms_core::secret_encryption::{CLUSTER, SecretEncryption, SecretEncryptionSpec};
+use secretkms_core::secret_encryption::{
+    CLUSTER, Provider, SecretEncryption, SecretEncryptionSpec,
+};
 use secretkms_model::Declared;
 use tokio::sync::watch;
 
@@ -59,7 +61,16 @@ fn publish(
 ) {
     let now = SystemTime::now();
     match &spec {
-        Some(s) => hub.update(|o| o.declared.succeed(Declared::from(s), now)),
+        Some(s) => hub.update(|o| {
+            let key_changed = o.declared.value.as_ref().map(|d| d.key.as_str()) != Some(&s.key);
+            o.declared.succeed(Declared::from(s), now);
+            // In the same update as the declaration: no evaluation may see the new key declared
+            // beside the old key's facts, nor beside no KMS source at all before the poller
+            // first asks. The key source reads as "not observed yet" until it does.
+            if key_changed && s.provider == Provider::AlibabaKms {
+                o.key.forget();
+            }
+        }),
         None => hub.update(|o| o.declared.absent(now)),
     }
     spec_tx.send_if_modified(|current| {
@@ -79,5 +90,60 @@ fn describe(e: &watcher::Error) -> String {
         format!("not allowed to list/watch secretencryptions.secretkms.io: {text}")
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secretkms_model::{KeyFacts, KeyState};
+
+    fn spec(key: &str) -> SecretEncryptionSpec {
+        serde_json::from_value(serde_json::json!({ "key": key })).unwrap()
+    }
+
+    fn kms_source(hub: &StateHub) -> Option<secretkms_model::SourceStatus> {
+        let state = hub.snapshot().state_at(SystemTime::now());
+        state.sources.into_iter().find(|s| s.name == "kms")
+    }
+
+    #[test]
+    fn a_new_key_is_never_judged_on_the_old_keys_facts() {
+        let hub = StateHub::default();
+        let (tx, _rx) = watch::channel(None);
+        publish(&hub, &tx, Some(spec("key-a")));
+        assert_eq!(
+            kms_source(&hub).map(|s| s.age_seconds),
+            Some(None),
+            "the first declaration expects the KMS source before the poller first asks"
+        );
+        hub.update(|o| {
+            o.key.succeed(
+                KeyFacts {
+                    key_id: "key-a".into(),
+                    state: KeyState::Enabled,
+                    ..Default::default()
+                },
+                SystemTime::now(),
+            )
+        });
+
+        publish(&hub, &tx, Some(spec("key-a")));
+        assert!(
+            hub.snapshot().key.value.is_some(),
+            "the same key keeps its facts"
+        );
+
+        publish(&hub, &tx, Some(spec("key-b")));
+        let obs = hub.snapshot();
+        assert!(
+            obs.key.value.is_none(),
+            "key-a's facts do not stand in for key-b"
+        );
+        assert_eq!(kms_source(&hub).map(|s| s.age_seconds), Some(None));
+        assert_eq!(
+            tx.borrow().as_ref().map(|s| s.key.clone()),
+            Some("key-b".into())
+        );
     }
 }

@@ -61,16 +61,10 @@ pub async fn watch(
 ) {
     let mut current: Option<(Endpoint, Arc<KmsClient>)> = None;
     let mut delay = settings.interval;
-    let mut asked: Option<String> = None;
     loop {
         let spec = spec_rx.borrow_and_update().clone();
         match spec {
             Some(spec) if spec.provider == Provider::AlibabaKms => {
-                if asked.as_deref() != Some(spec.key.as_str()) {
-                    // Another key is declared: the last key's facts must not stand in for it.
-                    hub.update(|o| o.key.forget());
-                    asked = Some(spec.key.clone());
-                }
                 match poll(&spec, &settings, &mut current).await {
                     Ok(facts) => {
                         client.store(current.as_ref().map(|(_, c)| c.clone()));
@@ -88,7 +82,6 @@ pub async fn watch(
             }
             // No SecretEncryption, or one that does not use Alibaba Cloud KMS: nothing to ask.
             _ => {
-                asked = None;
                 hub.update(|o| o.key = Default::default());
                 delay = settings.interval;
             }
