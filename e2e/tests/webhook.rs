@@ -191,6 +191,72 @@ async fn no_kms_provider_in_the_real_apiserver_is_rejected() {
 }
 
 #[tokio::test]
+async fn a_deleting_secret_drops_its_finalizers_while_the_key_is_disabled() {
+    let g = Guarded::new("finalizers", state_file(healthy()), "Fail").await;
+    let app = g
+        .admission
+        .accepts(|_| {
+            let mut s = secret("app");
+            s.metadata.finalizers = Some(vec!["example.com/a".into(), "example.com/b".into()]);
+            s
+        })
+        .await;
+    let secrets = g.secrets_of(&app);
+    g.set_state(&disabled()).await;
+    secrets
+        .delete("app", &DeleteParams::default())
+        .await
+        .expect("DELETE is admitted with a disabled key");
+    let finalizers =
+        |f: &[&str]| Patch::Merge(serde_json::json!({ "metadata": { "finalizers": f } }));
+    let params = PatchParams::default();
+
+    // More than a finalizer removal is guarded as usual: it stores the Secret again.
+    for (what, patch) in [
+        (
+            "a label",
+            Patch::Merge(serde_json::json!({ "metadata": { "labels": { "x": "y" } } })),
+        ),
+        (
+            "new data with the removal",
+            Patch::Merge(serde_json::json!({
+                "metadata": { "finalizers": ["example.com/b"] }, "stringData": { "password": "new" }
+            })),
+        ),
+    ] {
+        match secrets.patch("app", &params, &patch).await {
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                assert!(
+                    status.message.contains("is Disabled"),
+                    "{what}: {}",
+                    status.message
+                )
+            }
+            other => panic!("{what} on a deleting Secret was not denied: {other:?}"),
+        }
+    }
+
+    // Removing one finalizer rewrites the Secret through KMS (the state's writer is KMS)...
+    let kept = secrets
+        .patch("app", &params, &finalizers(&["example.com/b"]))
+        .await
+        .expect("removing one finalizer is admitted");
+    assert_eq!(
+        kept.metadata.finalizers.as_deref(),
+        Some(&["example.com/b".to_string()][..])
+    );
+    // ...and removing the last one deletes it.
+    secrets
+        .patch("app", &params, &finalizers(&[]))
+        .await
+        .expect("removing the last finalizer is admitted");
+    assert!(
+        secrets.get_opt("app").await.unwrap().is_none(),
+        "the Secret finished deleting"
+    );
+}
+
+#[tokio::test]
 async fn a_stale_state_is_rejected_naming_the_source() {
     let mut state = healthy();
     state.sources[1].age_seconds = Some(3600);

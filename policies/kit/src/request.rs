@@ -143,13 +143,14 @@ pub struct UserInfo<'a> {
 }
 
 /// An object in the request: its metadata, and its `spec` kept as raw JSON until a policy asks
-/// for it as a type it knows (see [`ObjectView::secret_encryption_spec`]).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// for it as a type it knows (see [`ObjectView::secret_encryption_spec`]). Every other member
+/// (a Secret's `data`, `type`, `immutable`) is kept only as [`Unshown`], to tell whether an
+/// update changed it.
+#[derive(Debug, Clone, Default)]
 pub struct ObjectView<'a> {
-    #[serde(borrow, default)]
     pub metadata: ObjectMeta<'a>,
-    #[serde(borrow, default)]
     pub spec: Option<&'a RawValue>,
+    rest: Unshown<'a>,
 }
 
 impl ObjectView<'_> {
@@ -166,25 +167,174 @@ impl ObjectView<'_> {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.metadata.annotations.0.get(key).map(|v| v.as_ref())
     }
+
+    /// True when this object differs from `old` in nothing but its finalizers, apart from what
+    /// the apiserver itself maintains (`resourceVersion`, `managedFields`, `generation`): no
+    /// data, label, annotation (including `last-applied-configuration`) or other member
+    /// changed. Compares the JSON text, which the apiserver encodes alike for both objects.
+    pub fn differs_only_in_finalizers(&self, old: &ObjectView<'_>) -> bool {
+        let (new_meta, old_meta) = (&self.metadata, &old.metadata);
+        new_meta.name == old_meta.name
+            && new_meta.namespace == old_meta.namespace
+            && new_meta.labels == old_meta.labels
+            && new_meta.annotations == old_meta.annotations
+            && new_meta.deletion_timestamp == old_meta.deletion_timestamp
+            && new_meta.deletion_grace_period_seconds == old_meta.deletion_grace_period_seconds
+            && new_meta.rest == old_meta.rest
+            && self.spec.map(RawValue::get) == old.spec.map(RawValue::get)
+            && self.rest == old.rest
+    }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl<'de: 'a, 'a> Deserialize<'de> for ObjectView<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for ObjectVisitor<'a> {
+            type Value = ObjectView<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = ObjectView::default();
+                while let Some(BorrowedCow(key)) = map.next_key::<BorrowedCow<'de>>()? {
+                    match key.as_ref() {
+                        "metadata" => {
+                            out.metadata = map
+                                .next_value::<Option<ObjectMeta<'de>>>()?
+                                .unwrap_or_default()
+                        }
+                        "spec" => out.spec = map.next_value::<Option<&'de RawValue>>()?,
+                        _ => out.rest.push(key, map.next_value()?),
+                    }
+                }
+                Ok(out)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The object's metadata that policies read, plus the rest of it as [`Unshown`].
+#[derive(Debug, Clone, Default)]
 pub struct ObjectMeta<'a> {
-    #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub labels: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub annotations: Annotations<'a>,
+    pub finalizers: Vec<Cow<'a, str>>,
+    /// Set once a delete was requested; while finalizers remain the object stays.
+    pub deletion_timestamp: Option<Cow<'a, str>>,
+    pub deletion_grace_period_seconds: Option<i64>,
+    rest: Unshown<'a>,
 }
 
-/// Annotations without `kubectl.kubernetes.io/last-applied-configuration`, whose value is dropped
-/// unread because it repeats a Secret's data.
+impl ObjectMeta<'_> {
+    /// Metadata the apiserver rewrites on every update by itself, so a change there says
+    /// nothing about what the writer changed.
+    const MAINTAINED_BY_THE_APISERVER: &'static [&'static str] =
+        &["resourceVersion", "managedFields", "generation"];
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ObjectMeta<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetaVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for MetaVisitor<'a> {
+            type Value = ObjectMeta<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("object metadata")
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = ObjectMeta::default();
+                while let Some(BorrowedCow(key)) = map.next_key::<BorrowedCow<'de>>()? {
+                    match key.as_ref() {
+                        "name" => {
+                            out.name = map.next_value::<Option<BorrowedCow<'de>>>()?.map(|c| c.0)
+                        }
+                        "namespace" => {
+                            out.namespace =
+                                map.next_value::<Option<BorrowedCow<'de>>>()?.map(|c| c.0)
+                        }
+                        "labels" => {
+                            out.labels = map
+                                .next_value::<Option<Labels<'de>>>()?
+                                .map(|l| l.0)
+                                .unwrap_or_default()
+                        }
+                        "annotations" => out.annotations = map.next_value()?,
+                        "finalizers" => {
+                            out.finalizers = map
+                                .next_value::<Option<Vec<BorrowedCow<'de>>>>()?
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|c| c.0)
+                                .collect()
+                        }
+                        "deletionTimestamp" => {
+                            out.deletion_timestamp =
+                                map.next_value::<Option<BorrowedCow<'de>>>()?.map(|c| c.0)
+                        }
+                        "deletionGracePeriodSeconds" => {
+                            out.deletion_grace_period_seconds = map.next_value()?
+                        }
+                        k if ObjectMeta::MAINTAINED_BY_THE_APISERVER.contains(&k) => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => out.rest.push(key, map.next_value()?),
+                    }
+                }
+                Ok(out)
+            }
+        }
+
+        deserializer.deserialize_map(MetaVisitor(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct Labels<'a>(#[serde(borrow)] BTreeMap<Cow<'a, str>, Cow<'a, str>>);
+
+/// Members of the request's JSON that a policy may compare but never read: their text borrows
+/// from the request and is neither shown (`Debug` prints only how many there are) nor handed
+/// out, so a Secret's values can be told apart without a policy being able to echo them.
+#[derive(Clone, Default)]
+pub struct Unshown<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Unshown<'a> {
+    fn push(&mut self, key: Cow<'a, str>, value: &'a RawValue) {
+        self.0.push((key, value));
+    }
+}
+
+impl PartialEq for Unshown<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|((ka, va), (kb, vb))| ka == kb && va.get() == vb.get())
+    }
+}
+
+impl Eq for Unshown<'_> {}
+
+impl fmt::Debug for Unshown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Unshown({} members)", self.0.len())
+    }
+}
+
+/// Annotations without `kubectl.kubernetes.io/last-applied-configuration`, whose value is kept
+/// only as [`Unshown`] because it repeats a Secret's data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Annotations<'a>(pub BTreeMap<Cow<'a, str>, Cow<'a, str>>);
+pub struct Annotations<'a>(pub BTreeMap<Cow<'a, str>, Cow<'a, str>>, Unshown<'a>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -202,16 +352,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Annotations<'a> {
             }
 
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut out = BTreeMap::new();
+                let mut out = Annotations::default();
                 while let Some(BorrowedCow(key)) = map.next_key::<BorrowedCow<'de>>()? {
                     if key == LAST_APPLIED_ANNOTATION {
-                        map.next_value::<IgnoredAny>()?;
+                        out.1.push(key, map.next_value()?);
                     } else {
                         let value = map.next_value::<BorrowedCow<'de>>()?;
-                        out.insert(key, value.0);
+                        out.0.insert(key, value.0);
                     }
                 }
-                Ok(Annotations(out))
+                Ok(out)
             }
         }
 
@@ -322,6 +472,71 @@ mod tests {
             meta.annotations.0.get("owner"),
             Some(Cow::Borrowed(_))
         ));
+    }
+
+    /// A Secret being deleted, as the apiserver sends it, with `edit` applied to the JSON.
+    fn deleting_secret(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {
+                "name": "db", "namespace": "team-a", "resourceVersion": "41",
+                "uid": "5c1c", "labels": {"app": "db"},
+                "annotations": {"owner": "team-a", LAST_APPLIED_ANNOTATION: "{\"data\":{\"p\":\"c2VjcmV0\"}}"},
+                "finalizers": ["example.com/backup", "example.com/audit"],
+                "deletionTimestamp": "2026-12-02T06:00:00Z", "deletionGracePeriodSeconds": 0,
+                "managedFields": [{"manager": "kubectl", "time": "2026-12-02T05:00:00Z"}]
+            },
+            "data": {"password": "c2VjcmV0LXZhbHVl"},
+            "type": "Opaque"
+        });
+        edit(&mut v);
+        v.to_string()
+    }
+
+    fn view(json: &str) -> ObjectView<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_finalizer_removal_is_told_from_any_other_change() {
+        let old = deleting_secret(|_| {});
+        let removed = deleting_secret(|v| {
+            v["metadata"]["finalizers"] = serde_json::json!(["example.com/audit"]);
+            v["metadata"]["resourceVersion"] = "42".into();
+            v["metadata"]["managedFields"][0]["time"] = "2026-12-02T06:01:00Z".into();
+        });
+        assert!(view(&removed).differs_only_in_finalizers(&view(&old)));
+        assert_eq!(view(&removed).metadata.finalizers, ["example.com/audit"]);
+        assert!(view(&old).metadata.deletion_timestamp.is_some());
+
+        let edits: [(&str, fn(&mut serde_json::Value)); 5] = [
+            ("data", |v| v["data"]["password"] = "b3RoZXI=".into()),
+            ("type", |v| v["type"] = "kubernetes.io/tls".into()),
+            ("label", |v| v["metadata"]["labels"]["app"] = "web".into()),
+            ("last-applied", |v| {
+                v["metadata"]["annotations"][LAST_APPLIED_ANNOTATION] = "{}".into()
+            }),
+            ("ownerReferences", |v| {
+                v["metadata"]["ownerReferences"] = serde_json::json!([{"uid": "x"}])
+            }),
+        ];
+        for (what, edit) in edits {
+            let changed = deleting_secret(|v| {
+                v["metadata"]["finalizers"] = serde_json::json!([]);
+                edit(v);
+            });
+            assert!(
+                !view(&changed).differs_only_in_finalizers(&view(&old)),
+                "a {what} change is more than a finalizer removal"
+            );
+        }
+    }
+
+    #[test]
+    fn compared_members_are_never_shown() {
+        let old = deleting_secret(|_| {});
+        let dump = format!("{:?}", view(&old));
+        assert!(!dump.contains("c2VjcmV0"), "secret value shown: {dump}");
     }
 
     #[test]

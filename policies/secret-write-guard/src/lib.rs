@@ -15,7 +15,10 @@
 //! - Audit mode (`enforcement: audit` declared, or this policy's `enforcement` setting): every
 //!   would-be denial becomes a warning plus the audit annotation `would-deny`.
 //! - The plugin key_id rule is described on [`rules::plugin`].
+//! - Removing finalizers from a Secret being deleted is admitted while unhealthy, as far as
+//!   [`finalizers`] shows it is safe: otherwise such a Secret could never finish deleting.
 
+pub mod finalizers;
 pub mod rules;
 pub mod settings;
 
@@ -25,6 +28,7 @@ use secretkms_policy_kit::{
     Verdict, Warnings, export_policy,
 };
 
+use crate::finalizers::{FinalizerRemoval, finalizer_removal};
 use crate::rules::{Context, Findings};
 pub use crate::settings::Settings;
 
@@ -84,16 +88,26 @@ pub fn decide(
         declared,
         settings,
     };
+    let removal = finalizer_removal(request);
     let mut findings = Findings::default();
-    rules::apiserver_provider(&cx, &mut findings);
-    rules::secret_writers(&cx, &mut findings);
-    rules::key_of_the_declaration(&cx, &mut findings);
-    rules::plugin(&cx, &mut findings);
-    rules::key_state(&cx, &mut findings);
-    rules::key_spec(&cx, &mut findings);
-    rules::stale_sources(&cx, &mut findings);
-    rules::key_unobserved(&cx, &mut findings);
-    rules::soft_warnings(&cx, &mut findings);
+    match removal {
+        Some(FinalizerRemoval::Deletes) => {
+            return Verdict::allow()
+                .annotate("finalizer-removal", FinalizerRemoval::Deletes.describe());
+        }
+        Some(FinalizerRemoval::Rewrites) => rules::secret_writers(&cx, &mut findings),
+        None => {
+            rules::apiserver_provider(&cx, &mut findings);
+            rules::secret_writers(&cx, &mut findings);
+            rules::key_of_the_declaration(&cx, &mut findings);
+            rules::plugin(&cx, &mut findings);
+            rules::key_state(&cx, &mut findings);
+            rules::key_spec(&cx, &mut findings);
+            rules::stale_sources(&cx, &mut findings);
+            rules::key_unobserved(&cx, &mut findings);
+            rules::soft_warnings(&cx, &mut findings);
+        }
+    }
 
     let enforce = settings
         .enforcement
@@ -101,7 +115,11 @@ pub fn decide(
         .unwrap_or(declared.enforce);
     let Findings { denials, warnings } = findings;
     if denials.is_empty() {
-        return Verdict::allow().with_warnings(warnings);
+        let allowed = Verdict::allow().with_warnings(warnings);
+        return match removal {
+            Some(removal) => allowed.annotate("finalizer-removal", removal.describe()),
+            None => allowed,
+        };
     }
     let reasons = denials.join("; ");
     if enforce {

@@ -632,3 +632,97 @@ fn messages_never_contain_secret_values() {
     let all = format!("{v:?}");
     assert!(!all.contains("ZmFrZS1wYXNzd29yZA"), "{all}");
 }
+
+/// An UPDATE of a Secret being deleted, from finalizers `old` to `new`, with `data_new` as the
+/// new object's data.
+fn finalizer_update(old: &[&str], new: &[&str], data_new: &str) -> String {
+    let object = |finalizers: &[&str], data: &str| {
+        serde_json::json!({
+            "metadata": {"name": "db", "namespace": "team-a", "finalizers": finalizers,
+                         "deletionTimestamp": "2026-12-02T06:00:00Z",
+                         "deletionGracePeriodSeconds": 0},
+            "data": {"password": data}
+        })
+    };
+    serde_json::json!({
+        "uid": "u-2", "kind": {"group": "", "version": "v1", "kind": "Secret"},
+        "resource": {"group": "", "version": "v1", "resource": "secrets"},
+        "name": "db", "namespace": "team-a", "operation": "UPDATE",
+        "userInfo": {"username": "backup-controller"},
+        "object": object(new, data_new),
+        "oldObject": object(old, "b2xk"),
+    })
+    .to_string()
+}
+
+/// An apiserver that writes Secrets with `identity` first.
+fn plaintext_writer() -> SecretWriter {
+    SecretWriter {
+        apiserver: String::new(),
+        prefix: String::new(),
+    }
+}
+
+fn annotation<'v>(v: &'v Verdict, key: &str) -> Option<&'v str> {
+    v.audit_annotations
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn removing_the_last_finalizer_of_a_deleting_secret_passes_whatever_the_state() {
+    let mut s = healthy();
+    s.key.as_mut().unwrap().state = KeyState::Disabled;
+    s.apiserver.as_mut().unwrap().secret_writers = vec![plaintext_writer()];
+    let v = run_req(
+        &finalizer_update(&["a"], &[], "b2xk"),
+        &s,
+        &Settings::default(),
+    );
+    assert!(v.allowed, "{v:?}");
+    assert!(
+        annotation(&v, "finalizer-removal")
+            .unwrap()
+            .contains("not written")
+    );
+}
+
+#[test]
+fn removing_some_finalizers_passes_unless_the_rewrite_would_leave_kms() {
+    let mut s = healthy();
+    s.key.as_mut().unwrap().state = KeyState::Disabled;
+    let partial = finalizer_update(&["a", "b"], &["b"], "b2xk");
+    let v = run_req(&partial, &s, &Settings::default());
+    assert!(v.allowed, "a broken KMS fails the write by itself: {v:?}");
+    assert!(annotation(&v, "finalizer-removal").is_some());
+
+    s.apiserver.as_mut().unwrap().secret_writers = vec![plaintext_writer()];
+    denied_with(
+        &run_req(&partial, &s, &Settings::default()),
+        &["stored in etcd in plaintext"],
+    );
+}
+
+#[test]
+fn anything_more_than_a_finalizer_removal_is_guarded_as_usual() {
+    let mut s = healthy();
+    s.key.as_mut().unwrap().state = KeyState::Disabled;
+    for (what, json) in [
+        ("new data", finalizer_update(&["a"], &[], "bmV3")),
+        (
+            "an added finalizer",
+            finalizer_update(&["a"], &["a", "b"], "b2xk"),
+        ),
+        ("no change at all", finalizer_update(&["a"], &["a"], "b2xk")),
+    ] {
+        let v = run_req(&json, &s, &Settings::default());
+        denied_with(&v, &["is Disabled"]);
+        assert!(annotation(&v, "finalizer-removal").is_none(), "{what}");
+    }
+    // Not being deleted: a live Secret's update is stored whole, so it is guarded.
+    let live = finalizer_update(&["a"], &[], "b2xk")
+        .replace("\"deletionTimestamp\":\"2026-12-02T06:00:00Z\",", "");
+    assert!(!live.contains("deletionTimestamp"));
+    denied_with(&run_req(&live, &s, &Settings::default()), &["is Disabled"]);
+}
