@@ -13,3 +13,4 @@ pub mod review;
 pub mod rotation_reach;
 pub mod secret_encryption;
 pub mod secret_writers;
+pub mod webhook_readyz;

@@ -90,6 +90,8 @@ impl Webhook {
             let path = dir.join("state.json");
             write_state(&path, state)?;
             args.push(format!("--state-file={}", path.display()));
+            // Tests pin facts on purpose; the weakening stays visible in /readyz.
+            args.push("--allow-weakening=state-file".into());
         }
         if let Some(config) = &options.policy_config {
             args.push(format!(

@@ -13,6 +13,7 @@ use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
 use secretkms_model::{ApiserverFacts, EncryptionState, KeyState, KmsCheck};
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
+const PLUGIN: &str = env!("CARGO_BIN_EXE_secretkms-plugin-e2e");
 
 /// One webhook, registered for the namespaces labelled `secretkms-webhook=<purpose>`: those
 /// its [`Admission`] creates.
@@ -257,6 +258,45 @@ async fn a_deleting_secret_drops_its_finalizers_while_the_key_is_disabled() {
 }
 
 #[tokio::test]
+async fn status_names_the_weakening_a_webhook_was_started_with() {
+    // Every webhook here runs with a state file, which it may only do with
+    // --allow-weakening=state-file: status reads that from its /readyz.
+    let g = Guarded::new("weakened", state_file(healthy()), "Fail").await;
+    let out = tokio::process::Command::new(PLUGIN)
+        .args([
+            "status",
+            "-o",
+            "json",
+            "--webhook",
+            "secretkms-weakened",
+            "--kubeconfig",
+        ])
+        .arg(&g.cp.kubeconfig)
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let hook = &report["webhooks"]["value"][0];
+    assert_eq!(hook["answering"]["level"], "pass", "{report:#}");
+    let weakened = hook["weakened"][0].as_str().unwrap_or_default();
+    assert!(
+        weakened.starts_with("state file ") && weakened.contains("overrides the live sources"),
+        "{report:#}"
+    );
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        findings.iter().any(|f| f["part"] == "webhook"
+            && f["level"] == "warn"
+            && f["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("state file"))),
+        "{report:#}"
+    );
+}
+
+#[tokio::test]
 async fn a_stale_state_is_rejected_naming_the_source() {
     let mut state = healthy();
     state.sources[1].age_seconds = Some(3600);
@@ -304,6 +344,7 @@ async fn audit_mode_admits_and_kubectl_prints_the_warning() {
         WebhookOptions {
             state: Some(disabled()),
             policy_config: Some(config.into()),
+            extra_args: vec!["--allow-weakening=state-file,unguarded-secret-writes".into()],
             ..Default::default()
         },
         "Fail",

@@ -11,11 +11,13 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use secretkms_core::policy::PolicySet;
+use secretkms_core::webhook_readyz;
 use tokio::sync::Semaphore;
 
 use crate::admission;
 use crate::metrics::Metrics;
 use crate::sources::StateHub;
+use crate::weakening::Weakening;
 
 /// What every request handler can reach.
 #[derive(Debug)]
@@ -29,6 +31,8 @@ pub struct App {
     pub default_timeout: Duration,
     /// Larger review bodies are refused with 413 ([`admission::ReviewBody`]).
     pub max_body_bytes: usize,
+    /// Weakenings accepted at start; `/readyz` names each.
+    pub weakenings: Vec<Weakening>,
     /// Set on SIGTERM so readiness fails while in-flight requests finish.
     pub shutting_down: AtomicBool,
 }
@@ -69,11 +73,14 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// `ok` (or `not ready: why`), then one `weakened: ...` line per accepted weakening: ready is
+/// not the same as guarding, and whoever reads readiness should see the difference.
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
-    match app.ready() {
+    let (code, first) = match app.ready() {
         Ok(()) => (StatusCode::OK, "ok".to_string()),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
-    }
+    };
+    (code, webhook_readyz::body(&first, &app.weakenings))
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {

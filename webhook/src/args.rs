@@ -57,6 +57,18 @@ pub struct Args {
     #[arg(long, env = "SECRETKMS_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 
+    /// Weakenings of the guard to accept at start, comma-separated: `state-file` (a state file
+    /// overrides the live sources), `unguarded-secret-writes` (the policy configuration has no
+    /// enforcing builtin:secret-write-guard: absent, in audit mode, or no policies at all). Without it, either is refused. An accepted one
+    /// shows in /readyz, the metric secretkms_guard_weakened and `kubectl secretkms status`.
+    #[arg(
+        long,
+        env = "SECRETKMS_ALLOW_WEAKENING",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub allow_weakening: Vec<crate::weakening::WeakeningKind>,
+
     /// How often the state file is checked for changes.
     #[arg(long, env = "SECRETKMS_STATE_FILE_INTERVAL", default_value = "2s", value_parser = duration::parse)]
     pub state_file_interval: Duration,

@@ -4,7 +4,7 @@
 //!
 //! Code map: [`args`] (flags), [`server`] (sockets, TLS, shutdown), [`app`] (routes),
 //! [`admission`] (the review handler), [`sources`] (facts → state), [`tls`] (certificates),
-//! [`metrics`].
+//! [`metrics`], [`weakening`] (settings that switch the guard off).
 
 pub mod admission;
 pub mod app;
@@ -15,6 +15,7 @@ pub mod server;
 pub mod sources;
 pub mod status_writer;
 pub mod tls;
+pub mod weakening;
 
 pub use args::Args;
 pub use server::run;

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use secretkms_core::observations::Observations;
@@ -38,6 +39,12 @@ struct SourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WeakeningLabels {
+    /// `state-file` or `unguarded-secret-writes` ([`crate::weakening::WeakeningKind`]).
+    weakening: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -64,6 +71,7 @@ pub struct Metrics {
     unanswered: Family<ReasonLabels, Counter>,
     cert_reloads: Family<ResultLabels, Counter>,
     source_errors: Family<SourceLabels, Counter>,
+    weakened: Family<WeakeningLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -116,6 +124,12 @@ impl Metrics {
             "Failed attempts to read a source of facts",
             source_errors.clone(),
         );
+        let weakened = Family::<WeakeningLabels, Gauge>::default();
+        registry.register(
+            "guard_weakened",
+            "1 for each weakening of the guard accepted at start by --allow-weakening: state-file (its facts override live sources), unguarded-secret-writes (Secret writes are not denied)",
+            weakened.clone(),
+        );
         Self {
             registry,
             requests,
@@ -124,6 +138,18 @@ impl Metrics {
             unanswered,
             cert_reloads,
             source_errors,
+            weakened,
+        }
+    }
+
+    /// The weakenings accepted at start, one series each (value 1); none means an intact guard.
+    pub fn weakened(&self, weakenings: &[crate::weakening::Weakening]) {
+        for w in weakenings {
+            self.weakened
+                .get_or_create(&WeakeningLabels {
+                    weakening: w.kind.name(),
+                })
+                .set(1);
         }
     }
 

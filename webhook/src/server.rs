@@ -21,7 +21,7 @@ use crate::args::{Args, LogFormat};
 use crate::key_lookup::KmsKeyLookup;
 use crate::metrics::Metrics;
 use crate::sources::{self, StateHub};
-use crate::tls;
+use crate::{tls, weakening};
 
 /// Runs the webhook until SIGTERM or SIGINT.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -45,6 +45,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         policy_config,
         policy_cache_dir,
         state_file,
+        allow_weakening,
         state_file_interval,
         apiserver_probe,
         apiserver_probe_interval,
@@ -116,9 +117,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         config = %config_origin,
         "policies loaded"
     );
+    // After loading, so that a broken policy is reported as such first.
+    let weakenings = weakening::find(state_file.as_deref(), &config, &config_origin);
+    weakening::check(&weakenings, &allow_weakening)?;
+    for w in &weakenings {
+        tracing::warn!(weakening = %w, "the guard is weakened (accepted by --allow-weakening)");
+    }
 
     let hub = Arc::new(StateHub::default());
     let metrics = Arc::new(Metrics::new());
+    metrics.weakened(&weakenings);
     if let Some(path) = &state_file {
         let hash = sources::state_file::load(path, &hub)?;
         tokio::spawn(sources::state_file::watch(
@@ -212,6 +220,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         evaluations: Semaphore::new(concurrency),
         default_timeout,
         max_body_bytes,
+        weakenings,
         shutting_down: Default::default(),
     });
 

@@ -152,6 +152,7 @@ async fn every_corpus_input_gets_200_or_400_from_the_router() {
         evaluations: tokio::sync::Semaphore::new(2),
         default_timeout: std::time::Duration::from_secs(10),
         max_body_bytes: 8 << 20,
+        weakenings: Vec::new(),
         shutting_down: Default::default(),
     });
     let router = app::router(app);

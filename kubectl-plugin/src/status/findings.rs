@@ -35,6 +35,21 @@ pub fn findings(state: &EncryptionState, r: &StatusReport) -> Vec<Finding> {
                         ));
                     }
                 }
+                for weakening in &w.weakened {
+                    out.push(
+                        Finding::new(
+                            Level::Warn,
+                            "webhook",
+                            "guard",
+                            "GuardWeakened",
+                            format!("{}: {weakening}", w.webhook),
+                        )
+                        .fix(
+                            "drop the webhook's --state-file, and keep builtin:secret-write-guard \
+                             enforcing in its --policy-config; then remove --allow-weakening",
+                        ),
+                    );
+                }
             }
         }
         (_, Some(e)) => out.push(Finding::new(

@@ -204,6 +204,9 @@ pub fn render(r: &StatusReport, style: Style) -> String {
                         out.push_str(&format!("  {} {what}: {}\n", w.webhook, c.detail));
                     }
                 }
+                for weakening in &w.weakened {
+                    out.push_str(&format!("  {} weakened: {weakening}\n", w.webhook));
+                }
             }
         }
         (None, Some(e)) => err(&mut out, e),

@@ -1,6 +1,7 @@
 //! Is the secretkms webhook wired up? Its ValidatingWebhookConfiguration, whether the caBundle
-//! there verifies the certificate the endpoint really serves, whether the endpoint answers, and
-//! its failurePolicy.
+//! there verifies the certificate the endpoint really serves, whether the endpoint is ready,
+//! its failurePolicy, and the weakenings it was started with (`/readyz` names each on a line
+//! of its own, in [`secretkms_core::webhook_readyz`]'s format).
 
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use kube::{Api, Client};
 use serde::Serialize;
+
+use secretkms_core::webhook_readyz::weakenings;
 
 use crate::output::Level;
 
@@ -27,6 +30,10 @@ pub struct WebhookHealth {
     pub endpoint: String,
     pub ca_bundle: Check,
     pub answering: Check,
+    /// What the webhook's `/readyz` says switches its guard off (a state file, no enforcing
+    /// secret-write guard); empty when nothing is, or when it did not answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weakened: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -73,7 +80,7 @@ async fn inspect_one(client: &Client, config: &str, hook: &ValidatingWebhook) ->
         .unwrap_or_default();
     let certs = reqwest::Certificate::from_pem_bundle(&bundle).unwrap_or_default();
     let failure_policy = hook.failure_policy.clone().unwrap_or_else(|| "Fail".into());
-    let (endpoint, ca_bundle, answering) = if let Some(url) = &cc.url {
+    let (endpoint, ca_bundle, (answering, weakened)) = if let Some(url) = &cc.url {
         let (ca, answering) = probe_url(url, certs).await;
         (url.clone(), ca, answering)
     } else if let Some(svc) = &cc.service {
@@ -94,7 +101,7 @@ async fn inspect_one(client: &Client, config: &str, hook: &ValidatingWebhook) ->
             )
         };
         let path = format!(
-            "/api/v1/namespaces/{}/services/https:{}:{port}/proxy/healthz",
+            "/api/v1/namespaces/{}/services/https:{}:{port}/proxy/readyz",
             svc.namespace, svc.name
         );
         let answering = match client
@@ -105,10 +112,16 @@ async fn inspect_one(client: &Client, config: &str, hook: &ValidatingWebhook) ->
             )
             .await
         {
-            Ok(_) => check(Level::Pass, "/healthz answered through the apiserver proxy"),
-            Err(e) => check(
-                Level::Fail,
-                format!("/healthz through the apiserver proxy: {e}"),
+            Ok(body) => (
+                check(Level::Pass, "/readyz answered through the apiserver proxy"),
+                weakenings(&body),
+            ),
+            Err(e) => (
+                check(
+                    Level::Fail,
+                    format!("/readyz through the apiserver proxy: {e}"),
+                ),
+                Vec::new(),
             ),
         };
         (endpoint, ca, answering)
@@ -116,7 +129,7 @@ async fn inspect_one(client: &Client, config: &str, hook: &ValidatingWebhook) ->
         (
             String::new(),
             check(Level::Fail, "no clientConfig url or service"),
-            check(Level::Fail, "no endpoint"),
+            (check(Level::Fail, "no endpoint"), Vec::new()),
         )
     };
     WebhookHealth {
@@ -126,22 +139,26 @@ async fn inspect_one(client: &Client, config: &str, hook: &ValidatingWebhook) ->
         endpoint,
         ca_bundle,
         answering,
+        weakened,
     }
 }
 
-/// GET `/healthz` on the webhook's host trusting only the caBundle; if that fails, again
+/// What the endpoint answered, and the weakenings its body names.
+type Answer = (Check, Vec<String>);
+
+/// GET `/readyz` on the webhook's host trusting only the caBundle; if that fails, again
 /// trusting anything, which tells a caBundle mismatch from an endpoint that is down.
-async fn probe_url(url: &str, certs: Vec<reqwest::Certificate>) -> (Check, Check) {
+async fn probe_url(url: &str, certs: Vec<reqwest::Certificate>) -> (Check, Answer) {
     let health = match reqwest::Url::parse(url) {
         Ok(mut u) => {
-            u.set_path("/healthz");
+            u.set_path("/readyz");
             u.set_query(None);
             u
         }
         Err(e) => {
             return (
                 check(Level::Fail, format!("invalid url {url:?}: {e}")),
-                check(Level::Fail, "invalid url"),
+                (check(Level::Fail, "invalid url"), Vec::new()),
             );
         }
     };
@@ -165,7 +182,7 @@ async fn probe_url(url: &str, certs: Vec<reqwest::Certificate>) -> (Check, Check
         Err(e) => {
             return (
                 check(Level::Fail, format!("unusable caBundle: {e}")),
-                check(Level::Fail, "not tried"),
+                (check(Level::Fail, "not tried"), Vec::new()),
             );
         }
     };
@@ -177,12 +194,12 @@ async fn probe_url(url: &str, certs: Vec<reqwest::Certificate>) -> (Check, Check
                     "the serving certificate verifies against the caBundle ({n} certificate(s))"
                 ),
             ),
-            answer(resp.status()),
+            answer(resp).await,
         ),
         Err(strict_error) => {
             let loose =
                 plain_answer(builder().tls_danger_accept_invalid_certs(true), &health).await;
-            if loose.level == Level::Pass {
+            if loose.0.level == Level::Pass {
                 (
                     check(
                         Level::Fail,
@@ -203,21 +220,35 @@ async fn probe_url(url: &str, certs: Vec<reqwest::Certificate>) -> (Check, Check
     }
 }
 
-async fn plain_answer(builder: reqwest::ClientBuilder, url: &reqwest::Url) -> Check {
+async fn plain_answer(builder: reqwest::ClientBuilder, url: &reqwest::Url) -> Answer {
     match builder.build() {
         Ok(c) => match c.get(url.clone()).send().await {
-            Ok(resp) => answer(resp.status()),
-            Err(e) => check(Level::Fail, format!("{url}: {}", describe(&e))),
+            Ok(resp) => answer(resp).await,
+            Err(e) => (
+                check(Level::Fail, format!("{url}: {}", describe(&e))),
+                Vec::new(),
+            ),
         },
-        Err(e) => check(Level::Fail, e.to_string()),
+        Err(e) => (check(Level::Fail, e.to_string()), Vec::new()),
     }
 }
 
-fn answer(status: reqwest::StatusCode) -> Check {
+/// A ready webhook passes; one that is not ready fails with the reason its body gives (with
+/// `failurePolicy: Ignore` an unready webhook admits every write unchecked).
+async fn answer(resp: reqwest::Response) -> Answer {
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    let first = body.lines().next().unwrap_or_default();
     if status.is_success() {
-        check(Level::Pass, format!("/healthz answered {status}"))
+        (
+            check(Level::Pass, format!("/readyz answered {status}")),
+            weakenings(&body),
+        )
     } else {
-        check(Level::Fail, format!("/healthz answered {status}"))
+        (
+            check(Level::Fail, format!("/readyz answered {status}: {first}")),
+            weakenings(&body),
+        )
     }
 }
 

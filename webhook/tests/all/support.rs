@@ -128,6 +128,7 @@ pub fn app_with(
         evaluations: tokio::sync::Semaphore::new(2),
         default_timeout: std::time::Duration::from_secs(10),
         max_body_bytes,
+        weakenings: Vec::new(),
         shutting_down: Default::default(),
     })
 }

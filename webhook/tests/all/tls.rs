@@ -46,6 +46,7 @@ fn start(pki: &Pki, extra: &[&str], env: &[(&str, String)], use_env_for_files: b
     if use_env_for_files {
         cmd.envs(files.iter().map(|(k, v)| (k.to_string(), v.clone())));
         cmd.env("SECRETKMS_LISTEN", format!("127.0.0.1:{port}"));
+        cmd.env("SECRETKMS_ALLOW_WEAKENING", "state-file");
     } else {
         cmd.arg(format!("--listen=127.0.0.1:{port}"));
         for (flag, (_, path)) in ["--tls-cert-file", "--tls-key-file", "--state-file"]
@@ -54,6 +55,7 @@ fn start(pki: &Pki, extra: &[&str], env: &[(&str, String)], use_env_for_files: b
         {
             cmd.arg(format!("{flag}={}", path.display()));
         }
+        cmd.arg("--allow-weakening=state-file");
     }
     cmd.args([
         "--metrics-listen=off",
@@ -151,6 +153,27 @@ async fn serves_tls_1_3_and_1_2_and_answers_reviews() {
         let json: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(json["response"]["uid"], "tls");
     }
+}
+
+#[tokio::test]
+async fn an_accepted_weakening_shows_in_readyz() {
+    let pki = Pki::new("ca");
+    let w = start(&pki, &[], &[], false);
+    let resp = client(&pki.ca, None, false)
+        .get(format!("https://127.0.0.1:{}/readyz", w.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "a weakened guard is still ready");
+    let body = resp.text().await.unwrap();
+    let state = w.dir.path().join("state.json");
+    assert_eq!(
+        body,
+        format!(
+            "ok\nweakened: state file {} overrides the live sources it sets",
+            state.display()
+        )
+    );
 }
 
 #[test]
