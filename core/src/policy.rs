@@ -82,6 +82,7 @@ pub use builtin::Builtin;
 pub use config::{FailureMode, Mode, PolicyConfig, PolicySource, PolicySpec};
 pub use decision::{Decision, DecisionKind, PolicyResult};
 pub use error::LoadError;
+pub use host::{MAX_KEY_LOOKUP_TIME, MAX_KEY_LOOKUPS_PER_EVALUATION};
 pub use key_lookup::{CachedKeyLookup, KeyCacheConfig, KeyLookup, NoKeyLookup};
 pub use metrics::{DURATION_BUCKETS_SECONDS, PolicyMetricsSnapshot};
 pub use outcome::{ErrorKind, EvaluationError, Outcome, Verdict};

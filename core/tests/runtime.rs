@@ -229,6 +229,58 @@ fn host_call_time_is_not_charged_to_the_policy_deadline() {
 }
 
 #[test]
+fn a_hanging_kms_lookup_ends_inside_the_reviews_deadline_with_the_guards_denial() {
+    /// Honours the time it is given, as the webhook's KMS lookup does, and records it.
+    struct Hanging(std::sync::Mutex<Vec<Duration>>);
+    impl KeyLookup for Hanging {
+        fn describe_key(&self, _key: &str) -> Result<KeyFacts, String> {
+            unreachable!("admission lookups are bounded")
+        }
+        fn describe_key_within(&self, _key: &str, within: Duration) -> Result<KeyFacts, String> {
+            self.0.lock().unwrap().push(within);
+            std::thread::sleep(within);
+            Err(format!("Timeout: KMS did not answer within {within:?}"))
+        }
+    }
+    let keys = Arc::new(Hanging(Default::default()));
+    let set = runtime()
+        .load(&PolicyConfig::builtin(), keys.clone())
+        .unwrap();
+    let request = format!(
+        r#"{{"uid": "u", "kind": {{"group": "secretkms.io", "version": "v1alpha1", "kind": "SecretEncryption"}},
+            "resource": {{"group": "secretkms.io", "version": "v1alpha1", "resource": "secretencryptions"}},
+            "name": "cluster", "operation": "CREATE", "userInfo": {{"username": "a"}},
+            "object": {{"metadata": {{"name": "cluster"}}, "spec": {{"provider": "alibaba-kms", "key": "{NEW_KEY}"}}}}}}"#
+    );
+    let review = Review::decode_request(&request).unwrap();
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    let d = set.evaluate_until(&review, &healthy(), Some(until));
+    let asked = keys.0.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert!(
+        asked[0] < Duration::from_millis(300),
+        "bounded by the deadline: {asked:?}"
+    );
+    assert!(!d.allowed(), "fail-closed: the key cannot be vouched for");
+    assert!(d.message.contains("Timeout"), "{}", d.message);
+
+    // A policy whose turn comes after the deadline is not run at all.
+    let d = set.evaluate_until(&review, &healthy(), Some(std::time::Instant::now()));
+    assert_eq!(
+        keys.0.lock().unwrap().len(),
+        1,
+        "nothing asked past the deadline"
+    );
+    assert!(!d.allowed());
+    assert!(
+        d.message
+            .contains("not run: the review's deadline had passed"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
 fn an_endless_loop_hits_its_deadline_and_the_next_evaluation_works() {
     let set = load(vec![
         PolicySpec {

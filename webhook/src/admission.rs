@@ -51,14 +51,22 @@ async fn answer(app: &Arc<App>, body: ReviewBody) -> Result<Decided, Failure> {
     let work = {
         let app = app.clone();
         async move {
-            let _permit = app
+            let permit = app
                 .evaluations
-                .acquire()
+                .clone()
+                .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
             let observations = app.state.snapshot();
             let evaluator = app.clone();
-            tokio::task::spawn_blocking(move || decide(&evaluator, &bytes, &observations)).await
+            let until = deadline.into_std();
+            // The permit moves into the work: the slot frees when the evaluation stops (which
+            // `until` bounds), not when the timer below answers 503.
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                decide(&evaluator, &bytes, &observations, until)
+            })
+            .await
         }
     };
     let decided = match tokio::time::timeout_at(deadline, work).await {
@@ -105,10 +113,15 @@ impl IntoResponse for Decided {
     }
 }
 
-fn decide(app: &App, body: &[u8], observations: &Observations) -> Result<Decided, ReviewError> {
+fn decide(
+    app: &App,
+    body: &[u8],
+    observations: &Observations,
+    until: std::time::Instant,
+) -> Result<Decided, ReviewError> {
     let review = Review::decode(body)?;
     let state = observations.state_at(SystemTime::now());
-    let decision = app.policies.evaluate(&review, &state);
+    let decision = app.policies.evaluate_until(&review, &state, Some(until));
     let head = &review.head;
     Ok(Decided {
         kind: decision.kind,

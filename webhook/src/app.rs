@@ -26,7 +26,7 @@ pub struct App {
     pub state: Arc<StateHub>,
     pub metrics: Arc<Metrics>,
     /// Bounds concurrent evaluations: each runs on a blocking thread and holds a pool slot.
-    pub evaluations: Semaphore,
+    pub evaluations: Arc<Semaphore>,
     /// The deadline of a review whose apiserver sent no `?timeout=`.
     pub default_timeout: Duration,
     /// Larger review bodies are refused with 413 ([`admission::ReviewBody`]).

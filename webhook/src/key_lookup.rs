@@ -2,6 +2,8 @@
 //! KMS poller uses. Wrapped in the runtime's cache, so repeated admissions of the same change do
 //! not spend the account's DescribeKey quota.
 
+use std::time::Duration;
+
 use secretkms_core::kms_facts;
 use secretkms_core::policy::KeyLookup;
 use secretkms_model::KeyFacts;
@@ -28,11 +30,34 @@ impl KmsKeyLookup {
 
 impl KeyLookup for KmsKeyLookup {
     fn describe_key(&self, key: &str) -> Result<KeyFacts, String> {
-        let Some(client) = self.client.load_full() else {
-            return Err("KMS is not configured yet: no SecretEncryption with provider alibaba-kms has been seen".into());
-        };
+        let client = self.client()?;
         self.runtime
             .block_on(kms_facts::describe(&client, key))
             .map_err(|e| e.to_string())
+    }
+
+    /// Drops the KMS call (and its retries) when `within` is up, so a hanging or throttling
+    /// KMS costs a review at most that long.
+    fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
+        let client = self.client()?;
+        match self.runtime.block_on(tokio::time::timeout(
+            within,
+            kms_facts::describe(&client, key),
+        )) {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "Timeout: KMS did not answer DescribeKey within {} ms",
+                within.as_millis()
+            )),
+        }
+    }
+}
+
+impl KmsKeyLookup {
+    fn client(&self) -> Result<std::sync::Arc<secretkms_alibaba::kms::KmsClient>, String> {
+        self.client.load_full().ok_or_else(|| {
+            "KMS is not configured yet: no SecretEncryption with provider alibaba-kms has been seen"
+                .into()
+        })
     }
 }

@@ -217,7 +217,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         policies: Arc::new(policies),
         state: hub,
         metrics,
-        evaluations: Semaphore::new(concurrency),
+        evaluations: Arc::new(Semaphore::new(concurrency)),
         default_timeout,
         max_body_bytes,
         weakenings,

@@ -19,6 +19,8 @@ pub(crate) struct CallContext<'a> {
     pub policy: &'a str,
     pub limits: Limits,
     pub keys: &'a Arc<dyn KeyLookup>,
+    /// The review's deadline ([`super::PolicySet::evaluate_until`]).
+    pub until: Option<std::time::Instant>,
 }
 
 impl CallContext<'_> {
@@ -52,7 +54,7 @@ impl CallContext<'_> {
     ) -> Result<R, EvaluationError> {
         let mut store = Store::new(
             self.engine,
-            HostState::new(self.limits, Arc::clone(self.keys)),
+            HostState::new(self.limits, Arc::clone(self.keys), self.until),
         );
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         // The deadline is measured on the clock, not by counting ticks: under CPU pressure the
@@ -64,7 +66,10 @@ impl CallContext<'_> {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {
             let state = cx.data_mut();
-            if state.remaining().is_some() {
+            if !state.within_review_deadline() {
+                state.review_deadline_hit = true;
+                Ok(UpdateDeadline::Interrupt)
+            } else if state.remaining().is_some() {
                 Ok(UpdateDeadline::Continue(1))
             } else {
                 state.deadline_hit = true;
@@ -87,7 +92,12 @@ impl CallContext<'_> {
         otherwise: ErrorKind,
     ) -> EvaluationError {
         let state = store.data();
-        let (kind, message) = if state.deadline_hit {
+        let (kind, message) = if state.review_deadline_hit {
+            (
+                ErrorKind::Deadline,
+                "stopped at the review's deadline".to_owned(),
+            )
+        } else if state.deadline_hit {
             (
                 ErrorKind::Deadline,
                 format!("deadline of {}ms exceeded", self.limits.timeout.as_millis()),

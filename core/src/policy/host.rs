@@ -1,5 +1,6 @@
 //! The per-evaluation host state: resource limits (recording when the memory cap was hit), the
-//! guest-time budget behind the epoch deadline, and the `describe-key` import.
+//! guest-time budget behind the epoch deadline, the review's wall-clock deadline, and the
+//! `describe-key` import within its call budget.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,18 @@ pub(crate) struct Limits {
     pub memory_bytes: usize,
 }
 
+/// `describe-key` calls one evaluation may make. The default policies make one; a policy that
+/// loops on it would spend the account's DescribeKey quota, which the KMS plugin shares.
+pub const MAX_KEY_LOOKUPS_PER_EVALUATION: u32 = 4;
+
+/// Longest one `describe-key` may take during an admission, however far the review's deadline
+/// is: DescribeKey answers in tens of milliseconds, and the KMS client's own retries (up to
+/// 4 × 10 s) belong to the poller, not to a review the apiserver is waiting on.
+pub const MAX_KEY_LOOKUP_TIME: Duration = Duration::from_secs(2);
+
+/// Kept back from the review's deadline for the policy to decide on a lookup's error.
+const DECIDE_MARGIN: Duration = Duration::from_millis(50);
+
 pub(crate) struct HostState {
     limits: StoreLimits,
     memory_bytes: usize,
@@ -33,10 +46,16 @@ pub(crate) struct HostState {
     pub(crate) memory_refused: Option<usize>,
     /// Set when the epoch callback ended the evaluation.
     pub(crate) deadline_hit: bool,
+    /// The review's deadline, covering guest and host time alike; None outside admission
+    /// (`kubectl secretkms policy run`).
+    until: Option<Instant>,
+    /// Set when the epoch callback ended the evaluation at `until`.
+    pub(crate) review_deadline_hit: bool,
+    lookups_left: u32,
 }
 
 impl HostState {
-    pub(crate) fn new(limits: Limits, keys: Arc<dyn KeyLookup>) -> Self {
+    pub(crate) fn new(limits: Limits, keys: Arc<dyn KeyLookup>, until: Option<Instant>) -> Self {
         Self {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
@@ -55,7 +74,16 @@ impl HostState {
             timeout: limits.timeout,
             memory_refused: None,
             deadline_hit: false,
+            until,
+            review_deadline_hit: false,
+            lookups_left: MAX_KEY_LOOKUPS_PER_EVALUATION,
         }
+    }
+
+    /// False once the review's deadline has passed: the evaluation must stop, whatever guest
+    /// time is left.
+    pub(crate) fn within_review_deadline(&self) -> bool {
+        self.until.is_none_or(|until| Instant::now() < until)
     }
 
     /// Restarts the clock; called right before instantiation.
@@ -129,11 +157,107 @@ impl host::Host for HostState {
                 "InvalidParameter: key name is longer than {MAX_KEY_NAME_BYTES} bytes"
             ));
         }
+        if self.lookups_left == 0 {
+            return Err(format!(
+                "LimitExceeded: at most {MAX_KEY_LOOKUPS_PER_EVALUATION} describe-key calls per \
+                 evaluation"
+            ));
+        }
+        self.lookups_left -= 1;
         let started = Instant::now();
-        let answer = self.keys.describe_key(&key);
+        let answer = match self.until {
+            None => self.keys.describe_key(&key),
+            Some(until) => {
+                let left = until
+                    .saturating_duration_since(started)
+                    .saturating_sub(DECIDE_MARGIN);
+                if left.is_zero() {
+                    Err("Timeout: the review's deadline leaves no time to ask KMS".to_owned())
+                } else {
+                    self.keys
+                        .describe_key_within(&key, left.min(MAX_KEY_LOOKUP_TIME))
+                }
+            }
+        };
         self.host_time += started.elapsed();
         answer.map(|facts| bindings::key_facts(&facts))
     }
 }
 
 impl wit::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use secretkms_model::KeyFacts;
+
+    use super::*;
+    use crate::policy::bindings::secretkms::policy::host::Host as _;
+
+    /// Records how long each call was allowed, and answers not found.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<Option<Duration>>>);
+
+    impl KeyLookup for Recording {
+        fn describe_key(&self, _key: &str) -> Result<KeyFacts, String> {
+            self.0.lock().unwrap().push(None);
+            Err("Forbidden.KeyNotFound".into())
+        }
+
+        fn describe_key_within(&self, _key: &str, within: Duration) -> Result<KeyFacts, String> {
+            self.0.lock().unwrap().push(Some(within));
+            Err("Forbidden.KeyNotFound".into())
+        }
+    }
+
+    fn state(keys: &Arc<Recording>, until: Option<Instant>) -> HostState {
+        let limits = Limits {
+            timeout: Duration::from_millis(50),
+            memory_bytes: 1 << 20,
+        };
+        HostState::new(limits, keys.clone(), until)
+    }
+
+    #[test]
+    fn lookups_stop_at_the_call_budget() {
+        let keys = Arc::new(Recording::default());
+        let mut host = state(&keys, None);
+        for _ in 0..MAX_KEY_LOOKUPS_PER_EVALUATION {
+            assert!(
+                host.describe_key("k".into())
+                    .unwrap_err()
+                    .contains("KeyNotFound")
+            );
+        }
+        let refused = host.describe_key("k".into()).unwrap_err();
+        assert!(refused.starts_with("LimitExceeded"), "{refused}");
+        assert_eq!(
+            keys.0.lock().unwrap().len(),
+            MAX_KEY_LOOKUPS_PER_EVALUATION as usize,
+            "the refused call never reached the lookup"
+        );
+    }
+
+    #[test]
+    fn lookups_in_a_review_are_bounded_by_its_deadline_and_a_cap() {
+        let keys = Arc::new(Recording::default());
+        let mut far = state(&keys, Some(Instant::now() + Duration::from_secs(30)));
+        far.describe_key("k".into()).unwrap_err();
+        let mut near = state(&keys, Some(Instant::now() + Duration::from_millis(300)));
+        near.describe_key("k".into()).unwrap_err();
+        let mut past = state(&keys, Some(Instant::now()));
+        let late = past.describe_key("k".into()).unwrap_err();
+        assert!(late.starts_with("Timeout"), "{late}");
+        assert!(!past.within_review_deadline());
+
+        let asked = keys.0.lock().unwrap().clone();
+        assert_eq!(
+            asked.len(),
+            2,
+            "the call past the deadline never reached the lookup"
+        );
+        assert_eq!(asked[0], Some(MAX_KEY_LOOKUP_TIME));
+        assert!(asked[1].unwrap() <= Duration::from_millis(250), "{asked:?}");
+    }
+}

@@ -18,6 +18,15 @@ pub trait KeyLookup: Send + Sync {
     /// Describes a key by id, alias (`alias/...`) or ARN. Err carries the KMS error code and
     /// message, e.g. `Forbidden.KeyNotFound: ...`; it is handed to the policy as is.
     fn describe_key(&self, key: &str) -> Result<KeyFacts, String>;
+
+    /// Like [`KeyLookup::describe_key`], answering within `within` or erring with a `Timeout`:
+    /// an admission must be decided before the apiserver's deadline, so a lookup that cannot
+    /// finish in time becomes an error the policy decides on, never a late answer. Lookups that
+    /// cannot block (canned, none) need not override it.
+    fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
+        let _ = within;
+        self.describe_key(key)
+    }
 }
 
 /// The lookup for hosts with no KMS access: every call errs, so a policy that needs live key
@@ -117,13 +126,28 @@ impl<L: KeyLookup> CachedKeyLookup<L> {
 
 impl<L: KeyLookup> KeyLookup for CachedKeyLookup<L> {
     fn describe_key(&self, key: &str) -> Result<KeyFacts, String> {
+        self.cached(key, |inner| inner.describe_key(key))
+    }
+
+    fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
+        self.cached(key, |inner| inner.describe_key_within(key, within))
+    }
+}
+
+impl<L: KeyLookup> CachedKeyLookup<L> {
+    /// The cached answer for `key`, else `ask`'s, stored for its TTL.
+    fn cached(
+        &self,
+        key: &str,
+        ask: impl FnOnce(&L) -> Result<KeyFacts, String>,
+    ) -> Result<KeyFacts, String> {
         let now = Instant::now();
         if let Some(entry) = self.lock().get(key)
             && now.duration_since(entry.stored) < self.ttl_of(&entry.answer)
         {
             return entry.answer.clone();
         }
-        let answer = self.inner.describe_key(key);
+        let answer = ask(&self.inner);
         if self.config.capacity == 0 {
             return answer;
         }
@@ -154,6 +178,10 @@ impl<L: KeyLookup> KeyLookup for CachedKeyLookup<L> {
 impl<L: KeyLookup + ?Sized> KeyLookup for std::sync::Arc<L> {
     fn describe_key(&self, key: &str) -> Result<KeyFacts, String> {
         (**self).describe_key(key)
+    }
+
+    fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
+        (**self).describe_key_within(key, within)
     }
 }
 

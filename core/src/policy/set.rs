@@ -13,7 +13,8 @@ use super::metrics::{PolicyMetrics, Recorded};
 use super::rule::Rule;
 use super::runtime::PolicyRuntime;
 use super::{
-    Decision, FailureMode, KeyLookup, Mode, Outcome, PolicyConfig, PolicyResult, PolicySource,
+    Decision, ErrorKind, EvaluationError, FailureMode, KeyLookup, Mode, Outcome, PolicyConfig,
+    PolicyResult, PolicySource,
 };
 use crate::review::Review;
 use secretkms_model::EncryptionState;
@@ -107,7 +108,7 @@ impl PolicySet {
                 compiled,
                 metrics: rt.metrics_for(&spec.name),
             };
-            let ctx = loaded.context(runtime, &keys);
+            let ctx = loaded.context(runtime, &keys, None);
             match ctx.validate_settings(&loaded.settings) {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {
@@ -138,14 +139,30 @@ impl PolicySet {
     /// [`Decision`] (its [`super::DecisionKind`]); a request that is not an AdmissionRequest
     /// was already refused by decoding.
     pub fn evaluate(&self, review: &Review<'_>, state: &EncryptionState) -> Decision {
+        self.evaluate_until(review, state, None)
+    }
+
+    /// [`PolicySet::evaluate`] for a review the apiserver waits on until `until`: guest and host
+    /// time alike stop there (a guest is interrupted, a `describe-key` is bounded by what is
+    /// left), and a policy whose turn comes after it is not run but errs, so no work outlives
+    /// the review.
+    pub fn evaluate_until(
+        &self,
+        review: &Review<'_>,
+        state: &EncryptionState,
+        until: Option<Instant>,
+    ) -> Decision {
         let mut wit_state = None;
         let results = self
             .policies
             .iter()
             .filter(|p| p.rules.iter().any(|r| r.matches(&review.head)))
             .map(|p| {
+                if until.is_some_and(|u| Instant::now() >= u) {
+                    return p.not_run_past_deadline();
+                }
                 let s = wit_state.get_or_insert_with(|| bindings::encryption_state(state));
-                p.evaluate(&self.runtime, &self.keys, review.request_json, s)
+                p.evaluate(&self.runtime, &self.keys, review.request_json, s, until)
             })
             .collect();
         Decision::merge(results)
@@ -165,6 +182,7 @@ impl PolicySet {
             &self.keys,
             request_json,
             &bindings::encryption_state(state),
+            None,
         ))
     }
 
@@ -193,6 +211,7 @@ impl LoadedPolicy {
         &'a self,
         runtime: &'a PolicyRuntime,
         keys: &'a Arc<dyn KeyLookup>,
+        until: Option<Instant>,
     ) -> CallContext<'a> {
         CallContext {
             engine: &runtime.inner.engine,
@@ -200,6 +219,22 @@ impl LoadedPolicy {
             policy: &self.name,
             limits: self.limits,
             keys,
+            until,
+        }
+    }
+
+    /// The result of a policy whose turn came after the review's deadline.
+    fn not_run_past_deadline(&self) -> PolicyResult {
+        PolicyResult {
+            policy: self.name.clone(),
+            mode: self.mode,
+            failure_mode: self.failure_mode,
+            outcome: Outcome::Errored(EvaluationError {
+                policy: self.name.clone(),
+                kind: ErrorKind::Deadline,
+                message: "not run: the review's deadline had passed".to_owned(),
+            }),
+            duration: Duration::ZERO,
         }
     }
 
@@ -209,11 +244,12 @@ impl LoadedPolicy {
         keys: &Arc<dyn KeyLookup>,
         request_json: &str,
         state: &wit::EncryptionState,
+        until: Option<Instant>,
     ) -> PolicyResult {
         let started = Instant::now();
-        let outcome = self
-            .context(runtime, keys)
-            .validate(request_json, state, &self.settings);
+        let outcome =
+            self.context(runtime, keys, until)
+                .validate(request_json, state, &self.settings);
         let duration = started.elapsed();
         let recorded = match &outcome {
             Outcome::Allowed(_) => Recorded::Allowed,

@@ -125,7 +125,7 @@ pub fn app_with(
         policies,
         state: Arc::new(hub),
         metrics: Arc::new(Metrics::new()),
-        evaluations: tokio::sync::Semaphore::new(2),
+        evaluations: Arc::new(tokio::sync::Semaphore::new(2)),
         default_timeout: std::time::Duration::from_secs(10),
         max_body_bytes,
         weakenings: Vec::new(),
