@@ -1,7 +1,9 @@
 //! Alibaba Cloud credentials, found the way the official SDKs find them (credentials-go's default
 //! chain): environment AccessKey → RRSA/OIDC → `~/.aliyun/config.json` profile → ECS RAM role.
-//! Temporary credentials are cached and refreshed before they expire; secrets never reach `Debug`,
-//! `Display` or errors.
+//! Temporary credentials are cached and refreshed before they expire. Secrets never reach `Debug`,
+//! `Display` or errors: no error keeps a request URL (a signed one holds `AccessKeyId`,
+//! `SecurityToken` and `Signature`), and service messages and decode errors are scrubbed
+//! ([`crate::openapi::redact`]).
 
 mod chain;
 mod ecs;
@@ -18,6 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use url::Url;
+
+use crate::openapi::endpoint::host_header;
+use crate::openapi::redact;
 
 pub use chain::DefaultChain;
 pub use ecs::EcsRamRoleProvider;
@@ -109,8 +115,9 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Errors finding or refreshing credentials. Each names its source and what to set.
-#[derive(Debug, thiserror::Error)]
+/// Errors finding or refreshing credentials. Each names its source and what to set, and none
+/// holds credential material: hosts, not URLs; scrubbed service messages.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CredentialsError {
     /// The source is not configured here (the chain moves on).
@@ -129,9 +136,10 @@ pub enum CredentialsError {
     File {
         source_name: &'static str,
         path: PathBuf,
-        error: std::io::Error,
+        /// Shared, so that every caller waiting on one refresh gets the same error.
+        error: Arc<std::io::Error>,
     },
-    /// STS answered with an error code.
+    /// STS answered with an error code; the message is scrubbed of the request's credentials.
     #[error("{source_name}: sts {action} failed with {code}: {message}")]
     Sts {
         source_name: &'static str,
@@ -139,11 +147,11 @@ pub enum CredentialsError {
         code: String,
         message: String,
     },
-    /// An HTTP request to STS or the metadata service failed.
-    #[error("{source_name}: request to {url} failed: {detail}")]
+    /// An HTTP request to STS or the metadata service failed: the host, and what failed.
+    #[error("{source_name}: request to {host} failed: {detail}")]
     Http {
         source_name: &'static str,
-        url: String,
+        host: String,
         detail: String,
     },
     /// No source in the chain produced credentials.
@@ -158,18 +166,21 @@ pub enum CredentialsError {
 }
 
 impl CredentialsError {
-    pub(crate) fn http(source_name: &'static str, url: &str, error: &reqwest::Error) -> Self {
-        // reqwest errors print the URL (never credentials here) and their cause chain.
-        let mut detail = error.to_string();
-        let mut cause = std::error::Error::source(error);
-        while let Some(c) = cause {
-            detail.push_str(": ");
-            detail.push_str(&c.to_string());
-            cause = c.source();
-        }
+    /// A failed exchange with `url`'s host. reqwest's own text names the whole URL, which for
+    /// a signed STS call holds the credentials, so only the host and reqwest's causes are kept.
+    pub(crate) fn http(source_name: &'static str, url: &Url, error: reqwest::Error) -> Self {
         Self::Http {
             source_name,
-            url: url.to_string(),
+            host: host_header(url),
+            detail: redact::transport_detail(error),
+        }
+    }
+
+    /// An answer from `url`'s host that is not what was asked for.
+    pub(crate) fn answer(source_name: &'static str, url: &Url, detail: String) -> Self {
+        Self::Http {
+            source_name,
+            host: host_header(url),
             detail,
         }
     }
@@ -268,6 +279,8 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
+        // A redirect would resend a signed STS request, credentials and all, elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
         .map_err(|e| CredentialsError::Invalid {
