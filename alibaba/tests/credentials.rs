@@ -4,7 +4,8 @@
 //! methods, against a closed port, a server that answers slowly with throttling errors that
 //! quote the whole request and the string to sign back, and a KMS that hangs past the timeout.
 //! No error's Display or Debug may carry `Signature=`, a `SecurityToken`, an AccessKey secret
-//! or the OIDC token.
+//! or the OIDC token. And a slow STS refresh holds up no caller that has valid credentials,
+//! while callers without share one refresh.
 
 #[path = "credentials/loopback.rs"]
 mod loopback;
@@ -15,12 +16,13 @@ use std::time::Duration;
 
 use loopback::{Request, Server};
 use secretkms_alibaba::credentials::{
-    CachedProvider, Credentials, CredentialsProvider, DefaultChain, Environment,
+    CachedProvider, Credentials, CredentialsProvider, DefaultChain, Environment, OidcProvider,
     RamRoleArnProvider, SecretString, StaticProvider, StsEndpoint,
 };
 use secretkms_alibaba::kms::{Endpoint, KmsClient, KmsConfig};
 use secretkms_alibaba::openapi::signature::percent_encode;
 use secretkms_alibaba::openapi::{RetryPolicy, SignatureMethod};
+use tokio::sync::Notify;
 
 const AK_ID: &str = "LTAIleakTestAccessKeyId";
 const AK_SECRET: &str = "leak-test/access+key=secret";
@@ -329,4 +331,134 @@ async fn no_error_of_any_credential_source_carries_credential_material() {
     }
     assert_eq!(checked, 4 * 2 * 6);
     assert!(servers.iter().all(|s| s.received() > 0 && s.answered() > 0));
+}
+
+/// STS at a loopback server whose first AssumeRoleWithOIDC answer expires inside the refresh
+/// margin, and which holds every later one until `release`.
+async fn slow_sts(release: Arc<Notify>, first_lifetime: time::Duration) -> Server {
+    let answers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Server::start(move |_request| {
+        let (release, answers) = (release.clone(), answers.clone());
+        Box::pin(async move {
+            let n = answers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let lifetime = if n == 0 {
+                first_lifetime
+            } else {
+                release.notified().await;
+                time::Duration::hours(1)
+            };
+            let expiration = (time::OffsetDateTime::now_utc() + lifetime)
+                .replace_nanosecond(0)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap();
+            let body = serde_json::json!({
+                "RequestId": "refresh-test",
+                "Credentials": {
+                    "AccessKeyId": format!("STS.{n}"),
+                    "AccessKeySecret": ISSUED_SECRET,
+                    "SecurityToken": ISSUED_TOKEN,
+                    "Expiration": expiration,
+                },
+            });
+            (200, body.to_string())
+        })
+    })
+    .await
+}
+
+fn rrsa(url: &str, dir: &Path) -> Arc<CachedProvider<OidcProvider>> {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, OIDC_TOKEN).unwrap();
+    Arc::new(CachedProvider::new(
+        OidcProvider::new(
+            "acs:ram::1:role/r",
+            "acs:ram::1:oidc-provider/p",
+            token_file,
+            StsEndpoint::parse(url).unwrap(),
+        )
+        .unwrap(),
+    ))
+}
+
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let since = tokio::time::Instant::now();
+    while !done() {
+        assert!(since.elapsed() < PATIENCE, "waited {PATIENCE:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_refresh_holds_up_no_caller_with_valid_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = Arc::new(Notify::new());
+    // Two minutes left: inside the 180 s refresh margin, so the next call refreshes.
+    let sts = slow_sts(release.clone(), time::Duration::minutes(2)).await;
+    let cached = rrsa(&sts.url, dir.path());
+    assert_eq!(cached.credentials().await.unwrap().access_key_id, "STS.0");
+
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let cached = cached.clone();
+        callers.spawn(async move { cached.credentials().await.unwrap().access_key_id });
+    }
+    // All eight are answered from the cache while STS still holds the refresh (which it does
+    // for longer than this bound: until released, or its client's 10 s timeout).
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(id) = callers.join_next().await {
+            assert_eq!(id.unwrap(), "STS.0");
+        }
+    })
+    .await
+    .expect("a caller with valid credentials waited for the refresh");
+    until("the refresh to reach sts", || sts.received() == 2).await;
+    assert_eq!(sts.answered(), 1, "the refresh is still held");
+
+    release.notify_one();
+    until("the refresh to finish", || sts.answered() == 2).await;
+    let since = tokio::time::Instant::now();
+    loop {
+        let id = cached.credentials().await.unwrap().access_key_id;
+        if id == "STS.1" {
+            break;
+        }
+        assert!(
+            since.elapsed() < PATIENCE,
+            "the refreshed credentials never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(sts.received(), 2, "eight callers, one refresh");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_without_credentials_share_one_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = Arc::new(Notify::new());
+    // The first answer is already expired, so nothing valid is cached after it.
+    let sts = slow_sts(release.clone(), time::Duration::seconds(-1)).await;
+    let cached = rrsa(&sts.url, dir.path());
+    assert_eq!(cached.credentials().await.unwrap().access_key_id, "STS.0");
+
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let cached = cached.clone();
+        callers.spawn(async move { cached.credentials().await.unwrap().access_key_id });
+    }
+    until("the refresh to reach sts", || sts.received() == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(callers.len(), 5);
+    assert!(
+        callers.try_join_next().is_none(),
+        "no caller has credentials before sts answers"
+    );
+    release.notify_one();
+    while let Some(id) = tokio::time::timeout(PATIENCE, callers.join_next())
+        .await
+        .expect("every waiting caller gets the refreshed credentials")
+    {
+        assert_eq!(id.unwrap(), "STS.1");
+    }
+    assert_eq!(sts.received(), 2, "five callers, one refresh");
 }
