@@ -47,7 +47,7 @@ pub enum SocketError {
          connect to it; serve on a socket file, or pass --allow-abstract-socket (KMS v1 needs one)"
     )]
     AbstractRefused { address: String },
-    #[error("cannot give the socket {path} mode {mode:o}{}: {source}", group.map(|g| format!(" and group {g}")).unwrap_or_default())]
+    #[error("cannot give the socket {path} mode {mode:04o}{}: {source}", group.map(|g| format!(" and group {g}")).unwrap_or_default())]
     Permissions {
         path: PathBuf,
         mode: u32,
