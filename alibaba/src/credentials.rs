@@ -1,7 +1,10 @@
 //! Alibaba Cloud credentials, found the way the official SDKs find them (credentials-go's default
 //! chain): environment AccessKey → RRSA/OIDC → `~/.aliyun/config.json` profile → ECS RAM role.
-//! Temporary credentials are cached and refreshed before they expire; secrets never reach `Debug`,
-//! `Display` or errors.
+//! Temporary credentials are cached and refreshed before they expire, one refresh at a time and
+//! without making callers that hold valid credentials wait for it. Secrets never reach `Debug`,
+//! `Display` or errors: no error keeps a request URL (a signed one holds `AccessKeyId`,
+//! `SecurityToken` and `Signature`), and service messages and decode errors are scrubbed
+//! ([`crate::openapi::redact`]).
 
 mod chain;
 mod ecs;
@@ -14,10 +17,15 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use tokio::sync::watch;
+use url::Url;
+
+use crate::openapi::endpoint::host_header;
+use crate::openapi::redact;
 
 pub use chain::DefaultChain;
 pub use ecs::EcsRamRoleProvider;
@@ -109,8 +117,9 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Errors finding or refreshing credentials. Each names its source and what to set.
-#[derive(Debug, thiserror::Error)]
+/// Errors finding or refreshing credentials. Each names its source and what to set, and none
+/// holds credential material: hosts, not URLs; scrubbed service messages.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CredentialsError {
     /// The source is not configured here (the chain moves on).
@@ -129,9 +138,10 @@ pub enum CredentialsError {
     File {
         source_name: &'static str,
         path: PathBuf,
-        error: std::io::Error,
+        /// Shared, so that every caller waiting on one refresh gets the same error.
+        error: Arc<std::io::Error>,
     },
-    /// STS answered with an error code.
+    /// STS answered with an error code; the message is scrubbed of the request's credentials.
     #[error("{source_name}: sts {action} failed with {code}: {message}")]
     Sts {
         source_name: &'static str,
@@ -139,11 +149,11 @@ pub enum CredentialsError {
         code: String,
         message: String,
     },
-    /// An HTTP request to STS or the metadata service failed.
-    #[error("{source_name}: request to {url} failed: {detail}")]
+    /// An HTTP request to STS or the metadata service failed: the host, and what failed.
+    #[error("{source_name}: request to {host} failed: {detail}")]
     Http {
         source_name: &'static str,
-        url: String,
+        host: String,
         detail: String,
     },
     /// No source in the chain produced credentials.
@@ -158,18 +168,21 @@ pub enum CredentialsError {
 }
 
 impl CredentialsError {
-    pub(crate) fn http(source_name: &'static str, url: &str, error: &reqwest::Error) -> Self {
-        // reqwest errors print the URL (never credentials here) and their cause chain.
-        let mut detail = error.to_string();
-        let mut cause = std::error::Error::source(error);
-        while let Some(c) = cause {
-            detail.push_str(": ");
-            detail.push_str(&c.to_string());
-            cause = c.source();
-        }
+    /// A failed exchange with `url`'s host. reqwest's own text names the whole URL, which for
+    /// a signed STS call holds the credentials, so only the host and reqwest's causes are kept.
+    pub(crate) fn http(source_name: &'static str, url: &Url, error: reqwest::Error) -> Self {
         Self::Http {
             source_name,
-            url: url.to_string(),
+            host: host_header(url),
+            detail: redact::transport_detail(error),
+        }
+    }
+
+    /// An answer from `url`'s host that is not what was asked for.
+    pub(crate) fn answer(source_name: &'static str, url: &Url, detail: String) -> Self {
+        Self::Http {
+            source_name,
+            host: host_header(url),
             detail,
         }
     }
@@ -208,52 +221,147 @@ impl CredentialsProvider for StaticProvider {
 
 /// Caches another provider's credentials and refreshes them `margin` before they expire.
 ///
-/// When a refresh fails but the cached credentials have not yet expired they are still served,
-/// so a brief STS outage does not fail requests that would have succeeded.
+/// One refresh runs at a time, in its own task, and no lock is held while it waits on the
+/// network: callers whose cached credentials are inside the margin but not yet expired keep
+/// using them at once, callers without valid credentials wait for that same refresh, and a
+/// caller that gives up (its own deadline) does not cancel it for the others. When a refresh
+/// fails but the cached credentials have not yet expired they are still served, so a brief STS
+/// outage does not fail requests that would have succeeded.
 #[derive(Debug)]
 pub struct CachedProvider<P> {
-    inner: P,
+    inner: Arc<P>,
     margin: Duration,
-    cached: tokio::sync::Mutex<Option<Credentials>>,
+    state: Arc<Mutex<CacheState>>,
 }
 
-impl<P: CredentialsProvider> CachedProvider<P> {
+/// The outcome of a refresh, `None` while it runs.
+type Outcome = Option<Result<Credentials>>;
+
+#[derive(Debug, Default)]
+struct CacheState {
+    cached: Option<Credentials>,
+    /// The refresh in flight: everyone who needs its outcome waits on this one.
+    refresh: Option<watch::Receiver<Outcome>>,
+}
+
+fn lock(state: &Mutex<CacheState>) -> std::sync::MutexGuard<'_, CacheState> {
+    // The lock is never held across an await or user code, so a poisoned state is intact.
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<P: CredentialsProvider + 'static> CachedProvider<P> {
     pub fn new(inner: P) -> Self {
         Self::with_margin(inner, DEFAULT_REFRESH_MARGIN)
     }
 
     pub fn with_margin(inner: P, margin: Duration) -> Self {
         Self {
-            inner,
+            inner: Arc::new(inner),
             margin,
-            cached: tokio::sync::Mutex::new(None),
+            state: Arc::default(),
         }
     }
 
-    /// Returns cached credentials, refreshing them first when they are about to expire.
+    /// Returns cached credentials, refreshing them when they are about to expire; waits for
+    /// the refresh only when nothing valid is cached. Needs a tokio runtime.
     pub async fn credentials(&self) -> Result<Credentials> {
-        // One refresh at a time: concurrent callers wait for it instead of stampeding STS.
-        let mut cached = self.cached.lock().await;
-        let now = OffsetDateTime::now_utc();
-        if let Some(creds) = cached.as_ref()
-            && !creds.expires_within(self.margin, now)
-        {
-            return Ok(creds.clone());
-        }
-        match self.inner.fetch().await {
-            Ok(fresh) => {
-                *cached = Some(fresh.clone());
-                Ok(fresh)
+        let mut refresh = {
+            let mut state = lock(&self.state);
+            let now = OffsetDateTime::now_utc();
+            if let Some(creds) = &state.cached
+                && !creds.expires_within(self.margin, now)
+            {
+                return Ok(creds.clone());
             }
-            Err(err) => match cached.as_ref() {
-                Some(old) if !old.is_expired(now) => Ok(old.clone()),
-                _ => Err(err),
-            },
+            let refresh = match &state.refresh {
+                Some(running) => running.clone(),
+                None => {
+                    let started = self.start_refresh();
+                    state.refresh = Some(started.clone());
+                    started
+                }
+            };
+            if let Some(creds) = &state.cached
+                && !creds.is_expired(now)
+            {
+                return Ok(creds.clone());
+            }
+            refresh
+        };
+        match refresh.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().unwrap_or_else(|| Err(refresh_stopped())),
+            Err(_) => Err(refresh_stopped()),
+        }
+    }
+
+    fn start_refresh(&self) -> watch::Receiver<Outcome> {
+        let (tx, rx) = watch::channel(None);
+        let refresh = Refresh {
+            state: Arc::clone(&self.state),
+            tx,
+            rx: rx.clone(),
+        };
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let fetched = inner.fetch().await;
+            refresh.publish(fetched);
+        });
+        rx
+    }
+}
+
+fn refresh_stopped() -> CredentialsError {
+    CredentialsError::Invalid {
+        source_name: "credential cache",
+        detail: "the credential refresh stopped before it finished (runtime shutting down?)".into(),
+    }
+}
+
+/// The refresh in flight: publishes its outcome to every waiter and, however it ends (even
+/// dropped unfinished with its runtime), leaves no stale refresh behind for later callers.
+struct Refresh {
+    state: Arc<Mutex<CacheState>>,
+    tx: watch::Sender<Outcome>,
+    rx: watch::Receiver<Outcome>,
+}
+
+impl Refresh {
+    fn publish(&self, fetched: Result<Credentials>) {
+        let outcome = {
+            let mut state = lock(&self.state);
+            self.forget(&mut state);
+            match fetched {
+                Ok(fresh) => {
+                    state.cached = Some(fresh.clone());
+                    Ok(fresh)
+                }
+                Err(err) => match &state.cached {
+                    Some(old) if !old.is_expired(OffsetDateTime::now_utc()) => Ok(old.clone()),
+                    _ => Err(err),
+                },
+            }
+        };
+        self.tx.send_replace(Some(outcome));
+    }
+
+    fn forget(&self, state: &mut CacheState) {
+        if state
+            .refresh
+            .as_ref()
+            .is_some_and(|r| r.same_channel(&self.rx))
+        {
+            state.refresh = None;
         }
     }
 }
 
-impl<P: CredentialsProvider> CredentialsProvider for CachedProvider<P> {
+impl Drop for Refresh {
+    fn drop(&mut self) {
+        self.forget(&mut lock(&self.state));
+    }
+}
+
+impl<P: CredentialsProvider + 'static> CredentialsProvider for CachedProvider<P> {
     fn name(&self) -> String {
         self.inner.name()
     }
@@ -268,6 +376,8 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
+        // A redirect would resend a signed STS request, credentials and all, elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
         .map_err(|e| CredentialsError::Invalid {
@@ -338,8 +448,16 @@ mod tests {
             fail_after_first: false,
         });
         assert_eq!(short.credentials().await.unwrap().access_key_id, "STS.0");
-        // 60 s left is inside the 180 s margin: every call refreshes.
-        assert_eq!(short.credentials().await.unwrap().access_key_id, "STS.1");
+        // 60 s left is inside the 180 s margin: the call starts a refresh, and is answered
+        // from the still valid cache without waiting for it.
+        assert_eq!(short.credentials().await.unwrap().access_key_id, "STS.0");
+        let refreshed =
+            wait_until(|| async { short.credentials().await.unwrap().access_key_id != "STS.0" })
+                .await;
+        assert!(
+            refreshed,
+            "the refresh never replaced the cached credentials"
+        );
 
         let failing = CachedProvider::new(Counting {
             calls: AtomicUsize::new(0),
@@ -347,6 +465,35 @@ mod tests {
             fail_after_first: true,
         });
         failing.credentials().await.unwrap();
-        assert_eq!(failing.credentials().await.unwrap().access_key_id, "STS.0");
+        let retried = wait_until(|| async {
+            assert_eq!(failing.credentials().await.unwrap().access_key_id, "STS.0");
+            failing.inner.calls.load(Ordering::SeqCst) >= 3
+        })
+        .await;
+        assert!(retried, "failed refreshes are retried on later calls");
+    }
+
+    #[tokio::test]
+    async fn with_nothing_valid_cached_a_failed_refresh_is_every_waiters_error() {
+        let failing = CachedProvider::new(Counting {
+            calls: AtomicUsize::new(1), // the first fetch already fails
+            lifetime: time::Duration::hours(1),
+            fail_after_first: true,
+        });
+        let (a, b) = tokio::join!(failing.credentials(), failing.credentials());
+        for err in [a.unwrap_err(), b.unwrap_err()] {
+            assert!(err.to_string().contains("down"), "{err}");
+        }
+    }
+
+    /// Polls `done` (bounded, yielding to the refresh task in between).
+    async fn wait_until<F: std::future::Future<Output = bool>>(done: impl Fn() -> F) -> bool {
+        for _ in 0..1000 {
+            if done().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        false
     }
 }

@@ -7,11 +7,14 @@
 //!
 //! Layering inside the crate: [`signature`], [`endpoint`] and [`retry`] are pure and know
 //! nothing of credentials, so [`crate::credentials`] (STS, ECS metadata) builds on them;
-//! [`Client`] sits above both and signs with whatever the credential chain returns.
+//! [`Client`] sits above both and signs with whatever the credential chain returns. Error text
+//! that can carry credential material (URLs, echoed requests, decoded answers) passes through
+//! [`redact`] on both layers.
 
 mod client;
 pub mod endpoint;
 pub mod error;
+pub mod redact;
 mod request;
 pub mod retry;
 pub mod signature;

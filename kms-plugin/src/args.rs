@@ -7,16 +7,41 @@ use std::time::Duration;
 use secretkms_alibaba::duration;
 use secretkms_alibaba::kms::{Endpoint, EndpointError, KeyLocation};
 
-use crate::socket::SocketAddress;
+use crate::peer::AllowedUids;
+use crate::server::Listen;
+use crate::socket::{Exposure, SocketAddress};
 
 /// A Kubernetes KMS v2 plugin backed by Alibaba Cloud KMS.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "secretkms-kms-plugin", version)]
 pub struct Args {
     /// Unix socket to serve on: `unix:///path/to/kms.sock`, a plain path, or `unix:///@name`
-    /// for a Linux abstract socket. Must match the EncryptionConfiguration's `endpoint`.
+    /// for a Linux abstract socket (only with `--allow-abstract-socket`). Must match the
+    /// EncryptionConfiguration's `endpoint`. A socket file is made 0600 (see `--socket-group`).
     #[arg(long, env = "SECRETKMS_LISTEN", default_value = "unix:///var/run/secretkms/kms.sock", value_parser = SocketAddress::parse)]
     pub listen: SocketAddress,
+
+    /// Numeric gid that may also open the socket file, which is then 0660 with that group
+    /// instead of 0600. The connecting process's uid must still be in `--allowed-uid`.
+    #[arg(long, env = "SECRETKMS_SOCKET_GROUP")]
+    pub socket_group: Option<u32>,
+
+    /// Serve on an abstract socket (`unix:///@name`) although it has no file permissions: any
+    /// process in the network namespace can connect, and only `--allowed-uid` keeps others
+    /// out. KMS v1 needs one (README, "KMS v1 needs an abstract socket").
+    #[arg(long, env = "SECRETKMS_ALLOW_ABSTRACT_SOCKET", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub allow_abstract_socket: bool,
+
+    /// A uid whose processes may call the plugin, checked on every connection (SO_PEERCRED);
+    /// repeat the flag, or separate by commas in the variable. Default: 0 (what kube-apiserver
+    /// runs as on kubeadm and ACK control planes) and the plugin's own uid. Name the
+    /// apiserver's uid when it runs as another user.
+    #[arg(
+        long = "allowed-uid",
+        env = "SECRETKMS_ALLOWED_UIDS",
+        value_delimiter = ','
+    )]
+    pub allowed_uids: Vec<u32>,
 
     /// The CMK: a key id, `alias/<name>` or an ARN `acs:kms:<region>:<account>:key/<id>`. An
     /// alias is resolved once at start; the plugin then stays on that key.
@@ -82,6 +107,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Args {
+    /// The socket, its exposure and its allowed peers, from the four socket flags.
+    pub fn listen(&self) -> Listen {
+        Listen {
+            address: self.listen.clone(),
+            exposure: Exposure {
+                group: self.socket_group,
+                allow_abstract: self.allow_abstract_socket,
+            },
+            allowed_uids: AllowedUids::new(self.allowed_uids.iter().copied()),
+        }
+    }
+
     /// The endpoint to use: `--endpoint`, else the region's (from `--region` or the ARN).
     pub fn kms_endpoint(&self) -> Result<Endpoint, String> {
         secretkms_alibaba::kms::resolve(&KeyLocation {
@@ -179,5 +216,56 @@ mod tests {
         assert!(
             Args::try_parse_from(["p", "--key-id", "k", "--listen", "tcp://1.2.3.4:1"]).is_err()
         );
+    }
+
+    #[test]
+    fn socket_flags_default_to_a_private_file_for_root_and_ourselves() {
+        let listen = parse(&["--key-id", "k"]).listen();
+        assert_eq!(listen.exposure, Exposure::default());
+        assert_eq!(listen.exposure.mode(), 0o600);
+        assert_eq!(listen.allowed_uids, AllowedUids::default_for_self());
+        assert!(listen.allowed_uids.contains(0));
+    }
+
+    #[test]
+    fn socket_flags_set_group_abstract_and_uids() {
+        let listen = parse(&[
+            "--key-id",
+            "k",
+            "--listen",
+            "unix:///@kms",
+            "--socket-group",
+            "997",
+            "--allow-abstract-socket",
+            "--allowed-uid",
+            "1000",
+            "--allowed-uid=2000,3000",
+        ])
+        .listen();
+        assert_eq!(
+            listen.exposure,
+            Exposure {
+                group: Some(997),
+                allow_abstract: true
+            }
+        );
+        assert_eq!(listen.exposure.mode(), 0o660);
+        assert_eq!(listen.allowed_uids, AllowedUids::new([1000, 2000, 3000]));
+        assert!(
+            !listen.allowed_uids.contains(0),
+            "an explicit list replaces the default"
+        );
+        let listen = parse(&["--key-id", "k", "--allow-abstract-socket=false"]).listen();
+        assert!(!listen.exposure.allow_abstract);
+        for bad in [
+            ["--allowed-uid", "-1"],
+            ["--allowed-uid", "root"],
+            ["--socket-group", "wheel"],
+        ] {
+            assert!(
+                Args::try_parse_from([&["p", "--key-id", "k"][..], &bad[..]].concat()).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

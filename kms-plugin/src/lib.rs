@@ -15,6 +15,7 @@ pub mod key_claim;
 pub mod key_id;
 pub mod key_id_mode;
 pub mod key_watch;
+pub mod peer;
 pub mod plugin;
 pub mod proto;
 pub mod self_test;
@@ -61,7 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let watch = KeyWatch::new(kms, args.key_id.clone(), config);
     // Bind before the first DescribeKey so a broken KMS shows up as an unhealthy Status the
     // apiserver can report, not as a missing socket.
-    let server = Server::bind(args.listen.clone())?;
+    let server = Server::bind(args.listen())?;
     let poller = tokio::spawn(watch.clone().poll());
     let result = server
         .serve(

@@ -1,6 +1,10 @@
 //! The plugin binary over its real unix socket, against the KMS emulator: the gRPC surface the
 //! apiserver uses (KMS v2 Status, Encrypt, Decrypt; KMS v1 Version, Encrypt, Decrypt), both
-//! key-id modes, rotation, restarts onto another key, key states, throttling and outages.
+//! key-id modes, rotation, restarts onto another key, key states, throttling and outages; and
+//! who may reach the socket ([`socket_access`]).
+
+#[path = "plugin/socket_access.rs"]
+mod socket_access;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -191,24 +195,29 @@ impl Plugin {
     /// Starts the binary and waits until it answers Status (healthy or not).
     async fn start(kms: &Kms, overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kms.sock");
+        let address = SocketAddress::Path(dir.path().join("kms.sock"));
+        Self::start_on(kms, dir, address, overrides).await
+    }
+
+    /// Starts the binary on `address` with its log in `dir`, and waits until it answers
+    /// Status (healthy or not) to this process.
+    async fn start_on(
+        kms: &Kms,
+        dir: tempfile::TempDir,
+        address: SocketAddress,
+        overrides: &[(&str, &str)],
+    ) -> Self {
         let log = dir.path().join("plugin.log");
         let mut args: Vec<String> = flags(kms, overrides)
             .into_iter()
             .map(|(name, value)| format!("--{name}={value}"))
             .collect();
-        args.push(format!("--listen=unix://{}", path.display()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_secretkms-kms-plugin"))
-            .args(&args)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
-            .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
-            .env("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+        args.push(format!("--listen={address}"));
+        let mut child = plugin_command(&args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let address = SocketAddress::Path(path);
         let since = Instant::now();
         let client = loop {
             if let Ok(mut c) = client::connect(&address).await
@@ -328,6 +337,18 @@ async fn v1_encrypt(v1: &mut client::PluginClientV1) -> Vec<u8> {
     .unwrap()
     .into_inner()
     .cipher
+}
+
+/// The plugin binary with `args` and the emulator's (test-only) AccessKey, no other source.
+fn plugin_command(args: &[String]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_secretkms-kms-plugin"));
+    command
+        .args(args)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+        .env("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true");
+    command
 }
 
 impl Drop for Plugin {
@@ -730,20 +751,15 @@ async fn the_binary_replaces_a_stale_socket_and_cleans_up_on_sigterm() {
     let path = dir.path().join("bin.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // left behind, as by a crash
     let listen = format!("unix://{}", path.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_secretkms-kms-plugin"))
-        .args([
-            format!("--listen={listen}"),
-            "--key-id=alias/k8s".into(),
-            format!("--endpoint={}", kms.emulator.url),
-            "--poll-interval=1s".into(),
-        ])
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEFAULT_ACCESS_KEY_SECRET)
-        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
-        .env("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = plugin_command(&[
+        format!("--listen={listen}"),
+        "--key-id=alias/k8s".into(),
+        format!("--endpoint={}", kms.emulator.url),
+        "--poll-interval=1s".into(),
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let address = SocketAddress::Path(path.clone());
     let since = Instant::now();
     let status = loop {

@@ -9,7 +9,7 @@ use url::Url;
 use super::environment::Environment;
 use super::{BoxFuture, Credentials, CredentialsError, CredentialsProvider, Result, SecretString};
 use crate::openapi::endpoint::require_secure_or_loopback;
-use crate::openapi::signature;
+use crate::openapi::{redact, signature};
 
 const NAME: &str = "ecs-ram-role";
 /// The metadata service of every ECS instance.
@@ -86,18 +86,18 @@ impl EcsRamRoleProvider {
         let response = request
             .send()
             .await
-            .map_err(|e| CredentialsError::http(NAME, url.as_str(), &e))?;
+            .map_err(|e| CredentialsError::http(NAME, &url, e))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| CredentialsError::http(NAME, url.as_str(), &e))?;
+            .map_err(|e| CredentialsError::http(NAME, &url, e))?;
         if !status.is_success() {
-            return Err(CredentialsError::Http {
-                source_name: NAME,
-                url: url.to_string(),
-                detail: format!("metadata service answered http {status}"),
-            });
+            return Err(CredentialsError::answer(
+                NAME,
+                &url,
+                format!("metadata service answered http {status}"),
+            ));
         }
         Ok(text)
     }
@@ -114,20 +114,20 @@ impl EcsRamRoleProvider {
             Ok(r) if r.status().is_success() => Some(
                 r.text()
                     .await
-                    .map_err(|e| CredentialsError::http(NAME, token_url.as_str(), &e))?,
+                    .map_err(|e| CredentialsError::http(NAME, &token_url, e))?,
             ),
             Ok(r) if self.imdsv1_disabled => {
-                return Err(CredentialsError::Http {
-                    source_name: NAME,
-                    url: token_url.to_string(),
-                    detail: format!(
+                return Err(CredentialsError::answer(
+                    NAME,
+                    &token_url,
+                    format!(
                         "imdsv2 token request answered http {} and ALIBABA_CLOUD_IMDSV1_DISABLED is set",
                         r.status()
                     ),
-                });
+                ));
             }
             Err(e) if self.imdsv1_disabled => {
-                return Err(CredentialsError::http(NAME, token_url.as_str(), &e));
+                return Err(CredentialsError::http(NAME, &token_url, e));
             }
             _ => None,
         };
@@ -147,28 +147,32 @@ impl EcsRamRoleProvider {
         };
         let url = self.url(&format!("{CREDENTIALS_PATH}{role}"));
         let text = self.get_text(url.clone(), token.as_deref()).await?;
-        let parsed: MetadataCredentials =
-            serde_json::from_str(&text).map_err(|e| CredentialsError::Http {
-                source_name: NAME,
-                url: url.to_string(),
-                detail: format!("credentials of role {role:?} are not valid json: {e}"),
-            })?;
+        let parsed: MetadataCredentials = serde_json::from_str(&text).map_err(|e| {
+            CredentialsError::answer(
+                NAME,
+                &url,
+                format!(
+                    "credentials of role {role:?} are not valid json: {}",
+                    redact::json_error(&e)
+                ),
+            )
+        })?;
         if parsed.code != "Success" {
-            return Err(CredentialsError::Http {
-                source_name: NAME,
-                url: url.to_string(),
-                detail: format!(
+            return Err(CredentialsError::answer(
+                NAME,
+                &url,
+                format!(
                     "metadata service returned Code {:?} for role {role:?}",
                     parsed.code
                 ),
-            });
+            ));
         }
         let expiration = signature::parse_timestamp(&parsed.expiration).ok_or_else(|| {
-            CredentialsError::Http {
-                source_name: NAME,
-                url: url.to_string(),
-                detail: format!("unparsable Expiration {:?}", parsed.expiration),
-            }
+            CredentialsError::answer(
+                NAME,
+                &url,
+                format!("unparsable Expiration {:?}", parsed.expiration),
+            )
         })?;
         Ok(Credentials {
             access_key_id: parsed.access_key_id,

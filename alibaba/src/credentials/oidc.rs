@@ -94,7 +94,7 @@ impl OidcProvider {
             .map_err(|error| CredentialsError::File {
                 source_name: self.source_name,
                 path: self.token_file.clone(),
-                error,
+                error: error.into(),
             })?;
         let token = token.trim();
         if token.is_empty() {
@@ -123,6 +123,7 @@ impl OidcProvider {
             "AssumeRoleWithOIDC",
             sts::oidc_query(),
             form,
+            &[token],
         )
         .await
     }

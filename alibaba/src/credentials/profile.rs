@@ -14,6 +14,7 @@ use super::{
     BoxFuture, Credentials, CredentialsError, CredentialsProvider, Result, SecretString,
     StaticProvider,
 };
+use crate::openapi::redact;
 
 const NAME: &str = "profile";
 
@@ -90,12 +91,18 @@ impl ProfileProvider {
                 return Err(CredentialsError::File {
                     source_name: NAME,
                     path: self.path.clone(),
-                    error,
+                    error: error.into(),
                 });
             }
         };
         let config: ConfigFile = serde_json::from_str(&text)
-            .map_err(|e| self.invalid(format!("not a valid cli config: {e}")))?;
+            // The file holds AccessKey secrets; serde would quote a misplaced one.
+            .map_err(|e| {
+                self.invalid(format!(
+                    "not a valid cli config: {}",
+                    redact::json_error(&e)
+                ))
+            })?;
         let wanted = self
             .env
             .first(&[

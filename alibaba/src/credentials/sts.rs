@@ -10,7 +10,7 @@ use url::Url;
 use super::environment::Environment;
 use super::{BoxFuture, Credentials, CredentialsError, CredentialsProvider, Result, SecretString};
 use crate::openapi::endpoint::require_secure_or_loopback;
-use crate::openapi::signature;
+use crate::openapi::{redact, signature};
 
 const STS_VERSION: &str = "2015-04-01";
 
@@ -79,7 +79,9 @@ struct StsResponse {
     message: Option<String>,
 }
 
-/// Sends one STS request and turns the answer into credentials.
+/// Sends one STS request and turns the answer into credentials. `secrets` are what the request
+/// carries (the signing secret, a security token, the signature, an OIDC token): STS may quote
+/// the request back, so its messages are scrubbed of them.
 pub(crate) async fn call(
     http: &reqwest::Client,
     endpoint: &StsEndpoint,
@@ -87,9 +89,10 @@ pub(crate) async fn call(
     action: &'static str,
     query: Vec<(String, String)>,
     form: Vec<(String, String)>,
+    secrets: &[&str],
 ) -> Result<Credentials> {
-    let url = endpoint.url().as_str();
-    let mut target = endpoint.url().clone();
+    let url = endpoint.url();
+    let mut target = url.clone();
     target.set_query(Some(&signature::canonical_query(&query)));
     let mut request = http.post(target);
     if !form.is_empty() {
@@ -111,31 +114,33 @@ pub(crate) async fn call(
     let response = request
         .send()
         .await
-        .map_err(|e| CredentialsError::http(source_name, url, &e))?;
+        .map_err(|e| CredentialsError::http(source_name, url, e))?;
     let status = response.status();
     let body = response
         .bytes()
         .await
-        .map_err(|e| CredentialsError::http(source_name, url, &e))?;
-    let parsed: StsResponse =
-        serde_json::from_slice(&body).map_err(|e| CredentialsError::Http {
+        .map_err(|e| CredentialsError::http(source_name, url, e))?;
+    let parsed: StsResponse = serde_json::from_slice(&body).map_err(|e| {
+        CredentialsError::answer(
             source_name,
-            url: url.to_string(),
-            detail: format!(
-                "sts {action} returned http {status} with a body that is not sts json: {e}"
+            url,
+            format!(
+                "sts {action} returned http {status} with a body that is not sts json: {}",
+                redact::json_error(&e)
             ),
-        })?;
+        )
+    })?;
     match parsed.credentials {
         Some(c) if status.is_success() => {
             let expiration = signature::parse_timestamp(&c.expiration).ok_or_else(|| {
-                CredentialsError::Http {
+                CredentialsError::answer(
                     source_name,
-                    url: url.to_string(),
-                    detail: format!(
+                    url,
+                    format!(
                         "sts {action} returned an unparsable Expiration {:?}",
                         c.expiration
                     ),
-                }
+                )
             })?;
             Ok(Credentials {
                 access_key_id: c.access_key_id,
@@ -148,8 +153,11 @@ pub(crate) async fn call(
         _ => Err(CredentialsError::Sts {
             source_name,
             action,
-            code: parsed.code.unwrap_or_else(|| format!("http {status}")),
-            message: parsed.message.unwrap_or_default(),
+            code: redact::scrub(
+                &parsed.code.unwrap_or_else(|| format!("http {status}")),
+                secrets,
+            ),
+            message: redact::scrub(&parsed.message.unwrap_or_default(), secrets),
         }),
     }
 }
@@ -218,10 +226,14 @@ impl RamRoleArnProvider {
             params.push(("ExternalId".into(), external_id.clone()));
         }
         let to_sign = signature::rpc_string_to_sign("POST", &params);
-        params.push((
-            "Signature".into(),
-            signature::rpc_signature(source.access_key_secret.expose(), &to_sign),
-        ));
+        let signed = signature::rpc_signature(source.access_key_secret.expose(), &to_sign);
+        params.push(("Signature".into(), signed.clone()));
+        let secrets = [
+            Some(source.access_key_secret.expose()),
+            source.security_token.as_ref().map(|t| t.expose()),
+            Some(signed.as_str()),
+        ];
+        let secrets: Vec<&str> = secrets.into_iter().flatten().collect();
         call(
             &self.http,
             &self.endpoint,
@@ -229,6 +241,7 @@ impl RamRoleArnProvider {
             "AssumeRole",
             params,
             Vec::new(),
+            &secrets,
         )
         .await
     }

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use url::Url;
 
 use super::endpoint::{self, ServiceEndpoint};
-use super::error::{ApiError, Error, Result, describe_transport};
+use super::error::{ApiError, Error, Result};
+use super::redact;
 use super::request::{Request, SignedRequest};
 use super::retry::RetryPolicy;
 use super::signature::SignatureMethod;
@@ -75,6 +76,8 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .user_agent(config.user_agent.clone())
+            // A redirect would resend the signed request, credentials and all, elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         if let Some(pem) = &config.ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
@@ -136,7 +139,7 @@ impl Client {
             operation: action,
             host: self.host.clone(),
             attempts: 1,
-            detail: describe_transport(&e),
+            detail: redact::transport_detail(e),
         };
         let response = signed.send().await.map_err(transport)?;
         let status = response.status().as_u16();
@@ -153,16 +156,24 @@ impl Client {
                 operation: action,
                 http_status: status,
                 detail: format!(
-                    "{action} response is not the expected json ({} bytes): {e}",
-                    body.len()
+                    "{action} response is not the expected json ({} bytes): {}",
+                    body.len(),
+                    redact::json_error(&e)
                 ),
             });
         }
-        Err(self.error_answer(action, status, &body))
+        Err(self.error_answer(action, status, &body, &creds))
     }
 
-    /// The typed error of a non-2xx answer.
-    fn error_answer(&self, action: &'static str, status: u16, body: &[u8]) -> Error {
+    /// The typed error of a non-2xx answer. Its message may quote the request (a
+    /// `SignatureDoesNotMatch` quotes the string to sign), so it is scrubbed of `creds`.
+    fn error_answer(
+        &self,
+        action: &'static str,
+        status: u16,
+        body: &[u8],
+        creds: &Credentials,
+    ) -> Error {
         // RPC products spell the fields `Code`, `Message`, `RequestId`; ROA ones (CS) send
         // `code`, `message`, `requestId`.
         #[derive(serde::Deserialize)]
@@ -177,13 +188,20 @@ impl Client {
         }
         let service = self.service;
         match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(e) => Error::from_api(ApiError {
-                operation: action,
-                http_status: status,
-                code: e.code,
-                message: e.message,
-                request_id: e.request_id,
-            }),
+            Ok(e) => {
+                let secrets = [
+                    Some(creds.access_key_secret.expose()),
+                    creds.security_token.as_ref().map(|t| t.expose()),
+                ];
+                let secrets: Vec<&str> = secrets.into_iter().flatten().collect();
+                Error::from_api(ApiError {
+                    operation: action,
+                    http_status: status,
+                    code: redact::scrub(&e.code, &secrets),
+                    message: redact::scrub(&e.message, &secrets),
+                    request_id: e.request_id,
+                })
+            }
             // A proxy or load balancer may answer 5xx/429 without the product's JSON; still
             // retryable.
             Err(_) if status >= 500 || status == 429 => Error::from_api(ApiError {
@@ -197,8 +215,9 @@ impl Client {
                 operation: action,
                 http_status: status,
                 detail: format!(
-                    "error response is not {service} error json ({} bytes): {e}",
-                    body.len()
+                    "error response is not {service} error json ({} bytes): {}",
+                    body.len(),
+                    redact::json_error(&e)
                 ),
             },
         }

@@ -1,6 +1,7 @@
 //! Errors of OpenAPI calls as every product answers them: an error answer (code, message,
 //! request id), throttling, transport failures, malformed answers, missing credentials. A service
-//! module maps these into its own typed error; none contains credentials or payloads.
+//! module maps these into its own typed error; none contains credentials or payloads (the
+//! client builds them through [`super::redact`]).
 
 use crate::credentials::CredentialsError;
 
@@ -107,30 +108,6 @@ pub fn is_credentials_code(code: &str) -> bool {
         || code == "IncompleteSignature"
         || code.starts_with("SignatureNonceUsed")
         || code == "IllegalTimestamp"
-}
-
-/// The `detail` of a transport error: reqwest's message plus its causes, without duplication.
-pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
-    let mut detail = if error.is_timeout() {
-        "timed out".to_string()
-    } else {
-        // The URL is already named by the error's `host`; keep the message short.
-        let mut text = error.to_string();
-        if let Some(url) = error.url() {
-            text = text.replace(&format!(" for url ({url})"), "");
-        }
-        text
-    };
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !detail.contains(&text) {
-            detail.push_str(": ");
-            detail.push_str(&text);
-        }
-        cause = c.source();
-    }
-    detail
 }
 
 #[cfg(test)]

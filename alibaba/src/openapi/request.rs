@@ -162,12 +162,33 @@ impl Request {
 }
 
 /// A request ready to send: everything the signature covers, nothing left to compute.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignedRequest {
     pub method: &'static str,
     pub url: Url,
     pub headers: Params,
     pub body: Vec<u8>,
+}
+
+/// Names only: the query and headers hold the signature and the security token, the body may
+/// hold a payload.
+impl std::fmt::Debug for SignedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let query: Vec<String> = self
+            .url
+            .query_pairs()
+            .map(|(name, _)| name.into_owned())
+            .collect();
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("SignedRequest")
+            .field("method", &self.method)
+            .field("host", &self.url.host_str())
+            .field("path", &self.url.path())
+            .field("query_names", &query)
+            .field("header_names", &headers)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +268,18 @@ mod tests {
         let query = signed.url.query().unwrap();
         assert!(query.contains("Action=DescribeKey") && query.contains("Signature="));
         assert!(query.contains("SecurityToken=token"));
+        let signature = signed
+            .url
+            .query_pairs()
+            .find(|(name, _)| name == "Signature")
+            .unwrap()
+            .1
+            .into_owned();
+        let shown = format!("{signed:?}");
+        assert!(
+            shown.contains("\"SecurityToken\"") && !shown.contains(&signature),
+            "Debug names the parameters, never their values: {shown}"
+        );
 
         let roa = Request::roa("2015-12-15", "DescribeClusters", "GET", "/clusters", None);
         let err = sign(&roa, SignatureMethod::RpcHmacSha1).unwrap_err();
