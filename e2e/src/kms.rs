@@ -299,6 +299,10 @@ fn spawn_plugin(
     if options.key_id_mode != KeyIdMode::default() {
         args.push(format!("--key-id-mode={}", options.key_id_mode.as_str()));
     }
+    if options.abstract_sockets {
+        // What KMS v1 layouts need, and what the plugin refuses unless told.
+        args.push("--allow-abstract-socket".into());
+    }
     Ok(Supervised::spawn(
         "kms plugin",
         Path::new("/usr/bin/env"),

@@ -509,7 +509,8 @@ mod tests {
         assert_eq!(view(&removed).metadata.finalizers, ["example.com/audit"]);
         assert!(view(&old).metadata.deletion_timestamp.is_some());
 
-        let edits: [(&str, fn(&mut serde_json::Value)); 5] = [
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit); 5] = [
             ("data", |v| v["data"]["password"] = "b3RoZXI=".into()),
             ("type", |v| v["type"] = "kubernetes.io/tls".into()),
             ("label", |v| v["metadata"]["labels"]["app"] = "web".into()),
