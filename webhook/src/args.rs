@@ -136,6 +136,16 @@ pub struct Args {
     #[arg(long, env = "SECRETKMS_MAX_BODY_BYTES", default_value_t = 8 << 20)]
     pub max_body_bytes: usize,
 
+    /// Connections open at once on each port; a new one beyond it is closed at once (counted in
+    /// secretkms_connections_refused_total). The apiserver keeps a few per webhook.
+    #[arg(long, env = "SECRETKMS_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+
+    /// Time a client has to send a request's headers, on both ports; it also closes
+    /// keep-alive connections idle for longer.
+    #[arg(long, env = "SECRETKMS_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = duration::parse)]
+    pub header_read_timeout: Duration,
+
     /// Deadline for a review when the apiserver sends no `?timeout=`.
     #[arg(long, env = "SECRETKMS_DEFAULT_TIMEOUT", default_value = "10s", value_parser = duration::parse)]
     pub default_timeout: Duration,

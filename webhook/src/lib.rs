@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod app;
 pub mod args;
+pub mod connection_cap;
 pub mod key_lookup;
 pub mod metrics;
 pub mod server;

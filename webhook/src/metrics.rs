@@ -45,6 +45,12 @@ struct WeakeningLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PortLabels {
+    /// `admission` or `metrics`.
+    port: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
 }
@@ -72,6 +78,7 @@ pub struct Metrics {
     cert_reloads: Family<ResultLabels, Counter>,
     source_errors: Family<SourceLabels, Counter>,
     weakened: Family<WeakeningLabels, Gauge>,
+    connections_refused: Family<PortLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -130,6 +137,12 @@ impl Metrics {
             "1 for each weakening of the guard accepted at start by --allow-weakening: state-file (its facts override live sources), unguarded-secret-writes (Secret writes are not denied)",
             weakened.clone(),
         );
+        let connections_refused = Family::<PortLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "New connections closed at once because the port had --max-connections open",
+            connections_refused.clone(),
+        );
         Self {
             registry,
             requests,
@@ -139,6 +152,7 @@ impl Metrics {
             cert_reloads,
             source_errors,
             weakened,
+            connections_refused,
         }
     }
 
@@ -151,6 +165,13 @@ impl Metrics {
                 })
                 .set(1);
         }
+    }
+
+    /// A new connection closed because its port had `--max-connections` open.
+    pub fn connection_refused(&self, port: &'static str) {
+        self.connections_refused
+            .get_or_create(&PortLabels { port })
+            .inc();
     }
 
     /// A decided review, counted by the decision's kind.

@@ -18,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, App};
 use crate::args::{Args, LogFormat};
+use crate::connection_cap::{self, ConnectionCap};
 use crate::key_lookup::KmsKeyLookup;
 use crate::metrics::Metrics;
 use crate::sources::{self, StateHub};
@@ -61,6 +62,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         pod_name,
         max_concurrent_evaluations,
         max_body_bytes,
+        max_connections,
+        header_read_timeout,
         default_timeout,
         shutdown_grace,
         log: _,
@@ -226,13 +229,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
     let handle = axum_server::Handle::new();
     if let Some(addr) = metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the metrics port {addr}"))?;
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("binding the metrics port {addr}"))?;
+        listener.set_nonblocking(true)?;
         tracing::info!(address = %listener.local_addr()?, "metrics listening (http)");
         let router = app::metrics_router(app.clone());
+        // Not under the shutdown handle: during the grace period it keeps answering /readyz
+        // (not ready) and /metrics.
+        let mut server = axum_server::from_tcp(listener)?.acceptor(ConnectionCap::new(
+            max_connections,
+            "metrics",
+            app.metrics.clone(),
+        ));
+        connection_cap::limit_headers(server.http_builder(), header_read_timeout);
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
+            if let Err(e) = server.serve(router.into_make_service()).await {
                 tracing::error!(error = %e, "metrics server stopped");
             }
         });
@@ -241,15 +252,18 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding the admission port {listen}"))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
+    let cap = ConnectionCap::new(max_connections, "admission", app.metrics.clone());
     let mut server =
         axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(Arc::new(tls_config)))?
+            .map(|tls| tls.acceptor(cap))
             .handle(handle.clone());
-    // The apiserver keeps connections to webhooks alive; idle ones are closed by it.
+    // The apiserver keeps connections to webhooks alive (and closes its idle ones after 90 s).
     server
         .http_builder()
         .http1()
         .keep_alive(true)
         .max_buf_size(max_body_bytes.max(64 << 10) + (64 << 10));
+    connection_cap::limit_headers(server.http_builder(), header_read_timeout);
     tokio::spawn(shutdown_on_signal(app.clone(), handle, shutdown_grace));
     tracing::info!(
         address = %bound,

@@ -86,7 +86,13 @@ fn is_too_large(e: &axum::Error) -> bool {
     false
 }
 
-/// The apiserver's remaining budget (`?timeout=10s`) minus a margin, or the default.
+/// The longest `?timeout=` honoured: the apiserver allows a webhook at most 30 s
+/// (`timeoutSeconds`), so a longer one is not the apiserver's and must not hold a body read or
+/// an evaluation slot longer.
+const MAX_BUDGET: Duration = Duration::from_secs(30);
+
+/// The apiserver's remaining budget (`?timeout=10s`) minus a margin, or the default; never more
+/// than [`MAX_BUDGET`].
 fn budget(query: Option<&str>, default: Duration) -> Duration {
     let sent = query
         .into_iter()
@@ -94,6 +100,7 @@ fn budget(query: Option<&str>, default: Duration) -> Duration {
         .find_map(|kv| kv.strip_prefix("timeout="))
         .and_then(|v| secretkms_alibaba::duration::parse(v).ok());
     sent.unwrap_or(default)
+        .min(MAX_BUDGET)
         .saturating_sub(DEADLINE_MARGIN)
         .max(Duration::from_millis(100))
 }
@@ -115,6 +122,11 @@ mod tests {
         assert_eq!(
             budget(None, Duration::from_secs(5)),
             Duration::from_millis(4800)
+        );
+        assert_eq!(
+            budget(Some("timeout=1h"), Duration::from_secs(5)),
+            Duration::from_millis(29_800),
+            "no longer than the apiserver ever waits"
         );
         assert_eq!(
             budget(Some("timeout=junk"), Duration::from_secs(5)),

@@ -57,8 +57,10 @@ fn start(pki: &Pki, extra: &[&str], env: &[(&str, String)], use_env_for_files: b
         }
         cmd.arg("--allow-weakening=state-file");
     }
+    if !extra.iter().any(|a| a.starts_with("--metrics-listen")) {
+        cmd.arg("--metrics-listen=off");
+    }
     cmd.args([
-        "--metrics-listen=off",
         "--apiserver-probe=false",
         "--watch-secret-encryption=false",
         "--status-writeback=false",
@@ -367,4 +369,110 @@ async fn sigterm_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "exit status {status}");
+}
+
+/// Reads until the server closes the connection (EOF or reset), for at most `within`; false if
+/// it is still open then.
+async fn closed_by_the_server(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // hyper may answer 408 before closing; keep reading to the close.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn connect(port: u16) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_on_both_ports_while_others_are_served() {
+    use tokio::io::AsyncWriteExt as _;
+    let pki = Pki::new("ca");
+    let metrics = free_port();
+    let w = start(
+        &pki,
+        &[
+            "--header-read-timeout=1s",
+            &format!("--metrics-listen=127.0.0.1:{metrics}"),
+        ],
+        &[],
+        false,
+    );
+    // Plain HTTP: headers begun and never finished.
+    let mut slow_headers = connect(metrics).await;
+    slow_headers
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // TLS: a connection that never says hello (axum-server's 10 s handshake timeout).
+    let mut silent = connect(w.port).await;
+
+    let c = client(&pki.ca, None, false);
+    for _ in 0..3 {
+        let resp = validate(&c, w.port).await.unwrap();
+        assert_eq!(resp.status(), 200, "others are served meanwhile");
+    }
+    assert!(
+        closed_by_the_server(&mut slow_headers, Duration::from_secs(10)).await,
+        "a client that does not finish its headers is cut off"
+    );
+    assert!(
+        closed_by_the_server(&mut silent, Duration::from_secs(20)).await,
+        "a client that never completes the TLS handshake is cut off"
+    );
+    let resp = validate(&c, w.port).await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_and_counted() {
+    let pki = Pki::new("ca");
+    let metrics = free_port();
+    let _w = start(
+        &pki,
+        &[
+            "--max-connections=2",
+            &format!("--metrics-listen=127.0.0.1:{metrics}"),
+        ],
+        &[],
+        false,
+    );
+    let wait = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", metrics)).is_err() {
+        assert!(wait.elapsed() < Duration::from_secs(20), "metrics port");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the probing connection above be dropped by the server.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first = connect(metrics).await;
+    let _second = connect(metrics).await;
+    let mut third = connect(metrics).await;
+    assert!(
+        closed_by_the_server(&mut third, Duration::from_secs(5)).await,
+        "a connection beyond --max-connections is closed at once"
+    );
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = body
+        .lines()
+        .find(|l| l.starts_with("secretkms_connections_refused_total{port=\"metrics\"}"))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(!refused.ends_with(" 0"), "{refused}");
 }
