@@ -40,6 +40,21 @@ async fn peer_call_helper() {
     }
 }
 
+/// A copy of this test binary that uid 65534 can execute: the build directory may sit under a
+/// home directory only root can traverse (`/root/.cache/...`).
+fn exe_for_nobody() -> &'static std::path::Path {
+    static COPY: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    let (_, path) = COPY.get_or_init(|| {
+        let dir = traversable_dir();
+        let path = dir.path().join("peer-call-helper");
+        std::fs::copy(std::env::current_exe().unwrap(), &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, path)
+    });
+    path
+}
+
 /// Calls Status on `address` from a process running as uid and gid 65534: its healthz, or why
 /// the call failed.
 async fn call_as_nobody(address: &SocketAddress) -> Result<String, String> {
@@ -47,7 +62,7 @@ async fn call_as_nobody(address: &SocketAddress) -> Result<String, String> {
         rustix::process::geteuid().is_root(),
         "running the second process as uid {NOBODY} needs root"
     );
-    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+    let output = tokio::process::Command::new(exe_for_nobody())
         .args([
             "--exact",
             "socket_access::peer_call_helper",

@@ -158,12 +158,18 @@ fn not_configured(
     let error = declared.and_then(|s| s.last_error.as_deref());
     let never_answered = declared.is_some_and(|s| s.age_seconds.is_none());
     match error {
-        Some(error) if never_answered => {
-            let reason = format!(
-                "the SecretEncryption named cluster has never been read ({error}), so whether \
-                 Secret encryption is required is unknown; fix: install the secretkms CRD and \
-                 let the webhook get, list and watch secretencryptions.secretkms.io"
-            );
+        _ if never_answered => {
+            let reason = match error {
+                Some(error) => format!(
+                    "the SecretEncryption named cluster has never been read ({error}), so \
+                     whether Secret encryption is required is unknown; fix: install the \
+                     secretkms CRD and let the webhook get, list and watch \
+                     secretencryptions.secretkms.io"
+                ),
+                None => "the SecretEncryption named cluster has not been read yet, so whether \
+                         Secret encryption is required is unknown; fix: retry in a few seconds"
+                    .to_owned(),
+            };
             if settings.enforcement == Some(Enforcement::Audit) {
                 Verdict::allow()
                     .warn(format!("secretkms audit mode, would deny: {reason}"))

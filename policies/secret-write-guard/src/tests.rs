@@ -171,6 +171,13 @@ fn a_declaration_never_read_denies_with_its_error() {
         &v,
         "would deny: the SecretEncryption named cluster has never been read",
     );
+
+    // Expected but not asked yet (the webhook just started): not "nothing declared" either.
+    s.sources[0] = source("declared", None, None);
+    denied_with(
+        &run(&s, &Settings::default()),
+        &["has not been read yet", "retry in a few seconds"],
+    );
 }
 
 #[test]
