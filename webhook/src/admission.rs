@@ -28,7 +28,7 @@ mod failure;
 mod review_body;
 
 pub use failure::Failure;
-pub use review_body::ReviewBody;
+pub use review_body::{BodyBudget, ReviewBody};
 
 pub async fn validate(State(app): State<Arc<App>>, body: ReviewBody) -> Response {
     match answer(&app, body).await {
@@ -45,6 +45,7 @@ async fn answer(app: &Arc<App>, body: ReviewBody) -> Result<Decided, Failure> {
     let deadline = body.deadline();
     let ReviewBody {
         bytes,
+        share,
         arrived,
         budget,
     } = body;
@@ -64,6 +65,7 @@ async fn answer(app: &Arc<App>, body: ReviewBody) -> Result<Decided, Failure> {
             // `until` bounds), not when the timer below answers 503.
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
+                let _share = share;
                 decide(&evaluator, &bytes, &observations, until)
             })
             .await

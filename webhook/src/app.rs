@@ -14,7 +14,7 @@ use secretkms_core::policy::PolicySet;
 use secretkms_core::webhook_readyz;
 use tokio::sync::Semaphore;
 
-use crate::admission;
+use crate::admission::{self, BodyBudget};
 use crate::metrics::Metrics;
 use crate::sources::StateHub;
 use crate::weakening::Weakening;
@@ -27,6 +27,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Bounds concurrent evaluations: each runs on a blocking thread and holds a pool slot.
     pub evaluations: Arc<Semaphore>,
+    /// Bounds the review bodies held at once ([`crate::memory_budget`]).
+    pub bodies: BodyBudget,
     /// The deadline of a review whose apiserver sent no `?timeout=`.
     pub default_timeout: Duration,
     /// Larger review bodies are refused with 413 ([`admission::ReviewBody`]).

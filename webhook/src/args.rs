@@ -127,7 +127,8 @@ pub struct Args {
     #[arg(long, env = "SECRETKMS_POD_NAME", default_value = "secretkms-webhook")]
     pub pod_name: String,
 
-    /// Policy evaluations that may run at once; more wait. Defaults to the number of CPUs.
+    /// Policy evaluations that may run at once; more wait. Defaults to the number of CPUs; with
+    /// a cgroup memory limit, lowered to what it holds (see the memory budget in the README).
     #[arg(long, env = "SECRETKMS_MAX_CONCURRENT_EVALUATIONS")]
     pub max_concurrent_evaluations: Option<usize>,
 

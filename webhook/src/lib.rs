@@ -11,6 +11,7 @@ pub mod app;
 pub mod args;
 pub mod connection_cap;
 pub mod key_lookup;
+pub mod memory_budget;
 pub mod metrics;
 pub mod server;
 pub mod sources;

@@ -22,7 +22,8 @@ use crate::connection_cap::{self, ConnectionCap};
 use crate::key_lookup::KmsKeyLookup;
 use crate::metrics::Metrics;
 use crate::sources::{self, StateHub};
-use crate::{tls, weakening};
+use crate::admission::BodyBudget;
+use crate::{memory_budget, tls, weakening};
 
 /// Runs the webhook until SIGTERM or SIGINT.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -80,13 +81,35 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     )?);
     let tls_config = tls::server_config(certs.resolver(), client_ca_file.as_deref(), provider)?;
 
-    let concurrency = max_concurrent_evaluations
-        .unwrap_or_else(|| {
+    // LoadError names the file, the policy and the field; its source (an OS error) is kept in
+    // the chain and printed once by `main`'s `{:#}`.
+    let config = match &policy_config {
+        Some(path) => PolicyConfig::from_file(path)?,
+        None => PolicyConfig::builtin(),
+    };
+    let limit_bytes = memory_budget::cgroup_limit(std::path::Path::new("/sys/fs/cgroup"));
+    let budget = memory_budget::plan(memory_budget::Inputs {
+        limit_bytes,
+        evaluations: max_concurrent_evaluations.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
-        })
-        .max(1);
+        }),
+        guest_bytes: config
+            .policies
+            .iter()
+            .map(|p| p.memory_limit_bytes)
+            .max()
+            .unwrap_or(0),
+        max_body_bytes,
+    })?;
+    tracing::info!(
+        memory_limit_bytes = limit_bytes,
+        evaluations = budget.evaluations,
+        body_bytes = budget.body_bytes,
+        "memory budget"
+    );
+    let concurrency = budget.evaluations;
     let runtime = PolicyRuntime::new(RuntimeConfig {
         max_instances: u32::try_from(concurrency * 2).unwrap_or(u32::MAX).max(8),
         cache: match policy_cache_dir.as_deref() {
@@ -96,12 +119,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         },
         ..Default::default()
     })?;
-    // LoadError names the file, the policy and the field; its source (an OS error) is kept in
-    // the chain and printed once by `main`'s `{:#}`.
-    let config = match &policy_config {
-        Some(path) => PolicyConfig::from_file(path)?,
-        None => PolicyConfig::builtin(),
-    };
     let config_origin = policy_config
         .as_ref()
         .map(|p| p.display().to_string())
@@ -221,6 +238,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         state: hub,
         metrics,
         evaluations: Arc::new(Semaphore::new(concurrency)),
+        bodies: BodyBudget::new(budget.body_bytes),
         default_timeout,
         max_body_bytes,
         weakenings,

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
 use http_body_util::LengthLimitError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::Failure;
@@ -17,10 +18,37 @@ use crate::app::App;
 /// Time kept back from the apiserver's deadline to get the answer onto the wire.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 
+/// Bytes of review bodies that may be held at once, counted in KiB: a body takes its share
+/// (by `Content-Length`, else the largest allowed) before it is read and gives it back when its
+/// review is answered, so many large reviews at once wait instead of exhausting memory.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    kib: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> Self {
+        Self {
+            kib: Arc::new(Semaphore::new((bytes / 1024).clamp(1, Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// The share of a body of `bytes`, waited for until `deadline`.
+    async fn take(&self, bytes: usize, deadline: Instant) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        tokio::time::timeout_at(deadline, self.kib.clone().acquire_many_owned(kib))
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
 /// A JSON body within `--max-body-bytes`, read before its deadline.
 #[derive(Debug)]
 pub struct ReviewBody {
     pub bytes: Bytes,
+    /// The body's share of the [`BodyBudget`], held until the review is answered.
+    pub share: OwnedSemaphorePermit,
     /// When the request arrived, before its body was read.
     pub arrived: Instant,
     /// The answer must be on the wire by `arrived + budget`.
@@ -39,10 +67,28 @@ impl FromRequest<Arc<App>> for ReviewBody {
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Failure> {
         let arrived = Instant::now();
         let budget = budget(req.uri().query(), app.default_timeout);
-        let read = read(req, app.max_body_bytes, arrived, budget).await;
-        let bytes = read.inspect_err(|failure| failure.record(&app.metrics))?;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let share = match declared {
+            Some(n) if n > app.max_body_bytes => None,
+            n => app.bodies.take(n.unwrap_or(app.max_body_bytes), arrived + budget).await,
+        };
+        let read = match (declared, share) {
+            (Some(n), _) if n > app.max_body_bytes => Err(Failure::TooLarge {
+                limit: app.max_body_bytes,
+            }),
+            (_, None) => Err(Failure::Late { budget }),
+            (_, Some(share)) => read(req, app.max_body_bytes, arrived, budget)
+                .await
+                .map(|bytes| (bytes, share)),
+        };
+        let (bytes, share) = read.inspect_err(|failure| failure.record(&app.metrics))?;
         Ok(Self {
             bytes,
+            share,
             arrived,
             budget,
         })

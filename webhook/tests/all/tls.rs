@@ -484,3 +484,53 @@ async fn connections_beyond_the_cap_are_closed_and_counted() {
         .unwrap_or_else(|| panic!("{body}"));
     assert!(!refused.ends_with(" 0"), "{refused}");
 }
+
+/// The process's peak resident set (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    kib * 1024
+}
+
+#[tokio::test]
+async fn concurrent_maximum_size_updates_stay_within_the_charts_memory_limit() {
+    // The chart's limit; the webhook plans its evaluations and bodies for it (memory_budget).
+    const LIMIT: u64 = 256 << 20;
+    let pki = Pki::new("ca");
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let w = start(&pki, &[], &[], false);
+    let mut v: serde_json::Value = serde_json::from_str(&review("big", false)).unwrap();
+    v["request"]["operation"] = "UPDATE".into();
+    v["request"]["object"]["data"]["blob"] = "QUJD".repeat((1 << 20) / 3).into();
+    v["request"]["oldObject"] = v["request"]["object"].clone();
+    let body = v.to_string();
+    assert!(body.len() > 2_700_000, "a 1 MiB Secret UPDATE");
+    let c = client(&pki.ca, None, false);
+    let before = peak_rss(w.child.id());
+    for _round in 0..5 {
+        let sends = (0..4 * cpus).map(|_| {
+            c.post(format!("https://127.0.0.1:{}/validate?timeout=10s", w.port))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        });
+        for resp in futures::future::join_all(sends).await {
+            assert_eq!(resp.unwrap().status(), 200);
+        }
+    }
+    let peak = peak_rss(w.child.id());
+    eprintln!(
+        "peak RSS: {} MiB before, {} MiB after {} rounds of {} concurrent {:.1} MB UPDATE reviews",
+        before >> 20,
+        peak >> 20,
+        5,
+        4 * cpus,
+        body.len() as f64 / 1e6
+    );
+    assert!(peak < LIMIT, "peak RSS {peak} bytes is over the chart's limit of {LIMIT}");
+}
