@@ -40,6 +40,9 @@ pub async fn validate(State(app): State<Arc<App>>, body: ReviewBody) -> Response
     }
 }
 
+/// Kept between the end of an evaluation and the 503 timer, to encode and send its answer.
+const EVALUATION_MARGIN: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Decodes and evaluates on a blocking thread, under the evaluation semaphore and the deadline.
 async fn answer(app: &Arc<App>, body: ReviewBody) -> Result<Decided, Failure> {
     let deadline = body.deadline();
@@ -60,7 +63,9 @@ async fn answer(app: &Arc<App>, body: ReviewBody) -> Result<Decided, Failure> {
                 .expect("the semaphore is never closed");
             let observations = app.state.snapshot();
             let evaluator = app.clone();
-            let until = deadline.into_std();
+            // A little before the 503 timer: a policy still running is stopped and answers
+            // with its failure mode in time, rather than racing the timer.
+            let until = deadline.into_std() - EVALUATION_MARGIN;
             // The permit moves into the work: the slot frees when the evaluation stops (which
             // `until` bounds), not when the timer below answers 503.
             tokio::task::spawn_blocking(move || {

@@ -34,7 +34,7 @@ pub struct Budget {
     pub body_bytes: usize,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error(
     "the memory limit of {limit} bytes cannot hold one evaluation: {RESERVED_BYTES} bytes for the \
      webhook itself, {guest} for a policy instance (memoryLimitBytes) and {body} for a review \
@@ -109,7 +109,10 @@ mod tests {
         let b = plan(inputs(Some(256), 4)).unwrap();
         assert_eq!(b.evaluations, 2);
         assert_eq!(b.body_bytes as u64, 192 * MIB - 2 * 64 * MIB);
-        assert!(b.body_bytes >= b.evaluations * (8 << 20), "each evaluation's body fits");
+        assert!(
+            b.body_bytes >= b.evaluations * (8 << 20),
+            "each evaluation's body fits"
+        );
     }
 
     #[test]
@@ -136,9 +139,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(cgroup_limit(dir.path()), None);
         std::fs::create_dir(dir.path().join("memory")).unwrap();
-        std::fs::write(dir.path().join("memory/memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        std::fs::write(
+            dir.path().join("memory/memory.limit_in_bytes"),
+            "9223372036854771712\n",
+        )
+        .unwrap();
         assert_eq!(cgroup_limit(dir.path()), None, "v1's unlimited");
-        std::fs::write(dir.path().join("memory/memory.limit_in_bytes"), "268435456\n").unwrap();
+        std::fs::write(
+            dir.path().join("memory/memory.limit_in_bytes"),
+            "268435456\n",
+        )
+        .unwrap();
         assert_eq!(cgroup_limit(dir.path()), Some(256 * MIB));
         std::fs::write(dir.path().join("memory.max"), "max\n").unwrap();
         assert_eq!(cgroup_limit(dir.path()), None, "v2 first: unlimited");

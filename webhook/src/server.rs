@@ -16,13 +16,13 @@ use secretkms_core::policy::{
 use tokio::sync::Semaphore;
 use tracing_subscriber::EnvFilter;
 
+use crate::admission::BodyBudget;
 use crate::app::{self, App};
 use crate::args::{Args, LogFormat};
 use crate::connection_cap::{self, ConnectionCap};
 use crate::key_lookup::KmsKeyLookup;
 use crate::metrics::Metrics;
 use crate::sources::{self, StateHub};
-use crate::admission::BodyBudget;
 use crate::{memory_budget, tls, weakening};
 
 /// Runs the webhook until SIGTERM or SIGINT.

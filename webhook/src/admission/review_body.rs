@@ -29,7 +29,9 @@ pub struct BodyBudget {
 impl BodyBudget {
     pub fn new(bytes: usize) -> Self {
         Self {
-            kib: Arc::new(Semaphore::new((bytes / 1024).clamp(1, Semaphore::MAX_PERMITS))),
+            kib: Arc::new(Semaphore::new(
+                (bytes / 1024).clamp(1, Semaphore::MAX_PERMITS),
+            )),
         }
     }
 
@@ -74,7 +76,11 @@ impl FromRequest<Arc<App>> for ReviewBody {
             .and_then(|v| v.parse::<usize>().ok());
         let share = match declared {
             Some(n) if n > app.max_body_bytes => None,
-            n => app.bodies.take(n.unwrap_or(app.max_body_bytes), arrived + budget).await,
+            n => {
+                app.bodies
+                    .take(n.unwrap_or(app.max_body_bytes), arrived + budget)
+                    .await
+            }
         };
         let read = match (declared, share) {
             (Some(n), _) if n > app.max_body_bytes => Err(Failure::TooLarge {

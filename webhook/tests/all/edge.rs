@@ -10,7 +10,9 @@ use tower::ServiceExt;
 
 use secretkms_core::policy::PolicySpec;
 
-use crate::support::{app, app_with, counter, disabled, healthy, policy_set, review, test_policy};
+use crate::support::{
+    app, app_with, counter, disabled, healthy, policies, policy_set, review, test_policy,
+};
 
 const LIMIT: usize = 8 << 20;
 const TRAP: &str = include_str!("../../../core/tests/data/trap.wat");
@@ -161,14 +163,43 @@ async fn a_fail_closed_policy_that_traps_is_http_200_with_code_500_naming_it() {
 }
 
 #[tokio::test]
-async fn a_review_not_decided_before_its_deadline_is_503_and_counted_as_a_timeout() {
+async fn a_policy_still_running_at_the_reviews_deadline_is_stopped_and_fails_closed_in_time() {
     // The policy may spin for a second; the apiserver gives 250 ms, of which the webhook keeps
-    // 200 ms back (floored at 100 ms).
+    // 200 ms back (floored at 100 ms): the guest is stopped there and its failure mode answers.
     let spinner = PolicySpec {
         timeout_ms: 1_000,
         ..test_policy("spinner", LOOP)
     };
     let app = app_with(policy_set(vec![spinner]), Some(healthy()), LIMIT);
+    let (status, json) = post_to(
+        app.clone(),
+        "/validate?timeout=250ms",
+        "application/json",
+        review("uid-late", false),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let r = &json["response"];
+    assert_eq!(r["allowed"], false, "{json}");
+    assert_eq!(r["status"]["code"], 500, "{json}");
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped at the review's deadline"),
+        "{json}"
+    );
+    assert_eq!(
+        counter(&app, "admission_unanswered", &[("reason", "timeout")]).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_review_not_decided_before_its_deadline_is_503_and_counted_as_a_timeout() {
+    // Every evaluation slot is taken, so the review cannot even start before its deadline.
+    let app = app_with(policies(), Some(healthy()), LIMIT);
+    let _all_slots = app.evaluations.clone().acquire_many_owned(2).await.unwrap();
     let (status, json) = post_to(
         app.clone(),
         "/validate?timeout=250ms",

@@ -502,7 +502,9 @@ async fn concurrent_maximum_size_updates_stay_within_the_charts_memory_limit() {
     // The chart's limit; the webhook plans its evaluations and bodies for it (memory_budget).
     const LIMIT: u64 = 256 << 20;
     let pki = Pki::new("ca");
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let w = start(&pki, &[], &[], false);
     let mut v: serde_json::Value = serde_json::from_str(&review("big", false)).unwrap();
     v["request"]["operation"] = "UPDATE".into();
@@ -532,5 +534,8 @@ async fn concurrent_maximum_size_updates_stay_within_the_charts_memory_limit() {
         4 * cpus,
         body.len() as f64 / 1e6
     );
-    assert!(peak < LIMIT, "peak RSS {peak} bytes is over the chart's limit of {LIMIT}");
+    assert!(
+        peak < LIMIT,
+        "peak RSS {peak} bytes is over the chart's limit of {LIMIT}"
+    );
 }
