@@ -190,6 +190,17 @@ fn key_change_guard_asks_the_host_to_describe_the_new_key() {
     );
 }
 
+/// A bare AdmissionRequest creating the SecretEncryption with [`NEW_KEY`], which the key-change
+/// guard describes.
+fn new_key_declared() -> String {
+    format!(
+        r#"{{"uid": "u", "kind": {{"group": "secretkms.io", "version": "v1alpha1", "kind": "SecretEncryption"}},
+            "resource": {{"group": "secretkms.io", "version": "v1alpha1", "resource": "secretencryptions"}},
+            "name": "cluster", "operation": "CREATE", "userInfo": {{"username": "a"}},
+            "object": {{"metadata": {{"name": "cluster"}}, "spec": {{"provider": "alibaba-kms", "key": "{NEW_KEY}"}}}}}}"#
+    )
+}
+
 #[test]
 fn host_call_time_is_not_charged_to_the_policy_deadline() {
     struct Slow;
@@ -214,12 +225,7 @@ fn host_call_time_is_not_charged_to_the_policy_deadline() {
             Arc::new(Slow),
         )
         .unwrap();
-    let request = format!(
-        r#"{{"uid": "u", "kind": {{"group": "secretkms.io", "version": "v1alpha1", "kind": "SecretEncryption"}},
-            "resource": {{"group": "secretkms.io", "version": "v1alpha1", "resource": "secretencryptions"}},
-            "name": "cluster", "operation": "CREATE", "userInfo": {{"username": "a"}},
-            "object": {{"metadata": {{"name": "cluster"}}, "spec": {{"provider": "alibaba-kms", "key": "{NEW_KEY}"}}}}}}"#
-    );
+    let request = new_key_declared();
     let d = evaluate(&set, &request, &healthy());
     assert!(d.policies[0].duration >= Duration::from_millis(60));
     match &d.policies[0].outcome {
@@ -246,12 +252,7 @@ fn a_hanging_kms_lookup_ends_inside_the_reviews_deadline_with_the_guards_denial(
     let set = runtime()
         .load(&PolicyConfig::builtin(), keys.clone())
         .unwrap();
-    let request = format!(
-        r#"{{"uid": "u", "kind": {{"group": "secretkms.io", "version": "v1alpha1", "kind": "SecretEncryption"}},
-            "resource": {{"group": "secretkms.io", "version": "v1alpha1", "resource": "secretencryptions"}},
-            "name": "cluster", "operation": "CREATE", "userInfo": {{"username": "a"}},
-            "object": {{"metadata": {{"name": "cluster"}}, "spec": {{"provider": "alibaba-kms", "key": "{NEW_KEY}"}}}}}}"#
-    );
+    let request = new_key_declared();
     let review = Review::decode_request(&request).unwrap();
     let until = std::time::Instant::now() + Duration::from_millis(300);
     let d = set.evaluate_until(&review, &healthy(), Some(until));

@@ -84,6 +84,9 @@ app.kubernetes.io/part-of: secretkms
 {{- if and (eq .Values.tls.mode "existingSecret") (not .Values.tls.existingSecret.caBundle) }}
 {{- fail "tls.existingSecret.caBundle (the CA's PEM) is required when tls.mode is existingSecret" }}
 {{- end }}
+{{- if and .Values.tls.clientCA.configMap (not .Values.metrics.enabled) }}
+{{- fail "tls.clientCA.configMap needs metrics.enabled: the kubelet's probes have no client certificate, so they use the metrics port" }}
+{{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" }}
 {{- end }}

@@ -174,6 +174,40 @@ fn check_rendering(case: &str, r: &Rendered, ns: &str) {
     );
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{case}");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{case}");
+    // mTLS: the CA is mounted and named, and the kubelet (which has no client certificate)
+    // probes the metrics port instead.
+    let env = |name: &str| {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    let client_ca = env("SECRETKMS_CLIENT_CA_FILE");
+    if case == "client-ca" {
+        assert_eq!(
+            client_ca,
+            Some(json!("/etc/secretkms/client-ca/ca.crt")),
+            "{case}"
+        );
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "client-ca")
+            .unwrap_or_else(|| panic!("{case}: no client-ca volume"));
+        assert_eq!(volume["configMap"]["name"], "apiserver-client-ca", "{case}");
+        for probe in ["readinessProbe", "livenessProbe"] {
+            assert_eq!(
+                c[probe]["httpGet"]["port"], "http-metrics",
+                "{case}: {probe}"
+            );
+        }
+    } else {
+        assert_eq!(client_ca, None, "{case}: no client CA unless asked");
+        assert_eq!(c["readinessProbe"]["httpGet"]["port"], "https", "{case}");
+    }
     assert!(
         c["lifecycle"]["preStop"]["sleep"]["seconds"]
             .as_u64()

@@ -85,4 +85,24 @@ fn lints_strict_with_every_ci_values_file_and_refuses_bad_values() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("choose one"), "{err}");
+    // mTLS without the metrics port: the kubelet could not probe the pod.
+    let err = chart::template(
+        cp,
+        RELEASE,
+        NAMESPACE,
+        &[
+            "--set",
+            "secretEncryption.key=k",
+            "--set",
+            "tls.clientCA.configMap=ca",
+            "--set",
+            "metrics.enabled=false",
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("tls.clientCA.configMap needs metrics.enabled"),
+        "{err}"
+    );
 }

@@ -162,22 +162,28 @@ async fn a_fail_closed_policy_that_traps_is_http_200_with_code_500_naming_it() {
     );
 }
 
-#[tokio::test]
-async fn a_policy_still_running_at_the_reviews_deadline_is_stopped_and_fails_closed_in_time() {
-    // The policy may spin for a second; the apiserver gives 250 ms, of which the webhook keeps
-    // 200 ms back (floored at 100 ms): the guest is stopped there and its failure mode answers.
-    let spinner = PolicySpec {
-        timeout_ms: 1_000,
-        ..test_policy("spinner", LOOP)
-    };
-    let app = app_with(policy_set(vec![spinner]), Some(healthy()), LIMIT);
-    let (status, json) = post_to(
+/// A review whose apiserver waits 250 ms, of which the webhook keeps 200 ms back (floored at
+/// 100 ms).
+async fn post_late(app: &std::sync::Arc<secretkms_webhook::app::App>) -> (StatusCode, Value) {
+    post_to(
         app.clone(),
         "/validate?timeout=250ms",
         "application/json",
         review("uid-late", false),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_policy_still_running_at_the_reviews_deadline_is_stopped_and_fails_closed_in_time() {
+    // The policy may spin for a second; the review's deadline stops it and its failure mode
+    // answers.
+    let spinner = PolicySpec {
+        timeout_ms: 1_000,
+        ..test_policy("spinner", LOOP)
+    };
+    let app = app_with(policy_set(vec![spinner]), Some(healthy()), LIMIT);
+    let (status, json) = post_late(&app).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     let r = &json["response"];
     assert_eq!(r["allowed"], false, "{json}");
@@ -200,13 +206,7 @@ async fn a_review_not_decided_before_its_deadline_is_503_and_counted_as_a_timeou
     // Every evaluation slot is taken, so the review cannot even start before its deadline.
     let app = app_with(policies(), Some(healthy()), LIMIT);
     let _all_slots = app.evaluations.clone().acquire_many_owned(2).await.unwrap();
-    let (status, json) = post_to(
-        app.clone(),
-        "/validate?timeout=250ms",
-        "application/json",
-        review("uid-late", false),
-    )
-    .await;
+    let (status, json) = post_late(&app).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
     assert_eq!(
         json["error"],
