@@ -272,7 +272,10 @@ fn key_usable(key: &str, found: &preflight::KeyChecks) -> Check {
                 meta.key_id, meta.key_state
             ),
         )
-        .fix(format!("make the key usable first: aliyun kms EnableKey --KeyId {}", meta.key_id)),
+        .fix(format!(
+            "make the key usable first: {}",
+            secretkms_model::fix_commands::enable_key(&meta.key_id)
+        )),
         None => Check::fail(NAME, format!("key {key} not found: the Secrets encrypted with it cannot be read"))
             .fix("pass the key Secrets are encrypted with as --key"),
     }

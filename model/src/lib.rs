@@ -11,6 +11,7 @@
 pub mod canned_keys;
 pub mod case;
 pub mod defaults;
+pub mod fix_commands;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod kms_endpoint;

@@ -2,7 +2,7 @@
 //! as a checklist, `status` shows those that need attention, and the `KeyUsable` condition is
 //! false while one fails.
 
-use secretkms_model::{KeyFacts, KeyState};
+use secretkms_model::{KeyFacts, KeyState, fix_commands};
 
 use super::{Finding, Level};
 
@@ -48,12 +48,12 @@ pub fn key_checks(
         ),
         KeyState::Disabled => {
             not_enabled("KeyState Disabled: the apiserver cannot encrypt or decrypt Secrets".into())
-                .fix(format!("aliyun kms EnableKey --KeyId {id}"))
+                .fix(fix_commands::enable_key(id))
         }
         KeyState::PendingDeletion => not_enabled(
             "KeyState PendingDeletion: the key will be deleted and every Secret lost".into(),
         )
-        .fix(format!("aliyun kms CancelKeyDeletion --KeyId {id}")),
+        .fix(fix_commands::cancel_key_deletion(id)),
         KeyState::PendingImport => {
             not_enabled("KeyState PendingImport: no key material yet".into()).fix(format!(
                 "import the key material: aliyun kms GetParametersForImport --KeyId {id} ..."
@@ -185,9 +185,7 @@ pub fn key_checks(
             "RotationOff",
             "AutomaticRotation Disabled".into(),
         )
-        .fix(format!(
-            "aliyun kms UpdateRotationPolicy --KeyId {id} --EnableAutomaticRotation true --RotationInterval 90d"
-        )),
+        .fix(fix_commands::enable_rotation(id)),
         None => check(
             Level::Info,
             "automatic-rotation",

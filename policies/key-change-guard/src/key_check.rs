@@ -2,6 +2,7 @@
 //! `describe-key`: it must exist, be Enabled, have the required spec and usage, and live in the
 //! declared region.
 
+use secretkms_policy_kit::model::fix_commands;
 use secretkms_policy_kit::{KeyLookup, KeyState, SecretEncryptionSpec, Warnings};
 
 use crate::settings::Settings;
@@ -56,12 +57,13 @@ pub fn check_key(
         KeyState::Enabled => {}
         KeyState::PendingDeletion => denials.push(format!(
             "key {label} is PendingDeletion, to be deleted on {}: Secrets encrypted with \
-             it would be lost; fix: aliyun kms CancelKeyDeletion --KeyId {id}, or choose another key",
-            key.delete_date.as_deref().unwrap_or("an unknown date")
+             it would be lost; fix: {}, or choose another key",
+            key.delete_date.as_deref().unwrap_or("an unknown date"),
+            fix_commands::cancel_key_deletion(id)
         )),
         KeyState::Disabled => denials.push(format!(
-            "key {label} is Disabled; fix: aliyun kms EnableKey --KeyId {id}, or choose \
-             another key"
+            "key {label} is Disabled; fix: {}, or choose another key",
+            fix_commands::enable_key(id)
         )),
         KeyState::PendingImport => denials.push(format!(
             "key {label} is PendingImport: it has no key material yet; fix: import it \
@@ -69,8 +71,9 @@ pub fn check_key(
         )),
         KeyState::Unknown => denials.push(format!(
             "key {label} is in state {:?}; only Enabled keys may encrypt Secrets; fix: \
-             check it with aliyun kms DescribeKey --KeyId {id}",
-            key.state_label()
+             check it with {}",
+            key.state_label(),
+            fix_commands::describe_key(id)
         )),
     }
     let required = spec.required_key_spec.as_str();
@@ -110,9 +113,8 @@ pub fn check_key(
     }
     if settings.warn_on_deletion_protection_off && key.deletion_protection == Some(false) {
         warnings.push(format!(
-            "key {id} has deletion protection off; fix: aliyun kms SetDeletionProtection \
-             --ProtectedResourceArn {} --EnableDeletionProtection true",
-            key.arn.as_deref().unwrap_or("<key ARN>")
+            "key {id} has deletion protection off; fix: {}",
+            fix_commands::enable_deletion_protection(key.arn.as_deref())
         ));
     }
 }

@@ -1,7 +1,7 @@
 //! The guard's rules, each a pure function over the state that adds denial reasons or warnings
 //! to [`Findings`]. Every message says what is wrong, with the value, and how to fix it.
 
-use secretkms_policy_kit::model::defaults;
+use secretkms_policy_kit::model::{defaults, fix_commands};
 use secretkms_policy_kit::{Declared, EncryptionState, KeyFacts, KeyState, Warnings};
 
 use crate::settings::Settings;
@@ -256,12 +256,14 @@ pub fn key_state(cx: &Context<'_>, f: &mut Findings) {
         KeyState::Enabled => return,
         KeyState::Disabled => format!(
             "KMS key {id} is Disabled: the apiserver cannot encrypt or read Secrets with it; \
-             fix: aliyun kms EnableKey --KeyId {id}"
+             fix: {}",
+            fix_commands::enable_key(id)
         ),
         KeyState::PendingDeletion => format!(
             "KMS key {id} is PendingDeletion, to be deleted on {}: every Secret encrypted with \
-             it becomes unreadable then; fix: aliyun kms CancelKeyDeletion --KeyId {id}",
-            key.delete_date.as_deref().unwrap_or("an unknown date")
+             it becomes unreadable then; fix: {}",
+            key.delete_date.as_deref().unwrap_or("an unknown date"),
+            fix_commands::cancel_key_deletion(id)
         ),
         KeyState::PendingImport => format!(
             "KMS key {id} is PendingImport: it has no key material yet; fix: import the key \
@@ -270,8 +272,9 @@ pub fn key_state(cx: &Context<'_>, f: &mut Findings) {
         ),
         KeyState::Unknown => format!(
             "KMS key {id} is in state {:?}, which secretkms does not know; only Enabled keys may \
-             encrypt Secrets; fix: check the key with aliyun kms DescribeKey --KeyId {id}",
-            key.state_label()
+             encrypt Secrets; fix: check the key with {}",
+            key.state_label(),
+            fix_commands::describe_key(id)
         ),
     };
     f.denials.push(reason);
@@ -321,16 +324,15 @@ pub fn soft_warnings(cx: &Context<'_>, f: &mut Findings) {
     };
     let id = cx.key_id(key);
     if cx.settings.warn_on_deletion_protection_off && key.deletion_protection == Some(false) {
-        let arn = key.arn.as_deref().unwrap_or("<key ARN>");
         f.warnings.push(format!(
-            "KMS key {id} has deletion protection off; fix: aliyun kms SetDeletionProtection \
-             --ProtectedResourceArn {arn} --EnableDeletionProtection true"
+            "KMS key {id} has deletion protection off; fix: {}",
+            fix_commands::enable_deletion_protection(key.arn.as_deref())
         ));
     }
     if cx.settings.warn_on_rotation_off && key.automatic_rotation == Some(false) {
         f.warnings.push(format!(
-            "KMS key {id} has automatic rotation off; fix: aliyun kms UpdateRotationPolicy \
-             --KeyId {id} --EnableAutomaticRotation true --RotationInterval 365d"
+            "KMS key {id} has automatic rotation off; fix: {}",
+            fix_commands::enable_rotation(id)
         ));
     }
 }

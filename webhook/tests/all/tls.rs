@@ -239,6 +239,61 @@ async fn reloads_a_rotated_certificate_without_restart() {
 }
 
 #[tokio::test]
+async fn steady_load_loses_no_review_across_certificate_rotations() {
+    // As cert-manager renews: a new leaf from the same CA, swapped in as a Secret volume does,
+    // while clients keep sending reviews on kept-alive connections and on new ones.
+    let pki = Pki::new("ca");
+    let w = start(&pki, &[], &[], false);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|i| {
+            let (stop, ca, port) = (stop.clone(), pki.ca.clone(), w.port);
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                let mut kept = client(&ca, None, false);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Half the senders open a new connection (a new handshake) every time.
+                    if i % 2 == 1 {
+                        kept = client(&ca, None, false);
+                    }
+                    match validate(&kept, port).await {
+                        Ok(r) if r.status() == 200 => ok += 1,
+                        Ok(r) => failed.push(format!("HTTP {}", r.status())),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let (cert, key) = pki.leaf("webhook", &["127.0.0.1"]);
+        install_pair(w.dir.path(), &cert, &key);
+    }
+    // The reload interval is 200 ms: the last rotation is picked up and served for a while.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for s in senders {
+        let (o, f) = s.await.unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    eprintln!(
+        "{ok} reviews answered across 3 rotations, {} failed",
+        failed.len()
+    );
+    assert!(ok > 0);
+    assert!(failed.is_empty(), "lost reviews: {failed:?}");
+    let log = std::fs::read_to_string(w.dir.path().join("log")).unwrap();
+    assert!(
+        log.matches("serving certificate reloaded").count() >= 3,
+        "the rotations were picked up:\n{log}"
+    );
+}
+
+#[tokio::test]
 async fn keeps_the_old_certificate_when_the_new_files_are_broken() {
     let pki = Pki::new("ca");
     let w = start(&pki, &[], &[], false);
