@@ -3,6 +3,7 @@
 //! them, a kubeconfig for the chart's ServiceAccount, and the webhook started exactly as the
 //! chart's Deployment would start it ([`ChartWebhook`]).
 
+pub mod dashboard;
 pub mod pod;
 pub mod rendered;
 pub mod service_account;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use secretkms_e2e::chart::{Rendered, chart_dir};
+use secretkms_e2e::chart::{Rendered, chart_dir, dashboard};
 use secretkms_e2e::{Binaries, Tool, repo_root};
 use serde_json::Value;
 
@@ -19,25 +19,33 @@ fn unit_tests() -> PathBuf {
     repo_root().join("e2e/tests/alerts/secretkms.test.yaml")
 }
 
-/// The chart's PrometheusRule spec (its rule groups), rendered with the alerts on.
-fn rendered_rule_groups(extra: &[&str]) -> Value {
+/// The chart rendered by the harness's helm with a key and `values` (`--set` pairs).
+fn render(values: &[&str]) -> Rendered {
     let helm = Binaries::get().expect("control-plane binaries").helm();
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(&helm)
-        .args(["template", RELEASE])
+    let mut cmd = Command::new(&helm);
+    cmd.args(["template", RELEASE])
         .arg(chart_dir())
         .args(["--namespace", NAMESPACE])
-        .args(["--set", "secretEncryption.key=alias/k8s-secrets"])
-        .args(["--set", "metrics.prometheusRule.enabled=true"])
-        .args(extra)
+        .args(["--set", "secretEncryption.key=alias/k8s-secrets"]);
+    for v in values {
+        cmd.args(["--set", v]);
+    }
+    let out = cmd
         .env("HELM_CACHE_HOME", home.path().join("cache"))
         .env("HELM_CONFIG_HOME", home.path().join("config"))
         .env("HELM_DATA_HOME", home.path().join("data"))
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", helm.display()));
     assert!(out.status.success(), "helm template: {}", text(&out));
-    let rendered = Rendered::parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    rendered.one("PrometheusRule", None).unwrap()["spec"].clone()
+    Rendered::parse(&String::from_utf8_lossy(&out.stdout)).unwrap()
+}
+
+/// The chart's PrometheusRule spec (its rule groups), rendered with the alerts on.
+fn rendered_rule_groups(extra: &[&str]) -> Value {
+    let mut values = vec!["metrics.prometheusRule.enabled=true"];
+    values.extend_from_slice(extra);
+    render(&values).one("PrometheusRule", None).unwrap()["spec"].clone()
 }
 
 fn text(out: &Output) -> String {
@@ -182,7 +190,7 @@ fn the_unit_tests_catch_alerts_that_fire_early_or_never() {
 /// With failurePolicy Fail, the webhook-down alert says writes are rejected, not admitted.
 #[test]
 fn the_webhook_down_alert_names_the_failure_policy() {
-    let groups = rendered_rule_groups(&["--set", "webhook.failurePolicy=Fail"]);
+    let groups = rendered_rule_groups(&["webhook.failurePolicy=Fail"]);
     let down = groups["groups"]
         .as_array()
         .unwrap()
@@ -195,4 +203,34 @@ fn the_webhook_down_alert_names_the_failure_policy() {
         description.contains("With failurePolicy Fail, Secret writes are rejected"),
         "{description}"
     );
+}
+
+/// The dashboard's queries are PromQL promtool accepts: written as recording rules, one per
+/// panel query, `promtool check rules` parses each; and the chart ships the file unchanged.
+#[test]
+fn the_dashboards_queries_pass_promtool_check_and_the_chart_ships_it() {
+    let queries = dashboard::queries().unwrap();
+    let rules: Vec<Value> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| serde_json::json!({ "record": format!("dashboard:query_{i}"), "expr": q.expr }))
+        .collect();
+    let groups = serde_json::json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
+    let dir = workdir(&groups);
+    let out = promtool(dir.path(), &["check", "rules", "rules.yaml"]);
+    assert!(out.status.success(), "promtool check rules: {}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("{} rules found", queries.len())),
+        "{}",
+        text(&out)
+    );
+
+    // The ConfigMap the chart renders carries the same dashboard, labelled for the sidecar.
+    let rendered = render(&["metrics.grafanaDashboard.enabled=true"]);
+    let cm = rendered
+        .one("ConfigMap", Some(&format!("{RELEASE}-secretkms-dashboard")))
+        .unwrap();
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let shipped = cm["data"]["secretkms.json"].as_str().unwrap();
+    assert_eq!(dashboard::queries_of(shipped).unwrap(), queries);
 }

@@ -331,3 +331,61 @@ async fn a_declaration_that_never_answers_denies_with_its_error() {
         )
         .await;
 }
+
+/// The family a queried series belongs to, as `# TYPE` lines name it.
+fn family(series: &str) -> &str {
+    ["_bucket", "_count", "_sum", "_total"]
+        .iter()
+        .find_map(|suffix| series.strip_suffix(suffix))
+        .unwrap_or(series)
+}
+
+/// True when `scrape` has a sample of `series` or declares its family: a family without a
+/// sample yet (nothing refused, nothing weakened) is still the right name.
+fn exported(scrape: &str, series: &str) -> bool {
+    scrape.lines().any(|l| {
+        l.strip_prefix(series)
+            .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            || l.strip_prefix("# TYPE ")
+                .and_then(|t| t.split_whitespace().next())
+                .is_some_and(|f| f == family(series))
+    })
+}
+
+/// Every series the chart's Grafana dashboard queries is exported by the real webhook or the
+/// real kube-apiserver (whose KMS metrics are how the dashboard sees the plugin).
+#[tokio::test]
+async fn every_series_the_dashboard_queries_is_exported() {
+    let chain = Chain::start().await;
+    chain
+        .admission()
+        .eventually_accepts(|_| secret("for-the-metrics"))
+        .await;
+    secretkms_alibaba::install_crypto_provider();
+    let webhook = reqwest::get(chain.webhook.metrics_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let apiserver = chain
+        .client
+        .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    let queries = secretkms_e2e::chart::dashboard::queries().unwrap();
+    let mut missing = Vec::new();
+    for q in &queries {
+        for series in secretkms_e2e::chart::dashboard::series_of(&q.expr) {
+            let scrape = if series.starts_with("apiserver_") {
+                &apiserver
+            } else {
+                &webhook
+            };
+            if !exported(scrape, &series) {
+                missing.push(format!("{series} (panel {:?})", q.panel));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not exported: {missing:?}");
+}
