@@ -62,6 +62,15 @@ const RESOURCES: [&str; 2] = ["secrets", "secretkms.io/secretencryptions"];
 /// What any other value is counted as.
 const OTHER: &str = "other";
 
+/// Every value these families' labels take, exported at 0 from the start: a series that only
+/// appears with its first event makes `rate()` and alerts blind to that first event, and
+/// dashboards cannot tell "none" from "not exported".
+const BAD_REQUEST_REASONS: [&str; 4] = ["content_type", "too_large", "body", "malformed_review"];
+const UNANSWERED_REASONS: [&str; 2] = ["timeout", "panic"];
+const SOURCES: [&str; 3] = ["declared", "kms", "apiserver"];
+const PORTS: [&str; 2] = ["admission", "metrics"];
+const RELOAD_RESULTS: [&str; 2] = ["success", "failure"];
+
 /// `value` when it is one of `set`, else [`OTHER`].
 fn known(value: &str, set: &[&'static str]) -> &'static str {
     set.iter().find(|k| **k == value).copied().unwrap_or(OTHER)
@@ -143,6 +152,26 @@ impl Metrics {
             "New connections closed at once because the port had --max-connections open",
             connections_refused.clone(),
         );
+        for reason in BAD_REQUEST_REASONS {
+            rejected.get_or_create(&ReasonLabels { reason });
+        }
+        for reason in UNANSWERED_REASONS {
+            unanswered.get_or_create(&ReasonLabels { reason });
+        }
+        for source in SOURCES {
+            source_errors.get_or_create(&SourceLabels { source });
+        }
+        for port in PORTS {
+            connections_refused.get_or_create(&PortLabels { port });
+        }
+        for result in RELOAD_RESULTS {
+            cert_reloads.get_or_create(&ResultLabels { result });
+        }
+        for kind in <crate::weakening::WeakeningKind as clap::ValueEnum>::value_variants() {
+            weakened.get_or_create(&WeakeningLabels {
+                weakening: kind.name(),
+            });
+        }
         Self {
             registry,
             requests,
@@ -367,5 +396,20 @@ mod tests {
             "the scrape stays small: {} bytes",
             text.len()
         );
+    }
+
+    #[test]
+    fn closed_label_sets_are_exported_at_zero_before_any_event() {
+        let text = Metrics::new().render(&[], &Observations::default(), SystemTime::now());
+        for series in [
+            r#"secretkms_admission_bad_requests_total{reason="too_large"} 0"#,
+            r#"secretkms_admission_unanswered_total{reason="timeout"} 0"#,
+            r#"secretkms_state_source_errors_total{source="kms"} 0"#,
+            r#"secretkms_connections_refused_total{port="admission"} 0"#,
+            r#"secretkms_tls_certificate_reloads_total{result="failure"} 0"#,
+            r#"secretkms_guard_weakened{weakening="state-file"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == series), "no {series} in:\n{text}");
+        }
     }
 }
