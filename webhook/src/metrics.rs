@@ -153,22 +153,22 @@ impl Metrics {
             connections_refused.clone(),
         );
         for reason in BAD_REQUEST_REASONS {
-            rejected.get_or_create(&ReasonLabels { reason });
+            let _ = rejected.get_or_create(&ReasonLabels { reason });
         }
         for reason in UNANSWERED_REASONS {
-            unanswered.get_or_create(&ReasonLabels { reason });
+            let _ = unanswered.get_or_create(&ReasonLabels { reason });
         }
         for source in SOURCES {
-            source_errors.get_or_create(&SourceLabels { source });
+            let _ = source_errors.get_or_create(&SourceLabels { source });
         }
         for port in PORTS {
-            connections_refused.get_or_create(&PortLabels { port });
+            let _ = connections_refused.get_or_create(&PortLabels { port });
         }
         for result in RELOAD_RESULTS {
-            cert_reloads.get_or_create(&ResultLabels { result });
+            let _ = cert_reloads.get_or_create(&ResultLabels { result });
         }
         for kind in <crate::weakening::WeakeningKind as clap::ValueEnum>::value_variants() {
-            weakened.get_or_create(&WeakeningLabels {
+            let _ = weakened.get_or_create(&WeakeningLabels {
                 weakening: kind.name(),
             });
         }
