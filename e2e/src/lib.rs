@@ -25,6 +25,7 @@ pub mod layout;
 pub mod pki;
 pub mod process;
 pub mod readyz;
+pub mod tcp_proxy;
 pub mod webhook;
 
 pub use binaries::{Binaries, Tool, repo_root};
@@ -35,4 +36,5 @@ pub use etcd::EtcdReader;
 pub use kms::{KmsStack, KmsStackOptions};
 pub use layout::{Cluster, Layout};
 pub use readyz::Readyz;
+pub use tcp_proxy::TcpProxy;
 pub use webhook::{Webhook, WebhookOptions};

@@ -34,6 +34,9 @@ pub struct WebhookOptions {
     pub monitor: bool,
     /// Environment for the process (e.g. Alibaba Cloud credentials for the emulator).
     pub env: Vec<(String, String)>,
+    /// Compiled policies; `None` gives each webhook its own (cold) cache. Replicas of one
+    /// deployment share theirs, as pods on one node share a volume, so they start warm.
+    pub policy_cache_dir: Option<PathBuf>,
     pub extra_args: Vec<String>,
 }
 
@@ -84,8 +87,12 @@ impl Webhook {
             "--state-file-interval=200ms".into(),
             "--cert-reload-interval=500ms".into(),
             "--apiserver-probe-interval=1s".into(),
-            format!("--policy-cache-dir={}", dir.join("policy-cache").display()),
         ];
+        let cache = options
+            .policy_cache_dir
+            .clone()
+            .unwrap_or_else(|| dir.join("policy-cache"));
+        args.push(format!("--policy-cache-dir={}", cache.display()));
         if let Some(state) = &options.state {
             let path = dir.join("state.json");
             write_state(&path, state)?;
@@ -121,6 +128,17 @@ impl Webhook {
     async fn wait_healthy(&mut self) -> Result<()> {
         let url = format!("https://127.0.0.1:{}/healthz", self.port);
         wait_healthy(&mut self.process, &url, &self.ca_pem).await
+    }
+
+    /// Waits until `/readyz` answers 200: what a Service's endpoints wait for.
+    pub async fn wait_ready(&mut self) -> Result<()> {
+        let url = format!("https://127.0.0.1:{}/readyz", self.port);
+        wait_healthy(&mut self.process, &url, &self.ca_pem).await
+    }
+
+    /// The admission port's address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// An HTTPS client that trusts the webhook's CA.
@@ -239,6 +257,18 @@ pub fn with_secret_encryption_rule(
         scope: Some("Cluster".into()),
     }]);
     webhooks.push(guard);
+    config
+}
+
+/// `config` with every webhook's URL replaced by `https://<addr>/validate`: the same serving
+/// certificate (issued for 127.0.0.1) is reached through something in front of it.
+pub fn reached_at(
+    mut config: ValidatingWebhookConfiguration,
+    addr: std::net::SocketAddr,
+) -> ValidatingWebhookConfiguration {
+    for webhook in config.webhooks.iter_mut().flatten() {
+        webhook.client_config.url = Some(format!("https://{addr}/validate"));
+    }
     config
 }
 

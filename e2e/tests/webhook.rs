@@ -2,14 +2,16 @@
 //! write in the test namespaces, and its policies decide from the state it knows.
 
 use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use secretkms_e2e::fixtures::{Admission, KEY, MARKER, disabled, healthy, secret, with_key};
-use secretkms_e2e::webhook::{excluding_namespaces, register};
-use secretkms_e2e::{ControlPlane, Options, Webhook, WebhookOptions};
+use secretkms_e2e::webhook::{excluding_namespaces, reached_at, register};
+use secretkms_e2e::{ControlPlane, Options, TcpProxy, Webhook, WebhookOptions};
 use secretkms_model::{ApiserverFacts, EncryptionState, KeyState, KmsCheck};
 
 const WEBHOOK: &str = env!("CARGO_BIN_EXE_secretkms-webhook-e2e");
@@ -451,4 +453,118 @@ async fn secret_data_never_reaches_the_log() {
 fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// How long a replica keeps serving after it leaves the Service's endpoints (the chart's preStop
+/// sleep, shortened: here the endpoint goes at once).
+const PRE_STOP: Duration = Duration::from_secs(1);
+
+/// A rolling restart of two replicas behind one address, under steady Secret writes with
+/// `failurePolicy: Fail`: no write fails. The address is a [`TcpProxy`] standing in for the
+/// Service: a replica leaves the endpoints when its pod is deleted, keeps serving through its
+/// preStop delay (the apiserver's connection to it stays open, as through kube-proxy), then gets
+/// SIGTERM and must finish what it holds and send the apiserver elsewhere (HTTP/2 GOAWAY); its
+/// replacement joins once `/readyz` answers. One replica cannot prove this: the apiserver calls
+/// a validating webhook once and does not retry (k8s.io/apiserver
+/// pkg/admission/plugin/webhook/validating/dispatcher.go, `do()`), so a restart of the only
+/// replica fails every write that arrives while it is down.
+#[tokio::test]
+async fn a_rolling_restart_behind_one_address_fails_no_write() {
+    let purpose = "rolling-restart";
+    let cp = ControlPlane::shared();
+    let client = cp.client().await.unwrap();
+    let cache = tempfile::tempdir_in(cp.dir()).unwrap();
+    let options = WebhookOptions {
+        policy_cache_dir: Some(cache.path().to_path_buf()),
+        ..state_file(healthy())
+    };
+    let start = || async {
+        let mut replica = Webhook::start(cp, WEBHOOK.as_ref(), options.clone())
+            .await
+            .unwrap();
+        replica.wait_ready().await.unwrap();
+        replica
+    };
+    let mut replicas = vec![start().await, start().await];
+    let service = TcpProxy::start(&[replicas[0].addr()]).unwrap();
+    let admission = Admission::new(cp, &client, purpose).labelled("secretkms-webhook", purpose);
+    let ns = admission.temp_ns().await;
+    let config = reached_at(
+        replicas[0].configuration(
+            &format!("secretkms-{purpose}"),
+            ("secretkms-webhook", purpose),
+            "Fail",
+        ),
+        service.addr(),
+    );
+    register(&client, &replicas[0], &config, &ns)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", replicas[0].log_text()));
+    service.add_backend(replicas[1].addr());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // Two writers at a polite pace (about 100 writes a second in all): steady, and few enough
+    // Secrets for the shared control plane.
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (secrets, stop) = (Api::<Secret>::namespaced(client.clone(), &ns), stop.clone());
+            tokio::spawn(async move {
+                let (mut written, mut failed) = (0u64, Vec::new());
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("steady-{w}-{i}");
+                    match secrets.create(&PostParams::default(), &secret(&name)).await {
+                        Ok(_) => written += 1,
+                        Err(e) => failed.push(format!("{name}: {e}")),
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                (written, failed)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut answered_by_old = 0;
+    for i in 0..replicas.len() {
+        service.remove_backend(replicas[i].addr());
+        tokio::time::sleep(PRE_STOP).await;
+        answered_by_old += replicas[i].reviews_answered().await.unwrap();
+        replicas[i].stop();
+        let log = replicas[i].log_text();
+        assert!(
+            log.lines().any(|l| l.trim_end().ends_with(": stopped")),
+            "replica {i} stopped by itself after SIGTERM, not killed: {log}"
+        );
+        let next = start().await;
+        service.add_backend(next.addr());
+        replicas[i] = next;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut written, mut failed) = (0, Vec::new());
+    for w in writers {
+        let (n, f) = w.await.unwrap();
+        written += n;
+        failed.extend(f);
+    }
+    let mut answered_by_new = 0;
+    for r in &replicas {
+        answered_by_new += r.reviews_answered().await.unwrap();
+    }
+    eprintln!(
+        "rolling restart: {written} writes admitted, {} failed; reviews answered by the old \
+         replicas {answered_by_old}, by their replacements {answered_by_new}; {} connections \
+         through the stand-in Service",
+        failed.len(),
+        service.accepted()
+    );
+    assert!(failed.is_empty(), "writes failed: {failed:#?}");
+    assert!(written >= 40, "steady load: only {written} writes");
+    assert!(
+        answered_by_old > 0 && answered_by_new > 0,
+        "the load moved from the old replicas to the new ones"
+    );
 }
