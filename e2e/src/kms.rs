@@ -14,6 +14,7 @@
 pub mod emulator_admin;
 pub mod encrypted_object;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ use crate::encryption::Encryption;
 use crate::error::HarnessError;
 use crate::layout::KeyIdMode;
 use crate::process::{Supervised, tail};
+use crate::tcp_proxy::TcpProxy;
 
 pub use emulator_admin::EmulatorAdmin;
 pub use encrypted_object::EncryptedObject;
@@ -69,6 +71,10 @@ pub struct KmsStackOptions {
     /// percent-encoding the slashes of a socket path, which the h2 crate under the plugin
     /// refuses; an abstract name has no slash (kms-plugin/README.md, "Known limit").
     pub abstract_sockets: bool,
+    /// Put a [`TcpProxy`] between the plugins and the emulator, so a test can take the network
+    /// path to KMS down and bring it back ([`KmsStack::kms_offline`], [`KmsStack::kms_online`])
+    /// without losing the emulator's keys.
+    pub kms_link: bool,
 }
 
 impl KmsStackOptions {
@@ -81,6 +87,7 @@ impl KmsStackOptions {
             key_id_mode: KeyIdMode::default(),
             plugins: 1,
             abstract_sockets: false,
+            kms_link: false,
         }
     }
 }
@@ -90,6 +97,7 @@ impl KmsStackOptions {
 pub struct KmsStack {
     // Field order is drop order: the plugins go before the emulator they talk to.
     plugins: Vec<Supervised>,
+    link: Option<Link>,
     emulator: Supervised,
     admin: EmulatorAdmin,
     key: String,
@@ -123,6 +131,8 @@ impl KmsStack {
         let url = wait_for_url(&mut emulator).await?;
         let admin = EmulatorAdmin::new(url.clone());
         let key = admin.key_id(&options.key_alias).await?;
+        let link = options.kms_link.then(|| Link::to(&url)).transpose()?;
+        let plugin_url = link.as_ref().map_or(url.clone(), Link::url);
 
         let mut plugins = Vec::new();
         let mut sockets = Vec::new();
@@ -142,11 +152,12 @@ impl KmsStack {
             } else {
                 socket
             };
-            plugins.push(spawn_plugin(&options, &url, &socket, &log)?);
+            plugins.push(spawn_plugin(&options, &plugin_url, &socket, &log)?);
             sockets.push(socket);
         }
         let mut stack = Self {
             plugins,
+            link,
             emulator,
             admin,
             key,
@@ -176,6 +187,36 @@ impl KmsStack {
             }
         }
         Ok(())
+    }
+
+    /// Takes the network path from the plugins to KMS down: new connections are closed and
+    /// established ones cut. Needs [`KmsStackOptions::kms_link`].
+    pub fn kms_offline(&self) -> Result<()> {
+        let link = self.link()?;
+        link.proxy.set_backends(&[]);
+        link.proxy.cut();
+        Ok(())
+    }
+
+    /// Brings the network path to KMS back.
+    pub fn kms_online(&self) -> Result<()> {
+        let link = self.link()?;
+        link.proxy.set_backends(&[link.emulator]);
+        Ok(())
+    }
+
+    fn link(&self) -> Result<&Link> {
+        self.link.as_ref().ok_or_else(|| {
+            KmsStackError::Emulator("started without `kms_link`: the path to KMS is fixed".into())
+        })
+    }
+
+    /// Errors with the log's tail if a plugin or the emulator has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        for plugin in &mut self.plugins {
+            plugin.check_alive()?;
+        }
+        Ok(self.emulator.check_alive()?)
     }
 
     /// The emulator's controls.
@@ -269,6 +310,31 @@ impl KmsStack {
 
     pub fn emulator_log_tail(&self, lines: usize) -> String {
         tail(&self.emulator.log, lines)
+    }
+}
+
+/// The plugins' network path to the emulator.
+#[derive(Debug)]
+struct Link {
+    proxy: TcpProxy,
+    emulator: SocketAddr,
+}
+
+impl Link {
+    fn to(emulator_url: &str) -> Result<Self> {
+        let emulator = emulator_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse::<SocketAddr>()
+            .map_err(|e| KmsStackError::Emulator(format!("its URL {emulator_url}: {e}")))?;
+        Ok(Self {
+            proxy: TcpProxy::start(&[emulator])?,
+            emulator,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.proxy.addr())
     }
 }
 

@@ -3,15 +3,20 @@
 //! Secrets are read back from etcd and their `EncryptedObject` decoded; the key is rotated,
 //! disabled and re-enabled in the emulator and the apiserver's own KMS health is watched.
 //!
-//! One test on purpose: a control plane takes a while to start, and the steps build on each
-//! other (rotation must come before the disable, whose health-check timing depends on it).
+//! The first test is one on purpose: a control plane takes a while to start, and the steps build
+//! on each other (rotation must come before the disable, whose health-check timing depends on
+//! it). The second puts the plugin through apiserver restarts and a flapping KMS, on its own
+//! control plane.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::PostParams;
 use secretkms_e2e::EtcdReader;
-use secretkms_e2e::fixtures::{create_secret, encrypted_cluster, holds_marker, reads_back};
+use secretkms_e2e::fixtures::{create_secret, encrypted_cluster, holds_marker, reads_back, secret};
 use secretkms_e2e::kms::{
     self, EncryptedObject, KmsStackOptions, encrypted_object::HKDF_SHA256_XNONCE_AES_GCM_SEED,
 };
@@ -159,4 +164,132 @@ async fn secrets_are_envelope_encrypted_through_the_plugin_and_follow_the_key() 
     );
     reads_back(&client, &ns, "after-enable").await;
     eprintln!("whole test: {:?}", started.elapsed());
+}
+
+/// The plugin under the faults a node sees: the apiserver restarting, and the network path to
+/// KMS flapping and then down while the apiserver restarts. The plugin process keeps running
+/// throughout (nothing restarts it), its healthz rides out the short flaps (they are within its
+/// failure grace), Secret writes and reads go on through the flaps (KMS v2 keeps its DEK seed
+/// and the decrypted DEKs in the apiserver), and an apiserver that restarted while KMS was away
+/// becomes ready once KMS is back, reading every Secret with its data unchanged.
+#[tokio::test]
+async fn the_plugin_rides_out_apiserver_restarts_and_a_flapping_kms() {
+    let (mut stack, cp) = encrypted_cluster(
+        KmsStackOptions {
+            kms_link: true,
+            ..KmsStackOptions::new(
+                env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e"),
+                env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e"),
+            )
+        },
+        PROVIDER,
+    )
+    .await;
+    let client = cp.client().await.unwrap();
+    let ns = cp.namespace(&client, "plugin-faults").await.unwrap();
+    let key_id = stack.status().await.unwrap().key_id;
+    let mut names = Vec::new();
+    for i in 0..10 {
+        names.push(format!("before-{i}"));
+        create_secret(&client, &ns, &names[i]).await;
+    }
+
+    // 1. The apiserver restarts with KMS up: it reconnects to the same plugin process.
+    for round in 0..2 {
+        let took = cp.apiservers()[0].restart().await.unwrap();
+        eprintln!("apiserver restart {round}: ready again in {took:?}");
+        let client = cp.client().await.unwrap();
+        for name in &names {
+            reads_back(&client, &ns, name).await;
+        }
+        let name = format!("after-restart-{round}");
+        create_secret(&client, &ns, &name).await;
+        names.push(name);
+        stack.check_alive().unwrap();
+    }
+
+    // 2. KMS flaps: down 1.5 s, up 1.5 s, six times, under writes and reads.
+    let client = cp.client().await.unwrap();
+    let writes = Api::<Secret>::namespaced(client.clone(), &ns);
+    let flapping = async {
+        for _ in 0..6 {
+            stack.kms_offline().unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            stack.kms_online().unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+    };
+    let traffic = async {
+        let (mut written, mut failed) = (Vec::new(), Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(18);
+        for i in 0.. {
+            if Instant::now() > deadline {
+                break;
+            }
+            let name = format!("flap-{i}");
+            match writes.create(&PostParams::default(), &secret(&name)).await {
+                Ok(_) => written.push(name),
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+            if let Err(e) = writes.get(&names[i % names.len()]).await {
+                failed.push(format!("reading {}: {e}", names[i % names.len()]));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (written, failed)
+    };
+    let ((), (written, failed)) = tokio::join!(flapping, traffic);
+    eprintln!(
+        "through 6 KMS flaps: {} writes, {} failed requests",
+        written.len(),
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "requests failed while KMS flapped: {failed:#?}"
+    );
+    names.extend(written);
+    stack.check_alive().unwrap();
+    let felt = stack
+        .plugin_log_tail(5_000)
+        .matches("DescribeKey failed")
+        .count();
+    assert!(felt > 0, "the flaps reached the plugin's KMS calls");
+    eprintln!("the plugin saw {felt} failed DescribeKey polls");
+    let after = stack
+        .wait_status("healthz ok after the flaps", Duration::from_secs(30), |s| {
+            s.healthz == "ok"
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        after.key_id, key_id,
+        "the flaps changed nothing about the key"
+    );
+
+    // 3. KMS goes away and the apiserver restarts meanwhile: it cannot make its DEK seed or
+    //    decrypt the stored ones until KMS is back, and then it becomes ready on its own.
+    stack.kms_offline().unwrap();
+    let restarted = async {
+        let took = cp.apiservers()[0].restart().await;
+        (took, Instant::now())
+    };
+    let reconnect = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        stack.kms_online().unwrap();
+        Instant::now()
+    };
+    let ((took, ready_at), online_at) = tokio::join!(restarted, reconnect);
+    let took = took.unwrap_or_else(|e| panic!("{e}\nplugin log:\n{}", stack.plugin_log_tail(30)));
+    eprintln!(
+        "apiserver restarted while KMS was away: ready after {took:?}, {:?} after KMS came back",
+        ready_at.saturating_duration_since(online_at)
+    );
+    stack.check_alive().unwrap();
+    let client = cp.client().await.unwrap();
+    for name in &names {
+        reads_back(&client, &ns, name).await;
+    }
+    create_secret(&client, &ns, "after-the-outage").await;
+    reads_back(&client, &ns, "after-the-outage").await;
 }
