@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use secretkms_alibaba::credentials::{Credentials, StaticProvider};
@@ -388,4 +389,246 @@ async fn every_series_the_dashboard_queries_is_exported() {
         }
     }
     assert!(missing.is_empty(), "not exported: {missing:?}");
+}
+
+/// Credential material the webhook and the plugin are given in the test below, each value
+/// distinctive so a leak anywhere is found.
+const LEAK_AK_ID: &str = "LTAIsurfaceTestAccessKeyId";
+const LEAK_AK_SECRET: &str = "surface-test/access+key=secret";
+const LEAK_SOURCE_TOKEN: &str = "CAISsurface-test/source+token=";
+const LEAK_OIDC_TOKEN: &str = "eyJsurfaceTest.oidc-token-content.c2ln";
+const ROLE_ARN: &str = "acs:ram::1234567890:role/leak";
+
+/// What must appear on no surface.
+const LEAK_NEEDLES: [&str; 5] = [
+    LEAK_AK_SECRET,
+    LEAK_SOURCE_TOKEN,
+    LEAK_OIDC_TOKEN,
+    "Signature=",
+    "SecurityToken",
+];
+
+/// Every credential source the webhook and the plugin run with in a cluster (an AccessKey pair,
+/// with or without a SecurityToken, RamRoleArn from a CLI profile, RRSA's OIDC token file), failing against a closed
+/// loopback port and against the emulator throttling STS and KMS: no surface a person or a log
+/// collector sees — the denial, the SecretEncryption's status, Events, the webhook's log,
+/// `kubectl secretkms status` (text and JSON) and `key check` — shows the AccessKey secret, a
+/// SecurityToken, the OIDC token's content or a signature. (ECS metadata is disabled here: the
+/// metadata address is not loopback; `alibaba --test credentials` drives it on loopback.)
+#[tokio::test]
+async fn no_surface_shows_credential_material_when_credentials_fail() {
+    let stack = KmsStack::start(KmsStackOptions::new(EMULATOR, PLUGIN))
+        .await
+        .unwrap();
+    let cp = ControlPlane::start(Default::default()).await.unwrap();
+    let client = cp.client().await.unwrap();
+    install_crd(&client, &SecretEncryption::crd()).await;
+    let spec: SecretEncryptionSpec =
+        serde_json::from_value(serde_json::json!({ "key": stack.key(), "region": "cn-hangzhou" }))
+            .unwrap();
+    Api::<SecretEncryption>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &SecretEncryption::new("cluster", spec),
+        )
+        .await
+        .unwrap();
+    let closed = format!(
+        "http://127.0.0.1:{}",
+        secretkms_e2e::process::free_port().unwrap()
+    );
+    let token_file = cp.dir().join("oidc-token");
+    std::fs::write(&token_file, LEAK_OIDC_TOKEN).unwrap();
+    let vars = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let access_key = vars(&[
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", LEAK_AK_ID),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", LEAK_AK_SECRET),
+    ]);
+    let sts_token = [
+        access_key.clone(),
+        vars(&[("ALIBABA_CLOUD_SECURITY_TOKEN", LEAK_SOURCE_TOKEN)]),
+    ]
+    .concat();
+    // RamRoleArn comes from a CLI profile (no environment variable selects it).
+    let profiles = cp.dir().join("aliyun-config.json");
+    let arn_profile = serde_json::json!({
+        "current": "arn",
+        "profiles": [{"name": "arn", "mode": "RamRoleArn", "access_key_id": LEAK_AK_ID,
+                      "access_key_secret": LEAK_AK_SECRET, "ram_role_arn": ROLE_ARN}],
+    });
+    std::fs::write(&profiles, arn_profile.to_string()).unwrap();
+    let ram_role = vars(&[
+        ("ALIBABA_CLOUD_CONFIG_FILE", &profiles.display().to_string()),
+        ("ALIBABA_CLOUD_PROFILE", "arn"),
+    ]);
+    let oidc = vars(&[
+        ("ALIBABA_CLOUD_ROLE_ARN", ROLE_ARN),
+        (
+            "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+            "acs:ram::1234567890:oidc-provider/ack",
+        ),
+        (
+            "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+            &token_file.display().to_string(),
+        ),
+    ]);
+    // (case, credentials, STS endpoint, KMS endpoint, the action the emulator throttles)
+    let emulator = stack.emulator_url().to_string();
+    let (throttled, none) = (Some, None);
+    let cases = [
+        (
+            "access key, KMS closed",
+            &access_key,
+            &emulator,
+            &closed,
+            none,
+        ),
+        (
+            "access key, KMS throttling",
+            &access_key,
+            &emulator,
+            &emulator,
+            throttled("DescribeKey"),
+        ),
+        (
+            "STS token, KMS closed",
+            &sts_token,
+            &emulator,
+            &closed,
+            none,
+        ),
+        (
+            "STS token, KMS throttling",
+            &sts_token,
+            &emulator,
+            &emulator,
+            throttled("DescribeKey"),
+        ),
+        (
+            "RamRoleArn, STS closed",
+            &ram_role,
+            &closed,
+            &emulator,
+            none,
+        ),
+        (
+            "RamRoleArn, STS throttling",
+            &ram_role,
+            &emulator,
+            &emulator,
+            throttled("AssumeRole"),
+        ),
+        ("OIDC, STS closed", &oidc, &closed, &emulator, none),
+        (
+            "OIDC, STS throttling",
+            &oidc,
+            &emulator,
+            &emulator,
+            throttled("AssumeRoleWithOIDC"),
+        ),
+    ];
+    for (i, (case, credentials, sts, kms, fault)) in cases.into_iter().enumerate() {
+        stack.admin().clear_faults().await.unwrap();
+        if let Some(action) = fault {
+            let fault = serde_json::json!({ "kind": "throttle", "count": 1000, "action": action });
+            stack.admin().inject_fault(fault).await.unwrap();
+        }
+        let mut env = credentials.clone();
+        env.extend([
+            ("ALIBABA_CLOUD_STS_ENDPOINT".to_string(), sts.to_string()),
+            ("ALIBABA_CLOUD_ECS_METADATA_DISABLED".into(), "true".into()),
+        ]);
+        if !env.iter().any(|(k, _)| k == "ALIBABA_CLOUD_CONFIG_FILE") {
+            env.push(("ALIBABA_CLOUD_CLI_PROFILE_DISABLED".into(), "true".into()));
+        }
+        let mut webhook = Webhook::start(
+            &cp,
+            WEBHOOK.as_ref(),
+            WebhookOptions {
+                monitor: true,
+                env: env.clone(),
+                extra_args: vec![format!("--kms-endpoint={kms}")],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let purpose = format!("leak-{i}");
+        let admission = Admission::new(&cp, &client, &purpose)
+            .labelled("secretkms-leak", &purpose)
+            .showing_log(webhook.log());
+        let config = webhook.configuration(&purpose, ("secretkms-leak", &purpose), "Fail");
+        register(&client, &webhook, &config, &admission.temp_ns().await)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}\n{}", webhook.log_text()));
+        let denial = admission.eventually_rejects(|_| secret("app")).await;
+        // The status is written on its own interval: wait until it carries this case's error.
+        let api = Api::<SecretEncryption>::all(client.clone());
+        let status = eventually(
+            &format!("{case}: an error in the status"),
+            Duration::from_secs(30),
+            || async {
+                let se = api.get("cluster").await.map_err(|e| e.to_string())?;
+                let text = serde_json::to_string(&se.status).unwrap_or_default();
+                match condition(&se, "KeyUsable") {
+                    Some((s, _)) if s == "False" || s == "Unknown" => Ok(text),
+                    _ => Err(text),
+                }
+            },
+        )
+        .await;
+        let events = Api::<k8s_openapi::api::core::v1::Event>::all(client.clone())
+            .list(&Default::default())
+            .await
+            .unwrap();
+        let events = serde_json::to_string(&events.items).unwrap();
+        let plugin = |args: &[&str]| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secretkms-plugin-e2e"));
+            cmd.args(args)
+                .arg("--kubeconfig")
+                .arg(&cp.kubeconfig)
+                .args(["--kms-endpoint", kms])
+                .env("NO_COLOR", "1")
+                .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+                .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+                .envs(env.iter().map(|(k, v)| (k, v)));
+            let out = cmd.output().unwrap();
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        };
+        let status_text = plugin(&["status"]);
+        let status_json = plugin(&["status", "-o", "json"]);
+        let key_check = plugin(&["key", "check", stack.key(), "--region", "cn-hangzhou"]);
+        webhook.stop();
+        let log = webhook.log_text();
+        eprintln!("{case}: denied with {denial:?}\nkey check: {key_check}");
+        for (surface, text) in [
+            ("the denial", &denial),
+            ("the SecretEncryption's status", &status),
+            ("Events", &events),
+            ("the webhook's log", &log),
+            ("`status`", &status_text),
+            ("`status -o json`", &status_json),
+            ("`key check`", &key_check),
+        ] {
+            for needle in LEAK_NEEDLES {
+                assert!(
+                    !text.contains(needle),
+                    "{case}: {surface} shows {needle:?}:\n{text}"
+                );
+            }
+        }
+        Api::<ValidatingWebhookConfiguration>::all(client.clone())
+            .delete(&purpose, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
 }
