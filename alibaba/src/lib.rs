@@ -23,6 +23,7 @@ pub mod credentials;
 mod crypto_provider;
 pub mod cs;
 pub mod duration;
+pub mod error_chain;
 pub mod kms;
 pub mod openapi;
 pub mod ram;

@@ -528,19 +528,19 @@ async fn a_rolling_restart_behind_one_address_fails_no_write() {
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut answered_by_old = 0;
-    for i in 0..replicas.len() {
-        service.remove_backend(replicas[i].addr());
+    for (i, replica) in replicas.iter_mut().enumerate() {
+        service.remove_backend(replica.addr());
         tokio::time::sleep(PRE_STOP).await;
-        answered_by_old += replicas[i].reviews_answered().await.unwrap();
-        replicas[i].stop();
-        let log = replicas[i].log_text();
+        answered_by_old += replica.reviews_answered().await.unwrap();
+        replica.stop();
+        let log = replica.log_text();
         assert!(
             log.lines().any(|l| l.trim_end().ends_with(": stopped")),
             "replica {i} stopped by itself after SIGTERM, not killed: {log}"
         );
         let next = start().await;
         service.add_backend(next.addr());
-        replicas[i] = next;
+        *replica = next;
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     stop.store(true, Ordering::Relaxed);

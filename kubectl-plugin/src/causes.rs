@@ -7,17 +7,7 @@ use std::error::Error;
 
 /// `error`'s chain as one line, skipping any cause whose text is already in the line.
 pub fn once(error: &(dyn Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = c.source();
-    }
-    line
+    secretkms_alibaba::error_chain::one_line(error)
 }
 
 /// `error` as an anyhow error whose message holds its whole chain, each cause once.

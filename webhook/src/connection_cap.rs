@@ -19,19 +19,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Port};
 
 /// The connection limits of one port.
 #[derive(Debug, Clone)]
 pub struct ConnectionCap {
     permits: Arc<Semaphore>,
-    port: &'static str,
+    port: Port,
     metrics: Arc<Metrics>,
 }
 
 impl ConnectionCap {
-    /// `port` names the port in the metric: `admission` or `metrics`.
-    pub fn new(max_connections: usize, port: &'static str, metrics: Arc<Metrics>) -> Self {
+    pub fn new(max_connections: usize, port: Port, metrics: Arc<Metrics>) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
             port,
@@ -70,7 +69,7 @@ impl<S> Accept<TcpStream, S> for ConnectionCap {
                 self.metrics.connection_refused(self.port);
                 Err(io::Error::other(format!(
                     "{} port: connection limit reached, closing a new connection",
-                    self.port
+                    self.port.value()
                 )))
             }
         })

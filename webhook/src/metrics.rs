@@ -62,14 +62,58 @@ const RESOURCES: [&str; 2] = ["secrets", "secretkms.io/secretencryptions"];
 /// What any other value is counted as.
 const OTHER: &str = "other";
 
-/// Every value these families' labels take, exported at 0 from the start: a series that only
-/// appears with its first event makes `rate()` and alerts blind to that first event, and
-/// dashboards cannot tell "none" from "not exported".
-const BAD_REQUEST_REASONS: [&str; 4] = ["content_type", "too_large", "body", "malformed_review"];
-const UNANSWERED_REASONS: [&str; 2] = ["timeout", "panic"];
-const SOURCES: [&str; 3] = ["declared", "kms", "apiserver"];
-const PORTS: [&str; 2] = ["admission", "metrics"];
-const RELOAD_RESULTS: [&str; 2] = ["success", "failure"];
+/// A label whose values are known in advance: callers name a variant, and every value is
+/// exported at 0 from the start (a series that only appears with its first event makes
+/// `rate()` and alerts blind to that first event, and dashboards cannot tell "none" from "not
+/// exported").
+macro_rules! closed_label {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $value:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub fn value(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $value),+
+                }
+            }
+        }
+    };
+}
+
+closed_label! {
+    /// Why a request was refused before it was decided.
+    BadRequest {
+        ContentType => "content_type",
+        TooLarge => "too_large",
+        Body => "body",
+        MalformedReview => "malformed_review",
+    }
+}
+
+closed_label! {
+    /// Why a review was accepted but not decided.
+    Unanswered { Timeout => "timeout", Panic => "panic" }
+}
+
+closed_label! {
+    /// The state sources that count their errors.
+    Source { Declared => "declared", Kms => "kms", Apiserver => "apiserver" }
+}
+
+closed_label! {
+    /// The ports that cap their connections.
+    Port { Admission => "admission", Metrics => "metrics" }
+}
+
+closed_label! {
+    ReloadResult { Success => "success", Failure => "failure" }
+}
 
 /// `value` when it is one of `set`, else [`OTHER`].
 fn known(value: &str, set: &[&'static str]) -> &'static str {
@@ -152,20 +196,28 @@ impl Metrics {
             "New connections closed at once because the port had --max-connections open",
             connections_refused.clone(),
         );
-        for reason in BAD_REQUEST_REASONS {
-            let _ = rejected.get_or_create(&ReasonLabels { reason });
+        for reason in BadRequest::ALL {
+            let _ = rejected.get_or_create(&ReasonLabels {
+                reason: reason.value(),
+            });
         }
-        for reason in UNANSWERED_REASONS {
-            let _ = unanswered.get_or_create(&ReasonLabels { reason });
+        for reason in Unanswered::ALL {
+            let _ = unanswered.get_or_create(&ReasonLabels {
+                reason: reason.value(),
+            });
         }
-        for source in SOURCES {
-            let _ = source_errors.get_or_create(&SourceLabels { source });
+        for source in Source::ALL {
+            let _ = source_errors.get_or_create(&SourceLabels {
+                source: source.value(),
+            });
         }
-        for port in PORTS {
-            let _ = connections_refused.get_or_create(&PortLabels { port });
+        for port in Port::ALL {
+            let _ = connections_refused.get_or_create(&PortLabels { port: port.value() });
         }
-        for result in RELOAD_RESULTS {
-            let _ = cert_reloads.get_or_create(&ResultLabels { result });
+        for result in ReloadResult::ALL {
+            let _ = cert_reloads.get_or_create(&ResultLabels {
+                result: result.value(),
+            });
         }
         for kind in <crate::weakening::WeakeningKind as clap::ValueEnum>::value_variants() {
             let _ = weakened.get_or_create(&WeakeningLabels {
@@ -197,9 +249,9 @@ impl Metrics {
     }
 
     /// A new connection closed because its port had `--max-connections` open.
-    pub fn connection_refused(&self, port: &'static str) {
+    pub fn connection_refused(&self, port: Port) {
         self.connections_refused
-            .get_or_create(&PortLabels { port })
+            .get_or_create(&PortLabels { port: port.value() })
             .inc();
     }
 
@@ -221,27 +273,40 @@ impl Metrics {
     }
 
     /// A request refused before evaluation (4xx).
-    pub fn bad_request(&self, reason: &'static str) {
-        self.rejected.get_or_create(&ReasonLabels { reason }).inc();
-    }
-
-    /// A review accepted but not decided: `timeout` or `panic`.
-    pub fn unanswered(&self, reason: &'static str) {
-        self.unanswered
-            .get_or_create(&ReasonLabels { reason })
+    pub fn bad_request(&self, reason: BadRequest) {
+        self.rejected
+            .get_or_create(&ReasonLabels {
+                reason: reason.value(),
+            })
             .inc();
     }
 
-    pub fn source_error(&self, source: &'static str) {
+    /// A review accepted but not decided: `timeout` or `panic`.
+    pub fn unanswered(&self, reason: Unanswered) {
+        self.unanswered
+            .get_or_create(&ReasonLabels {
+                reason: reason.value(),
+            })
+            .inc();
+    }
+
+    pub fn source_error(&self, source: Source) {
         self.source_errors
-            .get_or_create(&SourceLabels { source })
+            .get_or_create(&SourceLabels {
+                source: source.value(),
+            })
             .inc();
     }
 
     pub fn cert_reload(&self, ok: bool) {
         self.cert_reloads
             .get_or_create(&ResultLabels {
-                result: if ok { "success" } else { "failure" },
+                result: if ok {
+                    ReloadResult::Success
+                } else {
+                    ReloadResult::Failure
+                }
+                .value(),
             })
             .inc();
     }

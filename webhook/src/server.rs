@@ -21,7 +21,7 @@ use crate::app::{self, App};
 use crate::args::{Args, LogFormat};
 use crate::connection_cap::{self, ConnectionCap};
 use crate::key_lookup::KmsKeyLookup;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Port};
 use crate::sources::{self, StateHub};
 use crate::{memory_budget, tls, weakening};
 
@@ -256,7 +256,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         // (not ready) and /metrics.
         let mut server = axum_server::from_tcp(listener)?.acceptor(ConnectionCap::new(
             max_connections,
-            "metrics",
+            Port::Metrics,
             app.metrics.clone(),
         ));
         connection_cap::limit_headers(server.http_builder(), header_read_timeout);
@@ -270,7 +270,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("binding the admission port {listen}"))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    let cap = ConnectionCap::new(max_connections, "admission", app.metrics.clone());
+    let cap = ConnectionCap::new(max_connections, Port::Admission, app.metrics.clone());
     let mut server =
         axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(Arc::new(tls_config)))?
             .map(|tls| tls.acceptor(cap))

@@ -25,21 +25,12 @@ const SECRET_FIELDS: &[(&str, &[&str])] = &[
 /// request's URL holds its credentials), each cause once. A timeout says so.
 pub(crate) fn transport_detail(error: reqwest::Error) -> String {
     let error = error.without_url();
-    let mut detail = if error.is_timeout() {
+    let head = if error.is_timeout() {
         "timed out".to_string()
     } else {
         error.to_string()
     };
-    let mut cause = std::error::Error::source(&error);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !detail.contains(&text) {
-            detail.push_str(": ");
-            detail.push_str(&text);
-        }
-        cause = c.source();
-    }
-    detail
+    crate::error_chain::with_causes(head, &error)
 }
 
 /// Why a JSON body did not decode, without the values serde would quote (an STS or metadata

@@ -28,81 +28,47 @@ fn lints_strict_with_every_ci_values_file_and_refuses_bad_values() {
         ok(&out, &format!("helm lint --strict -f {}", name_of(file)));
     }
 
-    // A typo fails the install through values.schema.json, naming the key.
-    let err = chart::template(
-        cp,
-        RELEASE,
-        NAMESPACE,
-        &[
-            "--set",
-            "secretEncryption.key=k",
-            "--set",
-            "webhook.failurPolicy=Fail",
-        ],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("failurPolicy") && err.contains("not allowed"),
-        "{err}"
-    );
-    // A wrong enum value too.
-    let err = chart::template(
-        cp,
-        RELEASE,
-        NAMESPACE,
-        &[
-            "--set",
-            "secretEncryption.key=k",
-            "--set",
-            "webhook.failurePolicy=Never",
-        ],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("failurePolicy"), "{err}");
-    // No key to guard: refused with the fix, rather than a webhook guarding nothing.
-    let err = chart::template(cp, RELEASE, NAMESPACE, &[])
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("secretEncryption.key is required"), "{err}");
-    // Both credential kinds at once: refused.
-    let err = chart::template(
-        cp,
-        RELEASE,
-        NAMESPACE,
-        &[
-            "--set",
-            "secretEncryption.key=k",
-            "--set",
-            "credentials.rrsa.enabled=true",
-            "--set",
-            "credentials.rrsa.roleName=r",
-            "--set",
-            "credentials.accessKey.existingSecret=s",
-        ],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("choose one"), "{err}");
-    // mTLS without the metrics port: the kubelet could not probe the pod.
-    let err = chart::template(
-        cp,
-        RELEASE,
-        NAMESPACE,
-        &[
-            "--set",
-            "secretEncryption.key=k",
-            "--set",
-            "tls.clientCA.configMap=ca",
-            "--set",
-            "metrics.enabled=false",
-        ],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("tls.clientCA.configMap needs metrics.enabled"),
-        "{err}"
-    );
+    // Each refusal names what to change: (the --set values, text the error must hold).
+    let refusals: [(&[&str], &[&str]); 5] = [
+        // A typo fails the install through values.schema.json, naming the key.
+        (
+            &["secretEncryption.key=k", "webhook.failurPolicy=Fail"],
+            &["failurPolicy", "not allowed"],
+        ),
+        // A wrong enum value too.
+        (
+            &["secretEncryption.key=k", "webhook.failurePolicy=Never"],
+            &["failurePolicy"],
+        ),
+        // No key to guard: refused with the fix, rather than a webhook guarding nothing.
+        (&[], &["secretEncryption.key is required"]),
+        // Both credential kinds at once.
+        (
+            &[
+                "secretEncryption.key=k",
+                "credentials.rrsa.enabled=true",
+                "credentials.rrsa.roleName=r",
+                "credentials.accessKey.existingSecret=s",
+            ],
+            &["choose one"],
+        ),
+        // mTLS without the metrics port: the kubelet could not probe the pod.
+        (
+            &[
+                "secretEncryption.key=k",
+                "tls.clientCA.configMap=ca",
+                "metrics.enabled=false",
+            ],
+            &["tls.clientCA.configMap needs metrics.enabled"],
+        ),
+    ];
+    for (values, needles) in refusals {
+        let args: Vec<&str> = values.iter().flat_map(|v| ["--set", v]).collect();
+        let err = chart::template(cp, RELEASE, NAMESPACE, &args)
+            .expect_err(&format!("{values:?} is refused"))
+            .to_string();
+        for needle in needles {
+            assert!(err.contains(needle), "{values:?}: {err}");
+        }
+    }
 }

@@ -205,7 +205,7 @@ async fn probe_url(url: &str, certs: Vec<reqwest::Certificate>) -> (Check, Answe
                         Level::Fail,
                         format!(
                             "the serving certificate does not verify against the caBundle: {}",
-                            describe(&strict_error)
+                            crate::causes::once(&strict_error)
                         ),
                     ),
                     loose,
@@ -225,7 +225,7 @@ async fn plain_answer(builder: reqwest::ClientBuilder, url: &reqwest::Url) -> An
         Ok(c) => match c.get(url.clone()).send().await {
             Ok(resp) => answer(resp).await,
             Err(e) => (
-                check(Level::Fail, format!("{url}: {}", describe(&e))),
+                check(Level::Fail, format!("{url}: {}", crate::causes::once(&e))),
                 Vec::new(),
             ),
         },
@@ -250,19 +250,4 @@ async fn answer(resp: reqwest::Response) -> Answer {
             weakenings(&body),
         )
     }
-}
-
-/// reqwest's message with its causes (the TLS reason is several levels down).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if !text.contains(&t) {
-            text.push_str(": ");
-            text.push_str(&t);
-        }
-        cause = c.source();
-    }
-    text
 }

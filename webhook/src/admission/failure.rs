@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secretkms_core::review::ReviewError;
 
-use crate::metrics::Metrics;
+use crate::metrics::{BadRequest, Metrics, Unanswered};
 
 /// Why a review got no decision.
 #[derive(Debug)]
@@ -57,22 +57,22 @@ impl Failure {
     /// Counts the failure: refused requests as bad requests, the rest as failures to answer.
     pub(crate) fn record(&self, metrics: &Metrics) {
         match self {
-            Failure::ContentType => metrics.bad_request("content_type"),
-            Failure::TooLarge { .. } => metrics.bad_request("too_large"),
-            Failure::Unreadable(_) => metrics.bad_request("body"),
+            Failure::ContentType => metrics.bad_request(BadRequest::ContentType),
+            Failure::TooLarge { .. } => metrics.bad_request(BadRequest::TooLarge),
+            Failure::Unreadable(_) => metrics.bad_request(BadRequest::Body),
             Failure::Malformed(e) => {
-                metrics.bad_request("malformed_review");
+                metrics.bad_request(BadRequest::MalformedReview);
                 tracing::warn!(error = %e, "malformed admission review");
             }
             Failure::Late { budget } => {
-                metrics.unanswered("timeout");
+                metrics.unanswered(Unanswered::Timeout);
                 tracing::warn!(
                     timeout_ms = budget.as_millis() as u64,
                     "admission review not decided before its deadline"
                 );
             }
             Failure::Panicked(panic) => {
-                metrics.unanswered("panic");
+                metrics.unanswered(Unanswered::Panic);
                 tracing::error!(error = %panic, "evaluation task failed");
             }
         }

@@ -69,29 +69,9 @@ impl FromRequest<Arc<App>> for ReviewBody {
     async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Failure> {
         let arrived = Instant::now();
         let budget = budget(req.uri().query(), app.default_timeout);
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let share = match declared {
-            Some(n) if n > app.max_body_bytes => None,
-            n => {
-                app.bodies
-                    .take(n.unwrap_or(app.max_body_bytes), arrived + budget)
-                    .await
-            }
-        };
-        let read = match (declared, share) {
-            (Some(n), _) if n > app.max_body_bytes => Err(Failure::TooLarge {
-                limit: app.max_body_bytes,
-            }),
-            (_, None) => Err(Failure::Late { budget }),
-            (_, Some(share)) => read(req, app.max_body_bytes, arrived, budget)
-                .await
-                .map(|bytes| (bytes, share)),
-        };
-        let (bytes, share) = read.inspect_err(|failure| failure.record(&app.metrics))?;
+        let (bytes, share) = take_and_read(req, app, arrived, budget)
+            .await
+            .inspect_err(|failure| failure.record(&app.metrics))?;
         Ok(Self {
             bytes,
             share,
@@ -101,21 +81,38 @@ impl FromRequest<Arc<App>> for ReviewBody {
     }
 }
 
-async fn read(
+/// Checks what the headers can tell first (no wait for a share is spent on a body that would be
+/// refused anyway), then waits for the body's share of the budget, then reads it; all before
+/// `arrived + budget`.
+async fn take_and_read(
     req: Request,
-    limit: usize,
+    app: &App,
     arrived: Instant,
     budget: Duration,
-) -> Result<Bytes, Failure> {
+) -> Result<(Bytes, OwnedSemaphorePermit), Failure> {
     if !is_json(req.headers()) {
         return Err(Failure::ContentType);
     }
+    let limit = app.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(Failure::TooLarge { limit });
+    }
+    let late = Failure::Late { budget };
+    let deadline = arrived + budget;
+    let Some(share) = app.bodies.take(declared.unwrap_or(limit), deadline).await else {
+        return Err(late);
+    };
     let body = axum::body::to_bytes(req.into_body(), limit);
-    match tokio::time::timeout_at(arrived + budget, body).await {
-        Ok(Ok(bytes)) => Ok(bytes),
+    match tokio::time::timeout_at(deadline, body).await {
+        Ok(Ok(bytes)) => Ok((bytes, share)),
         Ok(Err(e)) if is_too_large(&e) => Err(Failure::TooLarge { limit }),
         Ok(Err(e)) => Err(Failure::Unreadable(e.to_string())),
-        Err(_elapsed) => Err(Failure::Late { budget }),
+        Err(_elapsed) => Err(late),
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn watch(
                 delay = interval;
             }
             Err(e) => {
-                metrics.source_error("apiserver");
+                metrics.source_error(crate::metrics::Source::Apiserver);
                 tracing::warn!(error = %e, "apiserver encryption probe failed");
                 hub.update(|o| o.apiserver.fail(e));
                 delay = (delay * 2).min(interval * 4);

@@ -45,7 +45,7 @@ pub async fn watch(
                 }
             }
             Err(e) => {
-                metrics.source_error("declared");
+                metrics.source_error(crate::metrics::Source::Declared);
                 let message = describe(&e);
                 tracing::warn!(error = %message, "watching SecretEncryption failed");
                 hub.update(|o| o.declared.fail(message));

@@ -73,7 +73,7 @@ pub async fn watch(
                     }
                     Err(e) => {
                         client.store(current.as_ref().map(|(_, c)| c.clone()));
-                        metrics.source_error("kms");
+                        metrics.source_error(crate::metrics::Source::Kms);
                         tracing::warn!(key = %spec.key, error = %e, "describing the KMS key failed");
                         hub.update(|o| o.key.fail(e));
                         delay = (delay * 2).min(settings.interval * 4);
