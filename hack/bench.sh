@@ -36,7 +36,10 @@ STARTS=${BENCH_STARTS:-5}
 LOG=${BENCH_LOG:-info}
 PORT=${BENCH_PORT_BASE:-18440}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target/bench}
-RESULTS=$REPO/target/bench-results.json
+# The table goes next to the repository's other build output even when CARGO_TARGET_DIR lies
+# elsewhere (the directory may not exist yet then); BENCH_RESULTS overrides.
+RESULTS=${BENCH_RESULTS:-$REPO/target/bench-results.json}
+mkdir -p "$(dirname "$RESULTS")"
 command -v openssl >/dev/null || die "openssl is needed to make the test certificates (apt-get install openssl)"
 command -v python3 >/dev/null || die "python3 is needed to assemble the summary"
 
@@ -145,7 +148,8 @@ startup() { # label cache-flag...
   "$LOADGEN" startup --url "https://127.0.0.1:$START_PORT/readyz" --ca "$WORK/ca.pem" --runs "$STARTS" \
     --label "$label" "$@" -- "$WEBHOOK" --listen "127.0.0.1:$START_PORT" "${common[@]}" \
     --policy-cache-dir "$WORK/cache-$label" >"$WORK/startup-$label.json"
-  echo "    $label: median $(jq .median_ms "$WORK/startup-$label.json") ms of $(jq -c .ready_ms "$WORK/startup-$label.json")"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("    %s: median %s ms of %s" % (sys.argv[2], r["median_ms"], r["ready_ms"]))' \
+    "$WORK/startup-$label.json" "$label"
 }
 startup warm --prime
 startup cold --clear "$WORK/cache-cold"
@@ -216,7 +220,8 @@ row(f"closed loop, {conns} conns (reviews/s)", f"{full['throughput_rps']:.0f}", 
 row("  p50 / p99 at max (ms)", f"{full['latency']['p50_ms']:.2f} / {full['latency']['p99_ms']:.2f}",
     f"{off['latency']['p50_ms']:.2f} / {off['latency']['p99_ms']:.2f}", "", "", "")
 row("  server CPU per review (µs)", f"{full['server_cpu_us_per_review']:.0f}", f"{off['server_cpu_us_per_review']:.0f}",
-    f"{full['server_cpu_us_per_review'] / off['server_cpu_us_per_review']:.2f}", "", "")
+    f"{full['server_cpu_us_per_review'] / off['server_cpu_us_per_review']:.2f}", "<= 135 µs",
+    yes(full["server_cpu_us_per_review"] <= 135))
 row("  load generator CPU (cores)", f"{full['loadgen_cpu_s'] / full['duration_s']:.2f}",
     f"{off['loadgen_cpu_s'] / off['duration_s']:.2f}", "", "", "")
 lf, lo = open_full["latency"], open_off["latency"]
@@ -226,8 +231,8 @@ row(f"open loop {float(rate):.0f}/s: p99 (ms)", f"{lf['p99_ms']:.3f}", f"{lo['p9
 row(f"open loop {float(rate):.0f}/s: max (ms)", f"{lf['max_ms']:.2f}", f"{lo['max_ms']:.2f}", "", "", "")
 row("peak RSS under load, VmHWM (MB)", f"{rss['full']['VmHWM']:.1f}", f"{rss['off']['VmHWM']:.1f}", "",
     "<= 50 MB", yes(rss["full"]["VmHWM"] <= 50))
-row("start to ready, warm cache (ms, median)", f"{warm['median_ms']:.0f}", "", "", "<= 500 ms", yes(warm["median_ms"] <= 500))
-row("start to ready, cold cache (ms, median)", f"{cold['median_ms']:.0f}", "", "", "", "")
+row("start to ready, warm cache (ms, median)", f"{warm['median_ms']:.0f}", "", "", "<= 100 ms", yes(warm["median_ms"] <= 100))
+row("start to ready, cold cache (ms, median)", f"{cold['median_ms']:.0f}", "", "", "<= 500 ms", yes(cold["median_ms"] <= 500))
 if "fresh_instance" in crit:
     c = crit["fresh_instance"]
     row("one evaluation, fresh instance (µs)", f"p50 {c['p50_us']:.1f}", f"p99 {c['p99_us']:.1f}", "",

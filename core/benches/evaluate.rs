@@ -9,6 +9,10 @@
 //! The baselines use their own Engine configured like `PolicyRuntime` (pooling, epoch
 //! interruption, keep-resident + PAGEMAP_SCAN); keep the two in step.
 //!
+//! Large reviews are measured the same way beside the typical one: a 1 MiB Secret UPDATE (object
+//! and oldObject with 512 KiB of data each) and a Secret of 20,000 keys, each against the cost of
+//! decoding the same request (`Review::decode_request`, the transport's share) in the same run.
+//!
 //! Criterion reports means and medians; p50/p99 (and load-time and allocator comparisons) come
 //! from a plain loop printed first. `cargo bench -p secretkms-core --bench evaluate`; pass
 //! `-- --quick` or a filter as usual; `EVALUATE_SAMPLES=n` sets the loop's sample count.
@@ -202,11 +206,23 @@ fn samples() -> usize {
 }
 
 /// Runs `f` `samples()` times after a warm-up and returns (p50, p99, mean).
-fn percentiles(mut f: impl FnMut()) -> (Duration, Duration, Duration) {
-    for _ in 0..1_000 {
+fn percentiles(f: impl FnMut()) -> (Duration, Duration, Duration) {
+    percentiles_of(f, 1_000, samples())
+}
+
+/// Calls for the large reviews, which take milliseconds each (`EVALUATE_LARGE_SAMPLES`).
+fn large_samples() -> usize {
+    std::env::var("EVALUATE_LARGE_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300)
+}
+
+/// `f` `n` times after `warmup` calls: (p50, p99, mean).
+fn percentiles_of(mut f: impl FnMut(), warmup: usize, n: usize) -> (Duration, Duration, Duration) {
+    for _ in 0..warmup {
         f();
     }
-    let n = samples();
     let mut times: Vec<Duration> = (0..n)
         .map(|_| {
             let t = Instant::now();
@@ -234,6 +250,93 @@ fn report(name: &str, (p50, p99, mean): (Duration, Duration, Duration), base: Op
         us(p99),
         us(mean)
     );
+}
+
+/// The typical request reshaped: a Secret UPDATE whose object and oldObject each hold one
+/// `value_bytes`-long value, or a CREATE of a Secret with `keys` small keys.
+fn large_request(shape: Large) -> String {
+    let mut request: serde_json::Value = serde_json::from_str(REQUEST).expect("request JSON");
+    let object = request["object"].clone();
+    let with_data = |data: serde_json::Map<String, serde_json::Value>| {
+        let mut o = object.clone();
+        o["data"] = serde_json::Value::Object(data);
+        o
+    };
+    match shape {
+        Large::Update { value_bytes } => {
+            let value = |fill: char| -> serde_json::Map<String, serde_json::Value> {
+                [(
+                    "blob".to_string(),
+                    fill.to_string().repeat(value_bytes).into(),
+                )]
+                .into_iter()
+                .collect()
+            };
+            request["operation"] = "UPDATE".into();
+            request["object"] = with_data(value('A'));
+            request["oldObject"] = with_data(value('B'));
+        }
+        Large::Keys { keys } => {
+            let data = (0..keys)
+                .map(|i| (format!("key-{i:05}"), "dmFsdWU=".into()))
+                .collect();
+            request["object"] = with_data(data);
+        }
+    }
+    serde_json::to_string(&request).expect("request serializes")
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Large {
+    Update { value_bytes: usize },
+    Keys { keys: usize },
+}
+
+/// p50/p99 of one evaluation of each large review, beside decoding it alone.
+fn large_reviews(set: &PolicySet, state: &EncryptionState) {
+    let n = large_samples();
+    println!("== large reviews: p50/p99 over {n} calls after 20 warm-up, one thread ==");
+    for (label, shape) in [
+        (
+            "1 MiB Secret UPDATE",
+            Large::Update {
+                value_bytes: 512 << 10,
+            },
+        ),
+        ("20,000-key Secret CREATE", Large::Keys { keys: 20_000 }),
+    ] {
+        let text = large_request(shape);
+        let decode = percentiles_of(
+            || {
+                black_box(Review::decode_request(&text).expect("large request decodes"));
+            },
+            20,
+            n,
+        );
+        report(
+            &format!("{label} ({} B): decode only", text.len()),
+            decode,
+            None,
+        );
+        let review = Review::decode_request(&text).expect("large request decodes");
+        assert!(
+            set.evaluate(&review, state).allowed(),
+            "{label}: the healthy state allows it"
+        );
+        let evaluate = percentiles_of(
+            || {
+                black_box(set.evaluate(&review, state));
+            },
+            20,
+            n,
+        );
+        report(&format!("{label}: PolicySet::evaluate"), evaluate, None);
+        println!(
+            "{label}: evaluate / decode p50 {:.2}x, p99 {:.2}x",
+            evaluate.0.as_secs_f64() / decode.0.as_secs_f64(),
+            evaluate.1.as_secs_f64() / decode.1.as_secs_f64()
+        );
+    }
 }
 
 fn us(d: Duration) -> f64 {
@@ -324,6 +427,7 @@ fn main() {
         Some(base.0),
     );
     drop(plain);
+    large_reviews(&set, &state);
     load_times();
     println!();
 
