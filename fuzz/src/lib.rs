@@ -14,10 +14,22 @@ use secretkms_model::{CannedKeys, EncryptionState};
 const STATES: [(&str, &str); 7] = [
     ("healthy", include_str!("../states/healthy.json")),
     ("key-disabled", include_str!("../states/key-disabled.json")),
-    ("key-pending-deletion", include_str!("../states/key-pending-deletion.json")),
-    ("stale-kms-source", include_str!("../states/stale-kms-source.json")),
-    ("no-kms-provider", include_str!("../states/no-kms-provider.json")),
-    ("rewrite-unfinished", include_str!("../states/rewrite-unfinished.json")),
+    (
+        "key-pending-deletion",
+        include_str!("../states/key-pending-deletion.json"),
+    ),
+    (
+        "stale-kms-source",
+        include_str!("../states/stale-kms-source.json"),
+    ),
+    (
+        "no-kms-provider",
+        include_str!("../states/no-kms-provider.json"),
+    ),
+    (
+        "rewrite-unfinished",
+        include_str!("../states/rewrite-unfinished.json"),
+    ),
     ("unknown", include_str!("../states/unknown.json")),
 ];
 
@@ -56,7 +68,10 @@ pub fn check_decode(data: &[u8]) -> Option<Review<'_>> {
     let review = Review::decode(data).ok()?;
     assert!(!review.head.uid.is_empty(), "decoded a review without uid");
     match serde_json::from_str::<serde_json::Value>(review.request_json) {
-        Ok(request) => assert!(request.is_object(), "decoded a request that is not an object"),
+        Ok(request) => assert!(
+            request.is_object(),
+            "decoded a request that is not an object"
+        ),
         // Known and accepted: the lax RawValue pass does not range-check numbers (`1e999`);
         // the apiserver (Go) cannot emit one, and the policies read typed fields.
         Err(e) if e.to_string().starts_with("number out of range") => {}
@@ -93,7 +108,11 @@ fn check_decision(state: &str, d: &Decision) {
     }
     let wire = review::Response::from_decision("u", d.clone());
     assert_eq!(wire.allowed, d.allowed(), "[{state}] wire form disagrees");
-    assert_eq!(wire.status.map_or(0, |s| s.code), d.code(), "[{state}] wire code disagrees");
+    assert_eq!(
+        wire.status.map_or(0, |s| s.code),
+        d.code(),
+        "[{state}] wire code disagrees"
+    );
     for w in &d.warnings {
         assert!(
             w.chars().count() <= secretkms_model::warnings::MAX_WARNING_CHARS,
@@ -101,7 +120,10 @@ fn check_decision(state: &str, d: &Decision) {
         );
     }
     let total: usize = d.warnings.iter().map(|w| w.chars().count()).sum();
-    assert!(total <= secretkms_model::warnings::MAX_TOTAL_WARNING_CHARS, "[{state}] warnings too long");
+    assert!(
+        total <= secretkms_model::warnings::MAX_TOTAL_WARNING_CHARS,
+        "[{state}] warnings too long"
+    );
     for p in &d.policies {
         if let secretkms_core::policy::Outcome::Errored(e) = &p.outcome {
             assert!(
@@ -145,7 +167,11 @@ pub fn check_policy_config(data: &[u8]) {
     let max_memory = RuntimeConfig::default().max_memory_bytes;
     if config.check(max_memory).is_ok() {
         for spec in &config.policies {
-            assert!(!spec.name.is_empty() && spec.name.len() <= 63, "name {:?} passed", spec.name);
+            assert!(
+                !spec.name.is_empty() && spec.name.len() <= 63,
+                "name {:?} passed",
+                spec.name
+            );
             assert!(spec.memory_limit_bytes <= max_memory, "memory limit passed");
         }
     }
@@ -177,7 +203,10 @@ fn check_answer<T: serde::de::DeserializeOwned>(action: &'static str, status: u1
             "{action}: a 2xx answer is retryable: {e}"
         );
     } else {
-        assert!((200..300).contains(&status), "{action}: http {status} decoded as an answer");
+        assert!(
+            (200..300).contains(&status),
+            "{action}: http {status} decoded as an answer"
+        );
     }
 }
 
@@ -197,15 +226,20 @@ pub fn check_alibaba_answer(data: &[u8]) {
     check_answer::<sts::CallerIdentity>("GetCallerIdentity", status, body);
 
     let url = url::Url::parse("https://sts.aliyuncs.com/").unwrap();
-    match credentials::parse_sts_answer("rrsa", "AssumeRoleWithOIDC", &url, status, body, &SECRETS) {
+    match credentials::parse_sts_answer("rrsa", "AssumeRoleWithOIDC", &url, status, body, &SECRETS)
+    {
         Ok(c) => {
-            assert!((200..300).contains(&status), "sts http {status} gave credentials");
+            assert!(
+                (200..300).contains(&status),
+                "sts http {status} gave credentials"
+            );
             assert!(c.expiration.is_some(), "sts credentials without expiry");
         }
         Err(e) => no_secret("sts", &e.to_string()),
     }
     if let Ok(text) = std::str::from_utf8(body) {
-        let url = url::Url::parse("http://127.0.0.1:1/latest/meta-data/ram/security-credentials/r").unwrap();
+        let url = url::Url::parse("http://127.0.0.1:1/latest/meta-data/ram/security-credentials/r")
+            .unwrap();
         if let Ok(c) = credentials::parse_ecs_role_credentials(&url, "r", text) {
             assert!(c.expiration.is_some(), "ecs credentials without expiry");
         }
@@ -223,7 +257,8 @@ pub fn check_etcd_envelope(data: &[u8]) {
     use encrypted_object::EncryptedObject;
     use prost::Message as _;
     let round_trip = |o: &EncryptedObject| {
-        let again = EncryptedObject::decode(o.encode_to_vec().as_slice()).expect("re-encoded object decodes");
+        let again = EncryptedObject::decode(o.encode_to_vec().as_slice())
+            .expect("re-encoded object decodes");
         assert_eq!(&again, o, "the object changed through the wire");
     };
     match EncryptedObject::from_stored("secretkms", data) {
@@ -247,7 +282,9 @@ fn round_trip<M: prost::Message + Default + PartialEq + std::fmt::Debug>(data: &
 /// The plugin's messages: never panic, round-trip; a Decrypt request's claim is consistent.
 pub fn check_kms_plugin_message(data: &[u8]) {
     use secretkms_kms_plugin::key_claim::KeyClaim;
-    use secretkms_kms_plugin::key_id::{KeyVersionRef, MAX_KEY_ID_LEN, is_fully_qualified_domain_name};
+    use secretkms_kms_plugin::key_id::{
+        KeyVersionRef, MAX_KEY_ID_LEN, is_fully_qualified_domain_name,
+    };
     use secretkms_kms_plugin::proto::{v1beta1, v2};
     round_trip::<v2::StatusRequest>(data);
     round_trip::<v2::StatusResponse>(data);
@@ -279,7 +316,10 @@ pub fn check_kms_plugin_message(data: &[u8]) {
     }
     let agreeing = KeyVersionRef::new(
         claim.key.clone().unwrap_or_else(|| "key-fuzz".into()),
-        claim.version.clone().unwrap_or_else(|| "version-fuzz".into()),
+        claim
+            .version
+            .clone()
+            .unwrap_or_else(|| "version-fuzz".into()),
     );
     assert_eq!(
         claim.disagreement(&agreeing).is_some(),
