@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
-# Fuzzes AdmissionReview decoding and the policy input path (fuzz/, cargo-fuzz + libFuzzer).
+# Fuzzes the parsers of untrusted input (fuzz/, cargo-fuzz + libFuzzer).
 #
 #   hack/fuzz.sh [seconds-per-target]   fuzz each target (default 300 s), starting from the
 #                                       committed corpus; new inputs go to fuzz/corpus-work/
+#   hack/fuzz.sh runs <n> [target...]   fuzz each target (default: all) for n executions
+#                                       (the README's figures: n = 1000000)
+#   hack/fuzz.sh build                  build every target
 #   hack/fuzz.sh cmin                   merge fuzz/corpus-work/ into the committed corpus,
 #                                       minimised (cargo fuzz cmin), small inputs only
 #   hack/fuzz.sh run <target> [args]    any `cargo fuzz run` (e.g. to replay an artifact)
 #
-# Targets: review_decode (`Review::decode` on arbitrary bytes) and policy_input (decode, then
-# `PolicySet::evaluate` with the builtin policies against several states; a builtin that traps
-# fails the run). A crash leaves its input in fuzz/artifacts/<target>/; add the fixed input to
-# fuzz/corpus/<target>/ so webhook/tests/fuzz_corpus.rs replays it under plain `cargo test`.
+# Targets (fuzz/fuzz_targets/, their properties in fuzz/src/lib.rs):
+#   review_decode        `Review::decode` on arbitrary bytes
+#   policy_input         decode, then `PolicySet::evaluate` with the builtin policies against
+#                        several states (a builtin that traps fails the run)
+#   state_file           the `--state-file` parser (`state_file::parse`), JSON round trip
+#   policy_config        the `--policy-config` parser (`PolicyConfig::from_yaml`)
+#   alibaba_answers      OpenAPI answers (`openapi::decode_answer`), STS and ECS-metadata
+#                        credentials; errors never quote the request's secrets
+#   etcd_envelope        the etcd KMS v2 envelope reader (`EncryptedObject::from_stored`)
+#   kms_plugin_messages  the plugin's v2/v1beta1 protobuf messages, a Decrypt request's key claim
+# A crash leaves its input in fuzz/artifacts/<target>/; add the fixed input to
+# fuzz/corpus/<target>/ so the replay tests (webhook/tests/fuzz_corpus.rs,
+# alibaba/tests/fuzz_corpus.rs, kms-plugin/tests/fuzz_corpus.rs, e2e/src/kms/encrypted_object.rs)
+# run it under plain `cargo test`.
 #
 # cargo-fuzz needs nightly compiler flags; with the pinned stable toolchain RUSTC_BOOTSTRAP=1
 # unlocks them. cargo-fuzz itself is installed once into $SECRETKMS_CACHE/cargo-bin.
@@ -22,7 +35,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_rust
 
 CARGO_FUZZ_VERSION=0.13.2
-TARGETS=(review_decode policy_input)
+TARGETS=(review_decode policy_input state_file policy_config alibaba_answers etcd_envelope kms_plugin_messages)
 SANITIZER=${FUZZ_SANITIZER:-none}
 CARGO_BIN=$SECRETKMS_CACHE/cargo-bin
 export PATH=$CARGO_BIN/bin:$PATH
@@ -54,6 +67,19 @@ case ${1:-} in
   run)
     shift
     fuzz run "$@"
+    ;;
+  build)
+    fuzz build
+    ;;
+  runs)
+    runs=${2:?hack/fuzz.sh runs <n> [target...]}
+    shift 2
+    (($#)) && TARGETS=("$@")
+    for t in "${TARGETS[@]}"; do
+      mkdir -p fuzz/corpus-work/"$t"
+      say "fuzzing $t for $runs executions"
+      fuzz run "$t" fuzz/corpus-work/"$t" fuzz/corpus/"$t" -- -runs="$runs" "${flags[@]}"
+    done
     ;;
   *)
     seconds=${1:-300}

@@ -28,11 +28,11 @@ use crate::openapi::endpoint::host_header;
 use crate::openapi::redact;
 
 pub use chain::DefaultChain;
-pub use ecs::EcsRamRoleProvider;
+pub use ecs::{EcsRamRoleProvider, parse_role_credentials as parse_ecs_role_credentials};
 pub use environment::{EnvProvider, Environment};
 pub use oidc::OidcProvider;
 pub use profile::ProfileProvider;
-pub use sts::{RamRoleArnProvider, StsEndpoint};
+pub use sts::{RamRoleArnProvider, StsEndpoint, parse_answer as parse_sts_answer};
 
 /// A boxed future, so providers can be used as `dyn CredentialsProvider`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -19,7 +19,7 @@ mod request;
 pub mod retry;
 pub mod signature;
 
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, decode_answer};
 pub use endpoint::ServiceEndpoint;
 pub use error::{ApiError, Error, Result};
 pub use request::{Params, Request, SignedRequest, Style, param};

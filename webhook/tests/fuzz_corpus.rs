@@ -2,7 +2,8 @@
 //! CI replays every input without nightly: each goes through `Review::decode` and
 //! `PolicySet::evaluate` against the fuzzers' states with the same properties the fuzz targets
 //! assert (fuzz/src/lib.rs), and through the real `router()`, which must answer 200 or 400 —
-//! never 500, never a panic.
+//! never 500, never a panic. The corpora of the `state_file` and `policy_config` targets go
+//! through `state_file::parse` and `PolicyConfig::from_yaml` + `check` the same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,23 +14,28 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use secretkms_core::observations::FileState;
 use secretkms_core::policy::{
-    CacheDir, Decision, ErrorKind, Outcome, PolicyConfig, PolicyRuntime, PolicySet, RuntimeConfig,
+    CacheDir, Decision, ErrorKind, Outcome, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
+    RuntimeConfig,
 };
 use secretkms_core::review::Review;
 use secretkms_model::{CannedKeys, EncryptionState};
 use secretkms_webhook::app::{self, App};
 use secretkms_webhook::metrics::Metrics;
-use secretkms_webhook::sources::StateHub;
+use secretkms_webhook::sources::{StateHub, state_file};
 use tower::ServiceExt;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
-/// Every corpus file of every target, sorted for a stable order.
+/// Every corpus file of every review target, sorted for a stable order.
 fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
+    corpus_of(&["review_decode", "policy_input"])
+}
+
+fn corpus_of(targets: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
-    for target in ["review_decode", "policy_input"] {
+    for target in targets {
         let dir = fuzz_dir().join("corpus").join(target);
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap().path();
@@ -194,4 +200,60 @@ async fn every_corpus_input_gets_200_or_400_from_the_router() {
         "only {} reviews answered 200",
         answered[0]
     );
+}
+
+/// fuzz/src/lib.rs `check_state_file`: what parses serialises to JSON that parses back equal.
+#[test]
+fn every_state_file_corpus_input_parses_or_fails_cleanly() {
+    let corpus = corpus_of(&["state_file"]);
+    assert!(corpus.len() >= 3, "the committed corpus is missing");
+    let mut parsed = 0;
+    for (path, bytes) in &corpus {
+        let Ok(state) = state_file::parse(bytes) else {
+            continue;
+        };
+        parsed += 1;
+        let json = serde_json::to_vec(&state).unwrap();
+        let again = state_file::parse(&json)
+            .unwrap_or_else(|e| panic!("{}: does not parse back: {e}", path.display()));
+        assert_eq!(again, state, "{}", path.display());
+    }
+    assert!(parsed >= 3, "only {parsed} state files parse");
+}
+
+/// fuzz/src/lib.rs `check_policy_config`: the load-time check holds what it promises, and
+/// every source prints as text that parses back to it.
+#[test]
+fn every_policy_config_corpus_input_parses_or_fails_cleanly() {
+    let corpus = corpus_of(&["policy_config"]);
+    assert!(corpus.len() >= 3, "the committed corpus is missing");
+    let max_memory = RuntimeConfig::default().max_memory_bytes;
+    let (mut parsed, mut checked) = (0, 0);
+    for (path, bytes) in &corpus {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        let Ok(config) = PolicyConfig::from_yaml(text, "<corpus>") else {
+            continue;
+        };
+        parsed += 1;
+        if config.check(max_memory).is_ok() {
+            checked += 1;
+            for spec in &config.policies {
+                assert!(
+                    !spec.name.is_empty() && spec.name.len() <= 63,
+                    "{}",
+                    path.display()
+                );
+                assert!(spec.memory_limit_bytes <= max_memory, "{}", path.display());
+            }
+        }
+        for spec in &config.policies {
+            let shown = spec.source.to_string();
+            let back: PolicySource = shown.parse().unwrap();
+            assert_eq!(back, spec.source, "{}: {shown:?}", path.display());
+        }
+    }
+    assert!(parsed >= 2, "only {parsed} configurations parse");
+    assert!(checked >= 2, "only {checked} configurations pass the check");
 }

@@ -147,41 +147,48 @@ impl EcsRamRoleProvider {
         };
         let url = self.url(&format!("{CREDENTIALS_PATH}{role}"));
         let text = self.get_text(url.clone(), token.as_deref()).await?;
-        let parsed: MetadataCredentials = serde_json::from_str(&text).map_err(|e| {
-            CredentialsError::answer(
-                NAME,
-                &url,
-                format!(
-                    "credentials of role {role:?} are not valid json: {}",
-                    redact::json_error(&e)
-                ),
-            )
-        })?;
-        if parsed.code != "Success" {
-            return Err(CredentialsError::answer(
-                NAME,
-                &url,
-                format!(
-                    "metadata service returned Code {:?} for role {role:?}",
-                    parsed.code
-                ),
-            ));
-        }
-        let expiration = signature::parse_timestamp(&parsed.expiration).ok_or_else(|| {
-            CredentialsError::answer(
-                NAME,
-                &url,
-                format!("unparsable Expiration {:?}", parsed.expiration),
-            )
-        })?;
-        Ok(Credentials {
-            access_key_id: parsed.access_key_id,
-            access_key_secret: SecretString::new(parsed.access_key_secret),
-            security_token: Some(SecretString::new(parsed.security_token)),
-            expiration: Some(expiration),
-            source: NAME,
-        })
+        parse_role_credentials(&url, &role, &text)
     }
+}
+
+/// The metadata service's answer for `role` (from `url`) as credentials: `Code` must be
+/// `Success` and `Expiration` a timestamp. Public for the fuzz target
+/// (fuzz/fuzz_targets/alibaba_answers.rs), which feeds it arbitrary text.
+pub fn parse_role_credentials(url: &Url, role: &str, text: &str) -> Result<Credentials> {
+    let parsed: MetadataCredentials = serde_json::from_str(text).map_err(|e| {
+        CredentialsError::answer(
+            NAME,
+            url,
+            format!(
+                "credentials of role {role:?} are not valid json: {}",
+                redact::json_error(&e)
+            ),
+        )
+    })?;
+    if parsed.code != "Success" {
+        return Err(CredentialsError::answer(
+            NAME,
+            url,
+            format!(
+                "metadata service returned Code {:?} for role {role:?}",
+                parsed.code
+            ),
+        ));
+    }
+    let expiration = signature::parse_timestamp(&parsed.expiration).ok_or_else(|| {
+        CredentialsError::answer(
+            NAME,
+            url,
+            format!("unparsable Expiration {:?}", parsed.expiration),
+        )
+    })?;
+    Ok(Credentials {
+        access_key_id: parsed.access_key_id,
+        access_key_secret: SecretString::new(parsed.access_key_secret),
+        security_token: Some(SecretString::new(parsed.security_token)),
+        expiration: Some(expiration),
+        source: NAME,
+    })
 }
 
 impl CredentialsProvider for EcsRamRoleProvider {

@@ -120,7 +120,26 @@ pub(crate) async fn call(
         .bytes()
         .await
         .map_err(|e| CredentialsError::http(source_name, url, e))?;
-    let parsed: StsResponse = serde_json::from_slice(&body).map_err(|e| {
+    parse_answer(source_name, action, url, status.as_u16(), &body, secrets)
+}
+
+/// Turns one STS answer (`status`, `body`) from `url` into credentials, or the error it
+/// reports with its messages scrubbed of `secrets`. Public for the fuzz target
+/// (fuzz/fuzz_targets/alibaba_answers.rs), which feeds it arbitrary bodies.
+pub fn parse_answer(
+    source_name: &'static str,
+    action: &'static str,
+    url: &Url,
+    status: u16,
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<Credentials> {
+    let success = (200..300).contains(&status);
+    // As reqwest shows it ("403 Forbidden"), where it is a valid status.
+    let status = reqwest::StatusCode::from_u16(status)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| status.to_string());
+    let parsed: StsResponse = serde_json::from_slice(body).map_err(|e| {
         CredentialsError::answer(
             source_name,
             url,
@@ -131,7 +150,7 @@ pub(crate) async fn call(
         )
     })?;
     match parsed.credentials {
-        Some(c) if status.is_success() => {
+        Some(c) if success => {
             let expiration = signature::parse_timestamp(&c.expiration).ok_or_else(|| {
                 CredentialsError::answer(
                     source_name,

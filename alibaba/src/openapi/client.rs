@@ -144,83 +144,12 @@ impl Client {
         let response = signed.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(transport)?;
-        if (200..300).contains(&status) {
-            // ROA operations such as CS UpdateKMSEncryption answer without a body; it decodes
-            // as JSON `null`, which a caller that expects nothing accepts.
-            let json: &[u8] = if body.trim_ascii().is_empty() {
-                b"null"
-            } else {
-                &body
-            };
-            return serde_json::from_slice(json).map_err(|e| Error::MalformedResponse {
-                operation: action,
-                http_status: status,
-                detail: format!(
-                    "{action} response is not the expected json ({} bytes): {}",
-                    body.len(),
-                    redact::json_error(&e)
-                ),
-            });
-        }
-        Err(self.error_answer(action, status, &body, &creds))
-    }
-
-    /// The typed error of a non-2xx answer. Its message may quote the request (a
-    /// `SignatureDoesNotMatch` quotes the string to sign), so it is scrubbed of `creds`.
-    fn error_answer(
-        &self,
-        action: &'static str,
-        status: u16,
-        body: &[u8],
-        creds: &Credentials,
-    ) -> Error {
-        // RPC products spell the fields `Code`, `Message`, `RequestId`; ROA ones (CS) send
-        // `code`, `message`, `requestId`.
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct ErrorBody {
-            #[serde(alias = "code")]
-            code: String,
-            #[serde(default, alias = "message")]
-            message: String,
-            #[serde(default, alias = "requestId", alias = "request_id")]
-            request_id: Option<String>,
-        }
-        let service = self.service;
-        match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(e) => {
-                let secrets = [
-                    Some(creds.access_key_secret.expose()),
-                    creds.security_token.as_ref().map(|t| t.expose()),
-                ];
-                let secrets: Vec<&str> = secrets.into_iter().flatten().collect();
-                Error::from_api(ApiError {
-                    operation: action,
-                    http_status: status,
-                    code: redact::scrub(&e.code, &secrets),
-                    message: redact::scrub(&e.message, &secrets),
-                    request_id: e.request_id,
-                })
-            }
-            // A proxy or load balancer may answer 5xx/429 without the product's JSON; still
-            // retryable.
-            Err(_) if status >= 500 || status == 429 => Error::from_api(ApiError {
-                operation: action,
-                http_status: status,
-                code: format!("Http{status}"),
-                message: format!("http {status} without a {service} error body"),
-                request_id: None,
-            }),
-            Err(e) => Error::MalformedResponse {
-                operation: action,
-                http_status: status,
-                detail: format!(
-                    "error response is not {service} error json ({} bytes): {}",
-                    body.len(),
-                    redact::json_error(&e)
-                ),
-            },
-        }
+        let secrets = [
+            Some(creds.access_key_secret.expose()),
+            creds.security_token.as_ref().map(|t| t.expose()),
+        ];
+        let secrets: Vec<&str> = secrets.into_iter().flatten().collect();
+        decode_answer(self.service, action, status, &body, &secrets)
     }
 
     /// Builds the signed request for one attempt (fresh nonce and timestamp every time); public
@@ -247,5 +176,87 @@ impl Client {
             builder = builder.body(body);
         }
         Ok(builder)
+    }
+}
+
+/// Decodes one answer of `service` to `action`: a 2xx body as `T`, anything else as the
+/// product's error body, its message scrubbed of `secrets` (what the request carried). Every
+/// answer [`Client::call`] receives goes through here; public for the fuzz target
+/// (fuzz/fuzz_targets/alibaba_answers.rs), which feeds it arbitrary bodies.
+pub fn decode_answer<T: DeserializeOwned>(
+    service: &'static str,
+    action: &'static str,
+    status: u16,
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<T> {
+    if (200..300).contains(&status) {
+        // ROA operations such as CS UpdateKMSEncryption answer without a body; it decodes
+        // as JSON `null`, which a caller that expects nothing accepts.
+        let json: &[u8] = if body.trim_ascii().is_empty() {
+            b"null"
+        } else {
+            body
+        };
+        return serde_json::from_slice(json).map_err(|e| Error::MalformedResponse {
+            operation: action,
+            http_status: status,
+            detail: format!(
+                "{action} response is not the expected json ({} bytes): {}",
+                body.len(),
+                redact::json_error(&e)
+            ),
+        });
+    }
+    Err(error_answer(service, action, status, body, secrets))
+}
+
+/// The typed error of a non-2xx answer. Its message may quote the request (a
+/// `SignatureDoesNotMatch` quotes the string to sign), so it is scrubbed of `secrets`.
+fn error_answer(
+    service: &'static str,
+    action: &'static str,
+    status: u16,
+    body: &[u8],
+    secrets: &[&str],
+) -> Error {
+    // RPC products spell the fields `Code`, `Message`, `RequestId`; ROA ones (CS) send
+    // `code`, `message`, `requestId`.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct ErrorBody {
+        #[serde(alias = "code")]
+        code: String,
+        #[serde(default, alias = "message")]
+        message: String,
+        #[serde(default, alias = "requestId", alias = "request_id")]
+        request_id: Option<String>,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => Error::from_api(ApiError {
+            operation: action,
+            http_status: status,
+            code: redact::scrub(&e.code, secrets),
+            message: redact::scrub(&e.message, secrets),
+            request_id: e.request_id,
+        }),
+        // A proxy or load balancer may answer 5xx/429 without the product's JSON; still
+        // retryable.
+        Err(_) if status >= 500 || status == 429 => Error::from_api(ApiError {
+            operation: action,
+            http_status: status,
+            code: format!("Http{status}"),
+            message: format!("http {status} without a {service} error body"),
+            request_id: None,
+        }),
+        Err(e) => Error::MalformedResponse {
+            operation: action,
+            http_status: status,
+            detail: format!(
+                "error response is not {service} error json ({} bytes): {}",
+                body.len(),
+                redact::json_error(&e)
+            ),
+        },
     }
 }

@@ -300,8 +300,9 @@ impl PolicyConfig {
         Ok(config)
     }
 
-    /// Checks every policy's fields and that names are unique.
-    pub(crate) fn check(&self, max_memory_bytes: u64) -> Result<()> {
+    /// Checks every policy's fields and that names are unique, as loading does first (public for
+    /// fuzz/fuzz_targets/policy_config.rs).
+    pub fn check(&self, max_memory_bytes: u64) -> Result<()> {
         for (i, spec) in self.policies.iter().enumerate() {
             spec.check(max_memory_bytes)?;
             if self.policies[..i]

@@ -30,12 +30,17 @@ pub fn read(path: &Path) -> Result<(EncryptionState, [u8; 32]), StateFileError> 
         source,
     })?;
     let hash: [u8; 32] = Sha256::digest(&bytes).into();
-    // YAML is a superset of JSON, so one parser reads both.
-    let state = serde_yaml::from_slice(&bytes).map_err(|e| StateFileError::Parse {
+    let state = parse(&bytes).map_err(|e| StateFileError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
     Ok((state, hash))
+}
+
+/// Parses a state file's content. YAML is a superset of JSON, so one parser reads both.
+/// (fuzz/fuzz_targets/state_file.rs feeds it arbitrary bytes.)
+pub fn parse(bytes: &[u8]) -> Result<EncryptionState, serde_yaml::Error> {
+    serde_yaml::from_slice(bytes)
 }
 
 /// Loads the file now (failing loudly at start-up), then keeps it current.
