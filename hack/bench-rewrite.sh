@@ -89,8 +89,9 @@ for part in range(4):
     with open(f"{work}/secrets-{part}.json", "w") as f:
         json.dump({"apiVersion": "v1", "kind": "List", "items": items[part::4]}, f)
 PY
-  for part in 0 1 2 3; do "$kubectl" create -f "$work/secrets-$part.json" >/dev/null & done
-  wait
+  creates=()
+  for part in 0 1 2 3; do "$kubectl" create -f "$work/secrets-$part.json" >/dev/null & creates+=($!); done
+  wait "${creates[@]}"
   rm -f "$work"/secrets-*.json
   measure pipeline sh -c "'$kubectl' get secrets -n $ns -o json | '$kubectl' annotate --overwrite -f - encryption-key-rotation-time=20260101-000000"
   rewrite=("$plugin" rewrite -n "$ns" -o json)

@@ -1,10 +1,11 @@
 //! How many patches a rewrite keeps in flight: an AIMD window that adapts to what the apiserver
 //! sustains. It grows by one per round (a round is `limit` completed patches, about one
 //! round-trip at the current window) while a round's median latency stays under twice the
-//! baseline (the lowest round median of the recent rounds), shrinks by a quarter when it does
-//! not (the apiserver is queueing), and halves on 429 or 5xx. Only requests sent after the last
-//! cut count, so one overload is answered once (TCP's once per RTT), and the limiter stops new requests for the Retry-After the apiserver asked for. Waiting
-//! is a tokio sleep or a `Notify`, never a poll, so waiting costs no CPU.
+//! baseline (the lowest round median of the recent rounds), shrinks by a quarter (not below its
+//! start) when it does not (the apiserver is queueing), and halves on 429 or 5xx. Only requests
+//! sent after the last cut count, so one overload is answered once (TCP's once per RTT), and the
+//! limiter stops new requests for the Retry-After the apiserver asked for. Waiting is a tokio
+//! sleep or a `Notify`, never a poll, so waiting costs no CPU.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -209,7 +210,11 @@ impl State {
         }
         self.medians.push_back(median);
         if baseline.is_some_and(|b| median > b * LATENCY_GROWTH) {
-            self.cut(self.limit - self.limit / 4);
+            // Latency alone never takes the window below where it started: 8 in flight is
+            // polite, and latency is noisy on a shared machine; only 429 and 5xx go lower.
+            if self.limit > INITIAL {
+                self.cut((self.limit - self.limit / 4).max(INITIAL));
+            }
         } else if self.limit < ceiling {
             self.limit += 1;
         }
@@ -315,6 +320,10 @@ mod tests {
         round(&a, 10 * MS, Outcome::Throttled).await;
         round(&a, 10 * MS, Outcome::Throttled).await;
         assert_eq!(a.limit(), 1, "never below one");
+        round(&a, 10 * MS, Outcome::Served).await;
+        assert_eq!(a.limit(), 2);
+        round(&a, 50 * MS, Outcome::Served).await;
+        assert_eq!(a.limit(), 2, "latency alone never cuts below the start");
 
         let fixed = Adaptive::new(16, false);
         round(&fixed, 10 * MS, Outcome::Throttled).await;
