@@ -4,8 +4,9 @@
 //! every Secret moved to the new key id and `status` shows the counts move. Then a second
 //! rotation is rewritten with `--mode stale-only` (server-side-apply no-ops).
 //!
-//! One test on purpose: the control plane and 2,000 Secrets take a while, and the steps build on
-//! each other.
+//! One test on purpose for that story: the control plane and 2,000 Secrets take a while, and the
+//! steps build on each other. A second test throttles the default rewrite with API Priority and
+//! Fairness on a control plane of its own.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 use secretkms_e2e::fixtures::{create_secret, encrypted_cluster, eventually};
 use secretkms_e2e::kms::{self, EncryptedObject, KmsStack, KmsStackOptions};
-use secretkms_e2e::{ControlPlane, EtcdReader};
+use secretkms_e2e::{ControlPlane, EtcdReader, Options};
 
 const PROVIDER: &str = "e2e";
 const SECRETS: usize = 2_000;
@@ -270,16 +271,13 @@ async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
     );
     eprintln!("killed the first rewrite after {done_before_kill} Secrets");
 
-    // Re-run: it finishes and skips what was done.
+    // Re-run with the defaults (the adaptive window, no QPS cap): it finishes and skips what
+    // was done.
     let rerun = Instant::now();
     let report = json(
-        &secretkms(
-            &cp,
-            &path,
-            &["rewrite", "-A", "--time", time, "--qps", "0", "-o", "json"],
-        )
-        .output()
-        .unwrap(),
+        &secretkms(&cp, &path, &["rewrite", "-A", "--time", time, "-o", "json"])
+            .output()
+            .unwrap(),
     );
     eprintln!("resumed rewrite took {:?}: {report}", rerun.elapsed());
     assert_eq!(report["failed"], 0);
@@ -356,17 +354,7 @@ async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
         &secretkms(
             &cp,
             &path,
-            &[
-                "rewrite",
-                "-n",
-                &ns,
-                "--mode",
-                "stale-only",
-                "--qps",
-                "0",
-                "-o",
-                "json",
-            ],
+            &["rewrite", "-n", &ns, "--mode", "stale-only", "-o", "json"],
         )
         .output()
         .unwrap(),
@@ -385,21 +373,160 @@ async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
         &secretkms(
             &cp,
             &path,
-            &[
-                "rewrite",
-                "-n",
-                &ns,
-                "--mode",
-                "stale-only",
-                "--qps",
-                "0",
-                "-o",
-                "json",
-            ],
+            &["rewrite", "-n", &ns, "--mode", "stale-only", "-o", "json"],
         )
         .output()
         .unwrap(),
     );
     assert_eq!(again["rewritten"], 0, "nothing is stale any more: {again}");
     eprintln!("done after {:?}", started.elapsed());
+}
+
+/// The user the throttled rewrite runs as: not `system:masters`, which flow control exempts.
+const REWRITER: &str = "secretkms-rewriter";
+const THROTTLED_SECRETS: usize = 300;
+
+/// RBAC for [`REWRITER`] in `ns`, and an APF priority level of one seat that rejects rather than
+/// queues, for every request of that user.
+fn throttling(ns: &str) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: {REWRITER}, namespace: {ns}}}
+rules: [{{apiGroups: [\"\"], resources: [secrets], verbs: [get, list, patch]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: {REWRITER}, namespace: {ns}}}
+subjects: [{{kind: User, apiGroup: rbac.authorization.k8s.io, name: {REWRITER}}}]
+roleRef: {{kind: Role, apiGroup: rbac.authorization.k8s.io, name: {REWRITER}}}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata: {{name: {REWRITER}}}
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 1
+    lendablePercent: 0
+    borrowingLimitPercent: 0
+    limitResponse: {{type: Reject}}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {{name: {REWRITER}}}
+spec:
+  priorityLevelConfiguration: {{name: {REWRITER}}}
+  matchingPrecedence: 100
+  distinguisherMethod: {{type: ByUser}}
+  rules:
+  - subjects: [{{kind: User, user: {{name: {REWRITER}}}}}]
+    resourceRules: [{{verbs: [\"*\"], apiGroups: [\"*\"], resources: [\"*\"], clusterScope: true, namespaces: [\"*\"]}}]
+    nonResourceRules: [{{verbs: [\"*\"], nonResourceURLs: [\"*\"]}}]
+"
+    )
+}
+
+fn kubectl_ok(mut cmd: std::process::Command, stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The default rewrite, on a control plane of two seats in all whose flow control gives the
+/// rewriter's user one seat and rejects the rest with 429: the window backs off below where it
+/// starts, every 429 is retried after its Retry-After, and every Secret is annotated with its
+/// data unchanged.
+#[tokio::test]
+async fn the_default_rewrite_backs_off_when_flow_control_throttles_it_and_still_finishes() {
+    let cp = ControlPlane::start(Options {
+        extra_apiserver_args: vec![
+            "--max-requests-inflight=1".into(),
+            "--max-mutating-requests-inflight=1".into(),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = cp.client().await.unwrap();
+    let ns = cp.namespace(&client, "rewrite-throttled").await.unwrap();
+    create_many(&client, &ns, THROTTLED_SECRETS).await;
+    let before = all_data(&client, &ns).await;
+
+    let mut apply = cp.kubectl();
+    apply.args(["apply", "-f", "-"]);
+    kubectl_ok(apply, &throttling(&ns));
+    let mut get = cp.kubectl();
+    get.args([
+        "get",
+        "flowschema",
+        REWRITER,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let flow_schema = kubectl_ok(get, "");
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("rewriter.kubeconfig");
+    let user = cp.ca().client(REWRITER, None).unwrap();
+    secretkms_e2e::kubeconfig::write(&kubeconfig, &cp.server, &cp.ca().cert_pem(), &user).unwrap();
+    let time = "20260101-000000";
+    let rewrite = |more: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secretkms-plugin-e2e"));
+        cmd.args(["rewrite", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(["-n", &ns, "--time", time, "-o", "json"])
+            .args(more)
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID");
+        json(&cmd.output().unwrap())
+    };
+    // The apiserver applies flow-control objects asynchronously: wait until the (uncontended)
+    // dry run's requests come back classified by the new flow schema.
+    eventually(
+        "the rewriter classified by the test's flow schema",
+        Duration::from_secs(60),
+        || async {
+            let report = rewrite(&["--dry-run"]);
+            match report["apf"]["flowSchemaUid"].as_str() {
+                Some(uid) if uid == flow_schema => Ok(()),
+                _ => Err(format!("{report}")),
+            }
+        },
+    )
+    .await;
+
+    let report = rewrite(&[]);
+    eprintln!("throttled rewrite: {report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["patched"], THROTTLED_SECRETS as u64, "{report}");
+    let throttled = report["throttled"].as_u64().unwrap();
+    assert!(throttled > 0, "the apiserver throttled: {report}");
+    assert!(
+        report["retries"].as_u64().unwrap() >= throttled,
+        "every 429 was retried: {report}"
+    );
+    assert!(
+        report["finalConcurrency"].as_u64().unwrap() < 8,
+        "backed off below the initial window of 8: {report}"
+    );
+    assert_eq!(report["apf"]["flowSchemaUid"], flow_schema.as_str());
+    assert_eq!(annotated(&client, time).await, THROTTLED_SECRETS);
+    assert_eq!(all_data(&client, &ns).await, before, "Secret data changed");
 }

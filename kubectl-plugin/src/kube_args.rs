@@ -5,10 +5,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use kube::client::{Body, ClientBuilder, DynBody};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::causes::folded;
+
+/// kube's default client stack (its `GenericService`, which kube does not export).
+pub type ClientStack =
+    tower::util::BoxService<http::Request<Body>, http::Response<Box<DynBody>>, tower::BoxError>;
 
 /// `--kubeconfig`, `--context`, `-n`, `-A`, `-l`, `--request-timeout`, spelled as kubectl does.
 #[derive(Debug, Clone, Default, Args)]
@@ -82,15 +87,24 @@ impl KubeArgs {
 
     /// A client plus the namespace `-n` (or the context) names.
     pub async fn client(&self, retry: bool) -> anyhow::Result<(Client, String)> {
+        let (builder, namespace) = self.client_builder(retry).await?;
+        Ok((builder.build(), namespace))
+    }
+
+    /// [`KubeArgs::client`] before it is built, for a caller that adds a layer.
+    pub async fn client_builder(
+        &self,
+        retry: bool,
+    ) -> anyhow::Result<(ClientBuilder<ClientStack>, String)> {
         let config = self.config(retry).await?;
         let namespace = self
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client = Client::try_from(config)
+        let builder = ClientBuilder::try_from(config)
             .map_err(folded)
             .context("cannot build the kube client")?;
-        Ok((client, namespace))
+        Ok((builder, namespace))
     }
 
     /// `-A` or the namespace.

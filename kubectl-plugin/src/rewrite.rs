@@ -1,7 +1,9 @@
 //! `kubectl secretkms rewrite`: re-encrypt every Secret after a key rotation, the way ACK
 //! documents it (annotate `encryption-key-rotation-time=TIME`) but paged, metadata-only,
-//! throttled, resumable and with a report.
+//! adaptively paced, resumable and with a report.
 
+mod adaptive;
+mod apf_signals;
 mod progress;
 mod rate_limiter;
 mod sweep;
@@ -15,6 +17,8 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+pub use adaptive::{Adaptive, Figures, Outcome, Permit};
+pub use apf_signals::{ApfSignalsLayer, Classification};
 pub use progress::Progress;
 pub use rate_limiter::TokenBucket;
 pub use sweep::{FIELD_MANAGER, FailedSecret, Mode, Plan, Tally, retryable, sweep};
@@ -44,6 +48,8 @@ Examples:
   kubectl secretkms rewrite -A --dry-run --price-per-10k 0.06
   # two apiservers behind a load balancer: check that both adopted the new key_id
   kubectl secretkms rewrite -A --wait --apiserver https://10.0.0.1:6443 --apiserver https://10.0.0.2:6443
+  # hard caps instead of the adaptive defaults' ceiling: at most 20 in flight, 100 requests/s
+  kubectl secretkms rewrite -A --concurrency 20 --qps 100
   # KMS v2 only: let the apiserver rewrite exactly the stale Secrets
   kubectl secretkms rewrite -A --mode stale-only --time 20260101-000000")]
 pub struct RewriteArgs {
@@ -63,11 +69,19 @@ pub struct RewriteArgs {
     /// server-side-apply no-ops that rewrite only what the apiserver reads as stale (KMS v2).
     #[arg(long, value_enum, default_value_t = Mode::Annotate)]
     pub mode: Mode,
-    /// Patches in flight at once.
-    #[arg(long, default_value_t = 8)]
+    /// The most patches in flight. The rewrite starts at 8 and adapts below this ceiling to
+    /// what the apiserver sustains: one more per round while latency stays under twice its
+    /// baseline, a quarter less when it does not, half on 429 or 5xx, and no new request during
+    /// a Retry-After.
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Requests per second to the apiserver (0 = unlimited).
-    #[arg(long, default_value_t = 50.0)]
+    /// Keep exactly --concurrency patches in flight instead of adapting (Retry-After still
+    /// pauses).
+    #[arg(long)]
+    pub fixed_concurrency: bool,
+    /// A hard cap on requests per second to the apiserver (0 = none; the adaptive window
+    /// paces the rewrite).
+    #[arg(long, default_value_t = 0.0)]
     pub qps: f64,
     /// Requests allowed in a burst above --qps.
     #[arg(long, default_value_t = 100)]
@@ -164,6 +178,16 @@ pub struct Report {
     pub failed_secrets: Vec<FailedSecret>,
     pub duration_seconds: f64,
     pub secrets_per_second: f64,
+    /// The concurrency window when the rewrite ended.
+    pub final_concurrency: usize,
+    /// The largest window the rewrite reached.
+    pub peak_concurrency: usize,
+    /// 429 responses from the apiserver (each was retried after its Retry-After).
+    pub throttled: u64,
+    /// The API Priority and Fairness flow schema and priority level that classified the
+    /// rewrite's requests (`X-Kubernetes-PF-*` headers), when the apiserver sent them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apf: Option<Classification>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms: Option<KmsCost>,
     /// What the rewrite can move in this cluster, and why.
@@ -178,6 +202,7 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         kms,
         mode,
         concurrency,
+        fixed_concurrency,
         qps,
         burst,
         chunk_size,
@@ -196,7 +221,10 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         (1..=10_000).contains(&chunk_size),
         "--chunk-size must be 1..=10000, got {chunk_size}"
     );
-    let (client, namespace) = global.kube.client(false).await?;
+    let adaptive = Arc::new(Adaptive::new(concurrency, !fixed_concurrency));
+    let signals = ApfSignalsLayer::new(adaptive.clone());
+    let (builder, namespace) = global.kube.client_builder(false).await?;
+    let client = builder.with_layer(&signals).build();
     if matches!(&time, Some(t) if t.trim().is_empty()) {
         anyhow::bail!("--time must not be empty");
     }
@@ -267,11 +295,13 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         &client,
         &plan,
         Arc::new(TokenBucket::new(qps, burst)),
+        adaptive.clone(),
         &progress,
     )
     .await?;
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
+    let figures = adaptive.figures();
     let handled = tally.patched
         + tally.already_current
         + tally.not_found
@@ -306,6 +336,10 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         failed_secrets,
         duration_seconds: (elapsed * 1000.0).round() / 1000.0,
         secrets_per_second: (handled as f64 / elapsed.max(0.001)).round(),
+        final_concurrency: figures.final_concurrency,
+        peak_concurrency: figures.peak_concurrency,
+        throttled: figures.throttled,
+        apf: signals.classification(),
         kms,
         rotation: reach.into(),
     };
@@ -453,6 +487,14 @@ pub fn render(r: &Report) -> String {
         line("deleted meanwhile", t.not_found.to_string());
         line("failed", t.failed.to_string());
         line("retries", t.retries.to_string());
+        line("throttled (429)", r.throttled.to_string());
+        line(
+            "concurrency",
+            format!(
+                "{} at the end, {} at most",
+                r.final_concurrency, r.peak_concurrency
+            ),
+        );
         line("expired listings", t.expired_continues.to_string());
     }
     line(
@@ -550,6 +592,10 @@ mod tests {
             failed_secrets: vec![],
             duration_seconds: 2.0,
             secrets_per_second: 15_000.0,
+            final_concurrency: 8,
+            peak_concurrency: 8,
+            throttled: 0,
+            apf: None,
             kms: Some(KmsCost::new(
                 KmsApi::V1,
                 20_000,

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::adaptive::Figures;
+
 /// Where progress goes; updated from every worker.
 #[derive(Debug)]
 pub enum Progress {
@@ -16,6 +18,7 @@ pub enum Progress {
         last: Mutex<Instant>,
         every: Duration,
         state: Mutex<(u64, u64)>,
+        window: Mutex<String>,
     },
     Quiet,
 }
@@ -47,6 +50,7 @@ impl Progress {
             last: Mutex::new(now),
             every,
             state: Mutex::new((0, 0)),
+            window: Mutex::default(),
         }
     }
 
@@ -55,6 +59,19 @@ impl Progress {
         match self {
             Self::Bar(bar) => bar.set_length(total),
             Self::Lines { state, .. } => state.lock().expect("not poisoned").1 = total,
+            Self::Quiet => {}
+        }
+    }
+
+    /// The concurrency window changed (or a 429 came).
+    pub fn set_concurrency(&self, f: Figures) {
+        let text = format!(
+            "concurrency {}, {} throttled",
+            f.final_concurrency, f.throttled
+        );
+        match self {
+            Self::Bar(bar) => bar.set_message(text),
+            Self::Lines { window, .. } => *window.lock().expect("not poisoned") = text,
             Self::Quiet => {}
         }
     }
@@ -68,6 +85,7 @@ impl Progress {
                 last,
                 every,
                 state,
+                window,
             } => {
                 let (done, total) = {
                     let mut s = state.lock().expect("not poisoned");
@@ -78,7 +96,9 @@ impl Progress {
                 if last.elapsed() >= *every {
                     *last = Instant::now();
                     let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                    eprintln!("rewrite: {done}/{total} Secrets handled, {rate:.0}/s");
+                    let window = window.lock().expect("not poisoned");
+                    let sep = if window.is_empty() { "" } else { ", " };
+                    eprintln!("rewrite: {done}/{total} Secrets handled, {rate:.0}/s{sep}{window}");
                 }
             }
             Self::Quiet => {}

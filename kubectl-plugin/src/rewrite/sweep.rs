@@ -1,7 +1,7 @@
 //! The rewrite itself: a metadata-only paged listing feeding a bounded pool of metadata-only
-//! patches. The tool never asks for Secret data (the `as=PartialObjectMetadata` Accept header on
-//! list and patch), so memory holds at most one page of metadata plus `concurrency` requests,
-//! whatever the cluster's size.
+//! patches, as many in flight as the [`Adaptive`] window allows. The tool never asks for Secret
+//! data (the `as=PartialObjectMetadata` Accept header on list and patch), so memory holds at most
+//! one page of metadata plus `--concurrency` requests, whatever the cluster's size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -14,6 +14,7 @@ use kube::{Api, Client};
 use serde::Serialize;
 use serde_json::json;
 
+use super::adaptive::{Adaptive, Outcome};
 use super::progress::Progress;
 use super::rate_limiter::TokenBucket;
 use crate::kube_args::Scope;
@@ -44,6 +45,7 @@ pub struct Plan {
     pub mode: Mode,
     pub time: String,
     pub chunk_size: u32,
+    /// The most patches in flight (the window adapts below it).
     pub concurrency: usize,
     pub max_attempts: u32,
     /// Count only; no patch is sent.
@@ -69,7 +71,8 @@ pub struct Tally {
     pub conflicts: u64,
     /// Secrets that could not be patched; see `errors`.
     pub failed: u64,
-    /// Requests sent again after 409, 429, 5xx or a transport error.
+    /// Requests sent again after 409, 429, 5xx or a transport error (a 429 resent after the
+    /// apiserver's Retry-After counts here too).
     pub retries: u64,
     /// Listings continued after 410 Gone (expired continue token).
     pub expired_continues: u64,
@@ -130,19 +133,25 @@ pub async fn sweep(
     client: &Client,
     plan: &Plan,
     limiter: Arc<TokenBucket>,
+    adaptive: Arc<Adaptive>,
     progress: &Progress,
 ) -> anyhow::Result<(Tally, Vec<FailedSecret>)> {
     let counters = Arc::new(Counters::default());
     let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
     // A page's worth of buffering lets the next page load while this one is patched.
     let (tx, rx) = futures::channel::mpsc::channel::<Item>(plan.chunk_size as usize);
-    let lister = list_all(client, plan, &limiter, &counters, progress, tx);
+    let lister = list_all(client, plan, &limiter, &adaptive, &counters, progress, tx);
     let patcher = rx.for_each_concurrent(plan.concurrency.max(1), |item| {
         let counters = counters.clone();
         let errors = errors.clone();
         let limiter = limiter.clone();
+        let adaptive = adaptive.clone();
         async move {
-            match patch_one(client, plan, &limiter, &counters, &item).await {
+            let limits = Limits {
+                qps: &limiter,
+                window: &adaptive,
+            };
+            match patch_one(client, plan, limits, &counters, progress, &item).await {
                 Ok(()) => {}
                 Err(error) => {
                     counters.failed.fetch_add(1, Relaxed);
@@ -169,6 +178,7 @@ async fn list_all(
     client: &Client,
     plan: &Plan,
     limiter: &TokenBucket,
+    adaptive: &Adaptive,
     counters: &Counters,
     progress: &Progress,
     mut tx: futures::channel::mpsc::Sender<Item>,
@@ -184,6 +194,7 @@ async fn list_all(
         lp.label_selector = plan.selector.clone();
         lp.continue_token = token.clone();
         limiter.acquire().await;
+        adaptive.unpaused().await;
         let page = match api.list_metadata(&lp).await {
             Ok(page) => page,
             Err(kube::Error::Api(s)) if s.code == 410 => {
@@ -253,16 +264,26 @@ async fn list_all(
     }
 }
 
+/// What paces the patches: the `--qps` bucket and the concurrency window.
+#[derive(Clone, Copy)]
+struct Limits<'a> {
+    qps: &'a TokenBucket,
+    window: &'a Adaptive,
+}
+
 async fn patch_one(
     client: &Client,
     plan: &Plan,
-    limiter: &TokenBucket,
+    limits: Limits<'_>,
     counters: &Counters,
+    progress: &Progress,
     item: &Item,
 ) -> Result<(), String> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &item.namespace);
     for attempt in 0..plan.max_attempts.max(1) {
-        limiter.acquire().await;
+        // The token first: a permit held while waiting for --qps would read as apiserver latency.
+        limits.qps.acquire().await;
+        let permit = limits.window.acquire().await;
         let result = match plan.mode {
             Mode::Annotate => {
                 let patch = json!({"metadata": {"annotations": {ANNOTATION: plan.time}}});
@@ -290,6 +311,9 @@ async fn patch_one(
                 .await
             }
         };
+        if permit.finish(outcome(&result)) {
+            progress.set_concurrency(limits.window.figures());
+        }
         match result {
             Ok(after) => {
                 counters.patched.fetch_add(1, Relaxed);
@@ -331,15 +355,26 @@ pub fn retryable(error: &kube::Error) -> bool {
     }
 }
 
-/// Retry-After when the server gave one (APF sends 1 s), else exponential backoff from 200 ms
-/// to 10 s.
+/// What a response says about the apiserver's load.
+fn outcome<T>(result: &Result<T, kube::Error>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Served,
+        Err(kube::Error::Api(s)) if s.code == 429 => Outcome::Throttled,
+        Err(kube::Error::Api(s)) if matches!(s.code, 500 | 502 | 503 | 504) => Outcome::Overloaded,
+        Err(kube::Error::HyperError(_) | kube::Error::Service(_)) => Outcome::Overloaded,
+        Err(_) => Outcome::Neutral,
+    }
+}
+
+/// Retry-After when the Status carries one; none for a 429, whose Retry-After header already
+/// paused the window ([`super::apf_signals`]); else exponential backoff from 200 ms to 10 s.
 pub fn delay_for(error: &kube::Error, attempt: u32) -> Duration {
     if let kube::Error::Api(s) = error {
         if let Some(d) = s.details.as_ref().filter(|d| d.retry_after_seconds > 0) {
             return Duration::from_secs(u64::from(d.retry_after_seconds));
         }
         if s.code == 429 {
-            return Duration::from_secs(1);
+            return Duration::ZERO;
         }
     }
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(10))
@@ -373,7 +408,7 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_and_backoff_is_bounded() {
         assert_eq!(delay_for(&api_error(429, 7), 0), Duration::from_secs(7));
-        assert_eq!(delay_for(&api_error(429, 0), 3), Duration::from_secs(1));
+        assert_eq!(delay_for(&api_error(429, 0), 3), Duration::ZERO);
         assert_eq!(delay_for(&api_error(503, 0), 0), Duration::from_millis(200));
         assert_eq!(delay_for(&api_error(503, 0), 2), Duration::from_millis(800));
         assert_eq!(delay_for(&api_error(503, 0), 30), Duration::from_secs(10));
