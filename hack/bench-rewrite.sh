@@ -36,7 +36,7 @@ kubectl="$bins/kubectl"
 work=$(mktemp -d)
 "$dev_bin" up >"$work/dev.log" 2>&1 &
 dev=$!
-trap 'kill $dev 2>/dev/null; wait $dev 2>/dev/null; rm -rf "$work"' EXIT
+trap 'rc=$?; kill $dev 2>/dev/null; wait $dev 2>/dev/null; rm -rf "$work"; exit $rc' EXIT
 for _ in $(seq 120); do grep -q '^kubeconfig: ' "$work/dev.log" && break; sleep 1; done
 export KUBECONFIG=$(sed -n 's/^kubeconfig: //p' "$work/dev.log")
 [ -n "$KUBECONFIG" ] || { cat "$work/dev.log" >&2; exit 2; }
