@@ -36,6 +36,20 @@ ensure_tool() {
   bash "$REPO/hack/control-plane-bins.sh" "$1" | tail -n1
 }
 
+# Debian packages the tests run (umoci and runc for the image): installed with apt-get when a
+# command is missing, so a bare Debian machine needs nothing done by hand.
+ensure_debian_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do command -v "$pkg" >/dev/null || missing+=("$pkg"); done
+  ((${#missing[@]})) || return 0
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  say "installing Debian packages: ${missing[*]}"
+  "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2 \
+    || { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2; } \
+    || die "could not install ${missing[*]} with apt-get"
+}
+
 # Cargo's build output is cached outside the clone too, so a fresh clone reuses compiled
 # dependencies (only the workspace's own crates are rebuilt).
 use_cached_target_dir() {

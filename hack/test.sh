@@ -19,6 +19,10 @@ say "Alibaba Cloud SDKs for the KMS emulator checks (cached virtualenv)"
 SECRETKMS_SDK_PYTHON=$(bash hack/python-sdk.sh)
 export SECRETKMS_SDK_PYTHON
 use_cached_target_dir
+say "the webhook's image (static dist build, OCI layout by umoci; cached) and runc to run it"
+ensure_debian_packages runc
+SECRETKMS_IMAGE_DIR=$(bash hack/image.sh | tail -n1)
+export SECRETKMS_IMAGE_DIR
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
