@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl, etcd, etcdctl and helm (and, when asked, promtool, krew and
-# krew's manifest validator) from the Go module proxy into a cache outside the repository, keyed
-# by version, and prints the directory that holds them: one line per distinct directory of the
+# Builds kube-apiserver, kubectl, kube-controller-manager, etcd, etcdctl and helm (and, when
+# asked, promtool, krew and krew's manifest validator) from the Go module proxy into a cache
+# outside the repository, keyed by version, and prints the directory that holds them: one line per distinct directory of the
 # components asked for (`kube etcd helm` share one; `promtool` and `krew` have their own, so a
 # pin moving for one never rebuilds the others).
 #
@@ -41,7 +41,9 @@ dir_of() {
 }
 files_of() {
   case $1 in
-    kube) echo kube-apiserver kubectl ;;
+    # kube-controller-manager runs the StorageVersionMigrator (with the garbage collector it
+    # needs) for `rewrite --via storage-version-migration`.
+    kube) echo kube-apiserver kubectl kube-controller-manager ;;
     etcd) echo etcd etcdctl ;;
     helm) echo helm ;;
     promtool) echo promtool ;;
@@ -108,7 +110,8 @@ kube_module() {
     sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/.*#\1#p' "$mod")
   echo "replaced $n staging modules with $stg"
   [[ $n -gt 20 ]] || { echo "expected the staging replace block in $mod"; return 1; }
-  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION"
+  go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION"
 }
 
 kube_build() {
@@ -120,7 +123,9 @@ kube_build() {
   done
   go build -trimpath -tags=selinux,notest -ldflags="$ld" -o "$BIN/.kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
   go build -trimpath -tags=selinux,notest -ldflags="$ld" -o "$BIN/.kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+  go build -trimpath -tags=selinux,notest -ldflags="$ld" -o "$BIN/.kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager
   mv "$BIN/.kube-apiserver.tmp" "$BIN/kube-apiserver"; mv "$BIN/.kubectl.tmp" "$BIN/kubectl"
+  mv "$BIN/.kube-controller-manager.tmp" "$BIN/kube-controller-manager"
 }
 
 etcd_build() {

@@ -15,6 +15,7 @@ pub mod ack;
 pub mod binaries;
 pub mod chart;
 pub mod control_plane;
+pub mod controller_manager;
 pub mod encryption;
 pub mod error;
 pub mod etcd;
@@ -30,6 +31,7 @@ pub mod webhook;
 
 pub use binaries::{Binaries, Tool, repo_root};
 pub use control_plane::{Apiserver, ControlPlane, Options, TEST_NAMESPACE_LABEL};
+pub use controller_manager::ControllerManager;
 pub use encryption::Encryption;
 pub use error::{HarnessError, Result};
 pub use etcd::EtcdReader;

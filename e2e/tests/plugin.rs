@@ -2,7 +2,9 @@
 //! emulator and the KMS v2 plugin as processes): 2,000 Secrets, a key rotation, and the rewrite
 //! run through the real kubectl's plugin discovery, killed half way and resumed; etcd proves
 //! every Secret moved to the new key id and `status` shows the counts move. Then a second
-//! rotation is rewritten with `--mode stale-only` (server-side-apply no-ops).
+//! rotation is rewritten with `--mode stale-only` (server-side-apply no-ops), and a third by
+//! kube-controller-manager's StorageVersionMigrator (`--via storage-version-migration`), which
+//! is first refused while no controller runs.
 //!
 //! One test on purpose for that story: the control plane and 2,000 Secrets take a while, and the
 //! steps build on each other. A second test throttles the default rewrite with API Priority and
@@ -19,9 +21,10 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
-use secretkms_e2e::fixtures::{create_secret, encrypted_cluster, eventually};
+use secretkms_e2e::controller_manager::SVM_APISERVER_ARGS;
+use secretkms_e2e::fixtures::{create_secret, eventually};
 use secretkms_e2e::kms::{self, EncryptedObject, KmsStack, KmsStackOptions};
-use secretkms_e2e::{ControlPlane, EtcdReader, Options};
+use secretkms_e2e::{ControlPlane, ControllerManager, EtcdReader, Options};
 
 const PROVIDER: &str = "e2e";
 const SECRETS: usize = 2_000;
@@ -181,14 +184,20 @@ fn envelope_count(status: &serde_json::Value, key_id: &str) -> u64 {
 #[tokio::test]
 async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
     let started = Instant::now();
-    let (stack, cp) = encrypted_cluster(
-        KmsStackOptions::new(
-            env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e"),
-            env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e"),
-        ),
-        PROVIDER,
-    )
-    .await;
+    let stack = KmsStack::start(KmsStackOptions::new(
+        env!("CARGO_BIN_EXE_secretkms-kms-emulator-e2e"),
+        env!("CARGO_BIN_EXE_secretkms-kms-plugin-e2e"),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The migration API is served, for the last step.
+    let cp = ControlPlane::start(Options {
+        encryption: stack.encryption(PROVIDER),
+        extra_apiserver_args: SVM_APISERVER_ARGS.map(String::from).to_vec(),
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let client = cp.client().await.unwrap();
     let etcd = cp.etcd();
     let ns = cp.namespace(&client, "plugin-rewrite").await.unwrap();
@@ -379,6 +388,75 @@ async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
         .unwrap(),
     );
     assert_eq!(again["rewritten"], 0, "nothing is stale any more: {again}");
+
+    // A third rotation, handed to Kubernetes' own engine. Without a controller the migration
+    // gets no status: refused in the given time, and not left behind to run unannounced.
+    let fourth_key_id = rotate(&stack, &client, &etcd, &probe_ns).await;
+    let via = ["rewrite", "-A", "--via", "storage-version-migration"];
+    let refused = secretkms(
+        &cp,
+        &path,
+        &[&via[..], &["--migration-controller-timeout", "3s"]].concat(),
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no StorageVersionMigrator controller is running"),
+        "{stderr}"
+    );
+    let mut left = cp.kubectl();
+    left.args(["get", "storageversionmigrations", "-o", "name"]);
+    assert_eq!(
+        kubectl_ok(left, ""),
+        "",
+        "the refused migration was deleted"
+    );
+    assert_eq!(
+        key_ids(&etcd, &ns).await.get(&fourth_key_id),
+        None,
+        "nothing moved yet"
+    );
+
+    let kcm = ControllerManager::start_storage_version_migrator(&cp, cp.dir())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let migrated = Instant::now();
+    let out = secretkms(&cp, &path, &[&via[..], &["-o", "json"]].concat())
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        panic!(
+            "{}\nkube-controller-manager:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            kcm.log_tail(40)
+        );
+    }
+    let report = json(&out);
+    eprintln!(
+        "storage version migration took {:?}: {report}",
+        migrated.elapsed()
+    );
+    assert_eq!(report["via"], "storageVersionMigration", "{report}");
+    assert_eq!(report["mode"], "stale-only", "{report}");
+    let conditions = report["migration"]["conditions"].as_array().unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Succeeded" && c["status"] == "True"),
+        "{report}"
+    );
+    assert!(
+        report["listed"].as_u64().unwrap() >= SECRETS as u64,
+        "{report}"
+    );
+    assert_eq!(
+        key_ids(&etcd, &ns).await,
+        BTreeMap::from([(fourth_key_id, SECRETS)]),
+        "etcd: the controller moved every Secret"
+    );
+    assert_eq!(all_data(&client, &ns).await, before, "Secret data changed");
     eprintln!("done after {:?}", started.elapsed());
 }
 
@@ -511,6 +589,26 @@ async fn the_default_rewrite_backs_off_when_flow_control_throttles_it_and_still_
         },
     )
     .await;
+
+    // This control plane does not serve the migration API: refused, saying what to enable.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secretkms-plugin-e2e"))
+        .args([
+            "rewrite",
+            "-A",
+            "--via",
+            "storage-version-migration",
+            "--kubeconfig",
+        ])
+        .arg(&cp.kubeconfig)
+        .args(["--time", time])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("does not serve storagemigration.k8s.io/v1beta1"),
+        "{stderr}"
+    );
 
     let report = rewrite(&[]);
     eprintln!("throttled rewrite: {report}");

@@ -6,6 +6,7 @@ mod adaptive;
 mod apf_signals;
 mod progress;
 mod rate_limiter;
+pub mod storage_migration;
 mod sweep;
 mod timing;
 
@@ -36,6 +37,7 @@ use crate::kube_args::{KubeArgs, Scope};
 use crate::output::Format;
 use crate::rotation_evidence::{self, ApiserverArgs, ReachReport};
 use crate::rotation_time::{self, ANNOTATION};
+use storage_migration::MigrationReport;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -51,7 +53,9 @@ Examples:
   # hard caps instead of the adaptive defaults' ceiling: at most 20 in flight, 100 requests/s
   kubectl secretkms rewrite -A --concurrency 20 --qps 100
   # KMS v2 only: let the apiserver rewrite exactly the stale Secrets
-  kubectl secretkms rewrite -A --mode stale-only --time 20260101-000000")]
+  kubectl secretkms rewrite -A --mode stale-only --time 20260101-000000
+  # the same, done server-side by kube-controller-manager's StorageVersionMigrator
+  kubectl secretkms rewrite -A --via storage-version-migration")]
 pub struct RewriteArgs {
     /// The annotation value; default: the key's LastRotationDate (else its CreationDate) from
     /// KMS, as `20220101-010101`.
@@ -65,10 +69,21 @@ pub struct RewriteArgs {
     pub region: Option<String>,
     #[command(flatten)]
     pub kms: KmsArgs,
-    /// `annotate` patches the annotation (works with KMS v1 and v2); `stale-only` sends
-    /// server-side-apply no-ops that rewrite only what the apiserver reads as stale (KMS v2).
-    #[arg(long, value_enum, default_value_t = Mode::Annotate)]
-    pub mode: Mode,
+    /// `annotate` (the default) patches the annotation (works with KMS v1 and v2);
+    /// `stale-only` sends server-side-apply no-ops that rewrite only what the apiserver reads as
+    /// stale (KMS v2).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Who sends the writes: `plugin` (this command, paced and resumable) or
+    /// `storage-version-migration` (a StorageVersionMigration of secrets, carried out by the
+    /// kube-controller-manager's StorageVersionMigrator: the stale-only rewrite server-side,
+    /// for the whole cluster; needs `-A`).
+    #[arg(long, value_enum, default_value_t = Via::Plugin)]
+    pub via: Via,
+    /// With `--via storage-version-migration`: how long to wait for a controller to take the
+    /// migration up before deleting it and giving up.
+    #[arg(long, default_value = "60s", value_parser = secretkms_alibaba::duration::parse)]
+    pub migration_controller_timeout: Duration,
     /// The most patches in flight. The rewrite starts at 8 and adapts below this ceiling to
     /// what the apiserver sustains: one more per round while latency stays under twice its
     /// baseline, a quarter less when it does not, half on 429 or 5xx, and no new request during
@@ -121,6 +136,16 @@ pub struct RewriteArgs {
     pub force: bool,
 }
 
+/// Who sends the rewrite's writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Via {
+    /// This command's own paced, resumable patches.
+    Plugin,
+    /// A StorageVersionMigration, carried out by kube-controller-manager.
+    StorageVersionMigration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KmsApi {
@@ -168,6 +193,7 @@ impl KmsCost {
 pub struct Report {
     pub kind: &'static str,
     pub mode: Mode,
+    pub via: Via,
     pub annotation: &'static str,
     pub time: String,
     /// `all` or the namespace.
@@ -192,6 +218,9 @@ pub struct Report {
     pub kms: Option<KmsCost>,
     /// What the rewrite can move in this cluster, and why.
     pub rotation: ReachReport,
+    /// `--via storage-version-migration`: the migration and the conditions it ended with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationReport>,
 }
 
 pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit> {
@@ -201,6 +230,8 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         region,
         kms,
         mode,
+        via,
+        migration_controller_timeout,
         concurrency,
         fixed_concurrency,
         qps,
@@ -216,6 +247,19 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         apiservers,
         force,
     } = args;
+    let mode = match (via, mode) {
+        (Via::StorageVersionMigration, Some(Mode::Annotate)) => anyhow::bail!(
+            "--via storage-version-migration is the stale-only rewrite (the controller sends server-side-apply no-ops); drop --mode annotate"
+        ),
+        (Via::StorageVersionMigration, _) => Mode::StaleOnly,
+        (Via::Plugin, mode) => mode.unwrap_or(Mode::Annotate),
+    };
+    if via == Via::StorageVersionMigration {
+        anyhow::ensure!(
+            global.kube.all_namespaces && global.kube.selector.is_none(),
+            "--via storage-version-migration rewrites every Secret of the cluster: pass -A (and no --selector)"
+        );
+    }
     anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1, got 0");
     anyhow::ensure!(
         (1..=10_000).contains(&chunk_size),
@@ -227,6 +271,9 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
     let client = builder.with_layer(&signals).build();
     if matches!(&time, Some(t) if t.trim().is_empty()) {
         anyhow::bail!("--time must not be empty");
+    }
+    if via == Via::StorageVersionMigration && !storage_migration::served(&client).await? {
+        return Err(storage_migration::MigrationError::ApiAbsent.into());
     }
     let meta = match key_metadata(&client, key, region, &kms).await {
         Ok(meta) => meta,
@@ -291,22 +338,61 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         && !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress = Progress::for_stderr(quiet);
     let started = Instant::now();
-    let (tally, failed_secrets) = sweep(
-        &client,
-        &plan,
-        Arc::new(TokenBucket::new(qps, burst)),
-        adaptive.clone(),
-        &progress,
-    )
-    .await?;
+    let (tally, failed_secrets, migration) = match via {
+        Via::Plugin => {
+            let (tally, failed) = sweep(
+                &client,
+                &plan,
+                Arc::new(TokenBucket::new(qps, burst)),
+                adaptive.clone(),
+                &progress,
+            )
+            .await?;
+            (tally, failed, None)
+        }
+        Via::StorageVersionMigration => {
+            let listed = storage_migration::count_secrets(&client)
+                .await
+                .context("listing Secrets")?;
+            let migration = if dry_run {
+                None
+            } else {
+                let say = |line: &str| {
+                    if !quiet {
+                        eprintln!("{line}");
+                    }
+                };
+                Some(
+                    storage_migration::migrate(
+                        &client,
+                        migration_controller_timeout,
+                        Duration::from_millis(500),
+                        say,
+                    )
+                    .await?,
+                )
+            };
+            let tally = Tally {
+                listed,
+                would_patch: if dry_run { listed } else { 0 },
+                ..Default::default()
+            };
+            (tally, Vec::new(), migration)
+        }
+    };
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let figures = adaptive.figures();
-    let handled = tally.patched
-        + tally.already_current
-        + tally.not_found
-        + tally.conflicts
-        + tally.would_patch;
+    let handled = match via {
+        Via::Plugin => {
+            tally.patched
+                + tally.already_current
+                + tally.not_found
+                + tally.conflicts
+                + tally.would_patch
+        }
+        Via::StorageVersionMigration => tally.listed,
+    };
     let kms = dry_run.then(|| {
         let kms_api = kms_api.unwrap_or(match reach.kms_calls_per_write() {
             Some(1) => KmsApi::V1,
@@ -325,6 +411,7 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
     let report = Report {
         kind: "RewriteReport",
         mode,
+        via,
         annotation: ANNOTATION,
         time,
         scope: match scope {
@@ -342,6 +429,7 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         apf: signals.classification(),
         kms,
         rotation: reach.into(),
+        migration,
     };
     if !global.output.print_structured(&report)? {
         print!("{}", render(&report));
@@ -463,9 +551,12 @@ pub fn render(r: &Report) -> String {
     } else {
         format!("namespace {}", r.scope)
     };
-    let what = match r.mode {
-        Mode::Annotate => format!("annotate {}={}", r.annotation, r.time),
-        Mode::StaleOnly => "stale-only (server-side apply no-ops)".to_string(),
+    let what = match (r.via, r.mode) {
+        (Via::StorageVersionMigration, _) => {
+            "stale-only, server-side by a StorageVersionMigration".to_string()
+        }
+        (Via::Plugin, Mode::Annotate) => format!("annotate {}={}", r.annotation, r.time),
+        (Via::Plugin, Mode::StaleOnly) => "stale-only (server-side apply no-ops)".to_string(),
     };
     let mut out = format!(
         "{}rewrite: {what}, {scope}\n",
@@ -476,7 +567,18 @@ pub fn render(r: &Report) -> String {
     if r.mode == Mode::Annotate {
         line("already current", t.already_current.to_string());
     }
-    if r.dry_run {
+    if let Some(m) = &r.migration {
+        line("migration", m.name.clone());
+        line("up to", format!("resourceVersion {}", m.resource_version));
+        for c in &m.conditions {
+            line(
+                &format!("  {}", c.type_),
+                format!("{} ({}) {}", c.status, c.reason, c.message)
+                    .trim_end()
+                    .to_string(),
+            );
+        }
+    } else if r.dry_run {
         line("would patch", t.would_patch.to_string());
     } else {
         line("patched", t.patched.to_string());
@@ -579,6 +681,7 @@ mod tests {
         let report = Report {
             kind: "RewriteReport",
             mode: Mode::Annotate,
+            via: Via::Plugin,
             annotation: ANNOTATION,
             time: "20260101-000000".into(),
             scope: "all".into(),
@@ -606,6 +709,7 @@ mod tests {
                 provider: "secretkms-v1".into(),
             }
             .into(),
+            migration: None,
         };
         let text = render(&report);
         assert!(text.starts_with(
