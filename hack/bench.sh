@@ -14,6 +14,8 @@
 #     per request over TLS 1.3 HTTP/1.1 keep-alive connections: closed loop (maximum
 #     throughput; BENCH_ROUNDS rounds, the median kept) and open loop at BENCH_RATE/s (p99);
 #     then the peak RSS (VmHWM) of each server;
+#     then the mix: the typical review's closed loop again while a few connections send ~1.4 MB
+#     Secret UPDATEs, to see that large reviews do not starve small ones;
 #  3. start to ready: spawn → `GET /readyz` 200 over TLS, with a warm and a cold precompile cache.
 #
 # The load generator and the servers share the machine's cores; the generator's own CPU time
@@ -21,7 +23,8 @@
 #
 # Environment: BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CONNECTIONS (16), BENCH_RATE
 # (5000), BENCH_ROUNDS (3), BENCH_STARTS (5), BENCH_LOG (the webhooks' log level, info),
-# BENCH_SKIP_CRITERION=1, BENCH_PORT_BASE (18440).
+# BENCH_SKIP_CRITERION=1, BENCH_PORT_BASE (18440), BENCH_MIX_CONNECTIONS (2: the connections
+# sending large UPDATEs in the mix run).
 
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,6 +35,7 @@ WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 RATE=${BENCH_RATE:-5000}
 ROUNDS=${BENCH_ROUNDS:-3}
+MIX_CONNECTIONS=${BENCH_MIX_CONNECTIONS:-2}
 STARTS=${BENCH_STARTS:-5}
 LOG=${BENCH_LOG:-info}
 PORT=${BENCH_PORT_BASE:-18440}
@@ -118,7 +122,7 @@ load() { # name port pid out extra-args...
   local name=$1 port=$2 pid=$3 out=$4
   shift 4
   "$LOADGEN" load --url "https://127.0.0.1:$port/validate?timeout=10s" --ca "$WORK/ca.pem" \
-    --connections "$CONNECTIONS" --warmup "$WARMUP" --duration "$DURATION" --server-pid "$pid" \
+    --connections "${LOAD_CONNECTIONS:-$CONNECTIONS}" --warmup "$WARMUP" --duration "$DURATION" --server-pid "$pid" \
     --label "$name" "$@" >"$out"
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); l=r["latency"] or {}; print("    %-5s %-6s %8.0f reviews/s  p50 %6.3f ms  p99 %6.3f ms  server %5.1f µs CPU/review  loadgen %.1f s CPU  allowed %d/%d  non-200 %d  errors %d" % (r["label"], r["mode"], r["throughput_rps"], l.get("p50_ms", 0), l.get("p99_ms", 0), r.get("server_cpu_us_per_review") or 0, r["loadgen_cpu_s"] or 0, r["allowed"], r["requests"], r["non_200"], r["errors"]))' "$out"
 }
@@ -131,6 +135,29 @@ done
 say "open loop at $RATE reviews/s: $CONNECTIONS connections, $WARMUP warm-up + $DURATION"
 load full "$FULL_PORT" "$FULL_PID" "$WORK/open-full.json" --rate "$RATE"
 load off "$OFF_PORT" "$OFF_PID" "$WORK/open-off.json" --rate "$RATE"
+
+# 2b. The mix: large reviews must not starve small ones. While MIX_CONNECTIONS connections send a
+# Secret UPDATE whose object and oldObject carry 512 KiB of data each (a ~1.4 MB review) in a
+# closed loop, the typical review's closed loop runs again on the usual connections; both against
+# the full server, set against the typical review alone in this run's closed-loop rounds.
+python3 - "$REPO/bench/data/secret-create-review.json" "$WORK/large-update.json" <<'EOF'
+import base64, copy, json, sys
+review = json.load(open(sys.argv[1]))
+request = review["request"]
+request["operation"] = "UPDATE"
+obj = request["object"]
+obj["data"] = {f"blob-{i}": base64.b64encode(bytes([65 + i]) * (64 << 10)).decode() for i in range(8)}
+old = copy.deepcopy(obj)
+old["data"] = {k: base64.b64encode(b"o" * (64 << 10)).decode() for k in obj["data"]}
+request["oldObject"] = old
+json.dump(review, open(sys.argv[2], "w"), separators=(",", ":"))
+EOF
+say "mix: the typical review on $CONNECTIONS connections while $MIX_CONNECTIONS send large UPDATEs, $WARMUP warm-up + $DURATION"
+LOAD_CONNECTIONS=$MIX_CONNECTIONS load large "$FULL_PORT" "$FULL_PID" "$WORK/mix-large.json" \
+  --review "$WORK/large-update.json" &
+large_load=$!
+load typical "$FULL_PORT" "$FULL_PID" "$WORK/mix-typical.json"
+wait "$large_load"
 
 for name in full off; do
   pid_var=${name^^}_PID
@@ -174,6 +201,7 @@ off, off_all = closed("off")
 open_full, open_off = load("open-full.json"), load("open-off.json")
 rss = {n: rss_mb(n) for n in ("full", "off")}
 warm, cold = load("startup-warm.json"), load("startup-cold.json")
+mix_typical, mix_large = load("mix-typical.json"), load("mix-large.json")
 
 crit = {}
 path = os.path.join(work, "criterion.txt")
@@ -201,6 +229,8 @@ results = {
     "closed_loop": {"full": full, "off": off, "full_rounds_rps": full_all, "off_rounds_rps": off_all,
                     "ratio_full_over_off": round(full["throughput_rps"] / off["throughput_rps"], 3)},
     "open_loop": {"full": open_full, "off": open_off},
+    "mix": {"typical": mix_typical, "large_update": mix_large,
+            "typical_rps_with_large_over_alone": round(mix_typical["throughput_rps"] / full["throughput_rps"], 3)},
     "rss_mb": rss,
     "start_to_ready_ms": {"warm_cache": warm, "cold_cache": cold},
     "criterion_evaluate": crit,
@@ -229,6 +259,13 @@ row(f"open loop {float(rate):.0f}/s: p50 (ms)", f"{lf['p50_ms']:.3f}", f"{lo['p5
 row(f"open loop {float(rate):.0f}/s: p99 (ms)", f"{lf['p99_ms']:.3f}", f"{lo['p99_ms']:.3f}", "",
     "<= 2 ms", yes(lf["p99_ms"] <= 2.0))
 row(f"open loop {float(rate):.0f}/s: max (ms)", f"{lf['max_ms']:.2f}", f"{lo['max_ms']:.2f}", "", "", "")
+mt, ml = mix_typical, mix_large
+row("mix: typical beside large UPDATEs (r/s)", f"{mt['throughput_rps']:.0f}", f"{full['throughput_rps']:.0f} alone",
+    f"{mt['throughput_rps'] / full['throughput_rps']:.2f}", "not starved", "")
+row("  typical p50 / p99, mix vs alone (ms)", f"{mt['latency']['p50_ms']:.2f} / {mt['latency']['p99_ms']:.2f}",
+    f"{full['latency']['p50_ms']:.2f} / {full['latency']['p99_ms']:.2f}", "", "", "")
+row(f"  {ml['review_bytes'] / 1e6:.1f} MB UPDATEs: r/s; p50 / p99 (ms)", f"{ml['throughput_rps']:.0f}",
+    f"{ml['latency']['p50_ms']:.1f} / {ml['latency']['p99_ms']:.1f}", "", "", "")
 row("peak RSS under load, VmHWM (MB)", f"{rss['full']['VmHWM']:.1f}", f"{rss['off']['VmHWM']:.1f}", "",
     "<= 50 MB", yes(rss["full"]["VmHWM"] <= 50))
 row("start to ready, warm cache (ms, median)", f"{warm['median_ms']:.0f}", "", "", "<= 100 ms", yes(warm["median_ms"] <= 100))
@@ -237,8 +274,8 @@ if "fresh_instance" in crit:
     c = crit["fresh_instance"]
     row("one evaluation, fresh instance (µs)", f"p50 {c['p50_us']:.1f}", f"p99 {c['p99_us']:.1f}", "",
         "p50 <= 30, p99 <= 100", yes(c["p50_us"] <= 30 and c["p99_us"] <= 100))
-bad = sum(r["non_200"] + r["errors"] + r["bad_answers"] for r in (full, off, open_full, open_off))
-denied = sum(r["ok"] - r["allowed"] for r in (full, off, open_full, open_off))
+bad = sum(r["non_200"] + r["errors"] + r["bad_answers"] for r in (full, off, open_full, open_off, mix_typical, mix_large))
+denied = sum(r["ok"] - r["allowed"] for r in (full, off, open_full, open_off, mix_typical, mix_large))
 print(f"\nnon-200, errors and wrong answers in the measured runs: {bad}; denials (expected 0, the state is healthy): {denied}")
 print(f"written to {out}")
 EOF

@@ -164,13 +164,13 @@ impl<'a> Review<'a> {
 }
 
 /// True when `body` may contain a `\uD800`–`\uDFFF` escape (a surrogate half). A cheap
-/// over-approximation: it does not know whether the backslash is itself escaped.
+/// over-approximation: it does not know whether the backslash is itself escaped. It jumps from
+/// backslash to backslash with memchr: a byte-by-byte scan was a quarter of the server's CPU
+/// for a 1.4 MB review (whose base64 data has no backslash at all).
 fn may_hold_surrogate_escape(body: &[u8]) -> bool {
-    body.windows(4).any(|w| {
-        w[0] == b'\\'
-            && w[1] == b'u'
-            && (w[2] | 0x20) == b'd'
-            && matches!(w[3] | 0x20, b'8'..=b'9' | b'a'..=b'f')
+    memchr::memchr_iter(b'\\', body).any(|at| {
+        matches!(body.get(at + 1..at + 4), Some(&[b'u', d, h])
+            if (d | 0x20) == b'd' && matches!(h | 0x20, b'8'..=b'9' | b'a'..=b'f'))
     })
 }
 
@@ -269,6 +269,27 @@ mod tests {
         assert!(r.request_json.contains("\\ud83d\\ude00"));
         let escaped_backslash = REVIEW.replace("\"groups\"", "\"gr\\\\ud800oups\"");
         assert!(Review::decode(escaped_backslash.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_surrogate_scan_finds_escapes_anywhere_and_stops_at_the_end() {
+        for (text, hit) in [
+            (&br"\uD800"[..], true),
+            (br"xx\udfff", true),
+            (br"\ud7ff \u0041", false),
+            (br"\\u", false),
+            (br"abc\", false),
+            (br"\u", false),
+            (br"\ud", false),
+            (b"", false),
+        ] {
+            assert_eq!(
+                may_hold_surrogate_escape(text),
+                hit,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     #[test]
