@@ -86,7 +86,7 @@ impl Tool {
             .get_or_init(|| {
                 match std::env::var_os(self.env()) {
                     Some(dir) => Ok(PathBuf::from(dir)),
-                    None => run_script(&[self.component()]),
+                    None => hack_script_dir("control-plane-bins.sh", &[self.component()]),
                 }
                 .map_err(|e| e.to_string())
             })
@@ -104,16 +104,17 @@ fn locate() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("SECRETKMS_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
-    run_script(&["kube", "etcd"])
+    hack_script_dir("control-plane-bins.sh", &["kube", "etcd"])
 }
 
-/// Runs the build script for `components` (which share one directory) and returns the
-/// directory it prints last.
-fn run_script(components: &[&str]) -> Result<PathBuf> {
-    let script = repo_root().join("hack/control-plane-bins.sh");
+/// Runs `hack/<script> args...` (one of the scripts that install or build something into the
+/// cache and print its directory last) and returns that directory; a failure carries the
+/// script's last lines.
+pub fn hack_script_dir(script: &str, args: &[&str]) -> Result<PathBuf> {
+    let script = repo_root().join("hack").join(script);
     let out = Command::new("bash")
         .arg(&script)
-        .args(components)
+        .args(args)
         .output()
         .map_err(HarnessError::io(format!("running {}", script.display())))?;
     let stdout = String::from_utf8_lossy(&out.stdout);

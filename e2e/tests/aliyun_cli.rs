@@ -41,22 +41,9 @@ fn python() -> PathBuf {
     if let Some(path) = std::env::var_os("SECRETKMS_SDK_PYTHON") {
         return PathBuf::from(path);
     }
-    let out = Command::new("bash")
-        .arg(repo_root().join("hack/python-sdk.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hack/python-sdk.sh could not install the Alibaba Cloud SDKs:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
+    secretkms_e2e::binaries::hack_script_dir("python-sdk.sh", &[]).unwrap_or_else(|e| {
+        panic!("hack/python-sdk.sh could not install the Alibaba Cloud SDKs: {e}")
+    })
 }
 
 /// A home directory with the CLI's configuration: one AccessKey profile for the emulator.

@@ -15,8 +15,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use secretkms_e2e::binaries::hack_script_dir;
 use secretkms_e2e::process::free_port;
-use secretkms_e2e::{ControlPlane, repo_root, webhook::https_client};
+use secretkms_e2e::{ControlPlane, webhook::https_client};
 use serde_json::{Value, json};
 
 const UID: u32 = 65532;
@@ -27,21 +28,7 @@ fn image() -> &'static (PathBuf, String) {
     IMAGE.get_or_init(|| {
         let dir = match std::env::var_os("SECRETKMS_IMAGE_DIR") {
             Some(dir) => PathBuf::from(dir),
-            None => {
-                let out = Command::new("bash")
-                    .arg(repo_root().join("hack/image.sh"))
-                    .stderr(Stdio::inherit())
-                    .output()
-                    .expect("running hack/image.sh");
-                assert!(out.status.success(), "hack/image.sh failed: {}", out.status);
-                PathBuf::from(
-                    String::from_utf8(out.stdout)
-                        .unwrap()
-                        .lines()
-                        .last()
-                        .unwrap(),
-                )
-            }
+            None => hack_script_dir("image.sh", &[]).unwrap_or_else(|e| panic!("{e}")),
         };
         let index = read_json(&dir.join("index.json"));
         let tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]

@@ -56,6 +56,13 @@ fn secretkms(cp: &ControlPlane, path: &Path, args: &[&str]) -> std::process::Com
     fresh
 }
 
+/// The command failed, and its error says `why`.
+fn refused_saying(out: &Output, why: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(why), "expected {why:?} in: {stderr}");
+}
+
 fn json(out: &Output) -> serde_json::Value {
     assert!(
         out.status.code().is_some_and(|c| c < 2),
@@ -400,12 +407,7 @@ async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
     )
     .output()
     .unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("no StorageVersionMigrator controller is running"),
-        "{stderr}"
-    );
+    refused_saying(&refused, "no StorageVersionMigrator controller is running");
     let mut left = cp.kubectl();
     left.args(["get", "storageversionmigrations", "-o", "name"]);
     assert_eq!(
@@ -603,12 +605,7 @@ async fn the_default_rewrite_backs_off_when_flow_control_throttles_it_and_still_
         .args(["--time", time])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("does not serve storagemigration.k8s.io/v1beta1"),
-        "{stderr}"
-    );
+    refused_saying(&out, "does not serve storagemigration.k8s.io/v1beta1");
 
     let report = rewrite(&[]);
     eprintln!("throttled rewrite: {report}");
