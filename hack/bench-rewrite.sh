@@ -36,7 +36,9 @@ kubectl="$bins/kubectl"
 work=$(mktemp -d)
 "$dev_bin" up >"$work/dev.log" 2>&1 &
 dev=$!
-trap 'rc=$?; kill $dev 2>/dev/null; wait $dev 2>/dev/null; rm -rf "$work"; exit $rc' EXIT
+# `|| true`: the stack exits 143 on our TERM, and under `set -e` a failing wait would end the
+# trap, and the script, with that status.
+trap 'rc=$?; kill $dev 2>/dev/null; wait $dev 2>/dev/null || true; rm -rf "$work"; exit $rc' EXIT
 for _ in $(seq 120); do grep -q '^kubeconfig: ' "$work/dev.log" && break; sleep 1; done
 export KUBECONFIG=$(sed -n 's/^kubeconfig: //p' "$work/dev.log")
 [ -n "$KUBECONFIG" ] || { cat "$work/dev.log" >&2; exit 2; }
