@@ -8,13 +8,11 @@
 
 use clap::Args;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::ListParams;
 use kube::{Api, Client};
 use secretkms_alibaba::cs::UpdateKmsEncryption;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::causes::folded;
 use crate::checklist::{self, Check};
 use crate::cli::GlobalArgs;
 use crate::cloud_access::CloudArgs;
@@ -23,6 +21,7 @@ use crate::enable::render_preflight;
 use crate::exit::Exit;
 use crate::guard;
 use crate::kms_access::{self, KeyTarget, KmsArgs};
+use crate::object_count::count;
 use crate::output::{Format, Level};
 use crate::preflight::{self, PreflightReport};
 use crate::verify::{self, Expect, Verification, VerifyOptions};
@@ -304,7 +303,7 @@ async fn existing_secrets(client: &Client, options: &VerifyOptions) -> Check {
             Err(e) => Check::unchecked(NAME, format!("{e:#}")),
         };
     }
-    match count_secrets(client).await {
+    match count(Api::<Secret>::all(client.clone())).await {
         Ok(n) => Check::info(
             NAME,
             format!(
@@ -312,22 +311,6 @@ async fn existing_secrets(client: &Client, options: &VerifyOptions) -> Check {
             ),
         ),
         Err(e) => Check::unchecked(NAME, format!("{e:#}")),
-    }
-}
-
-async fn count_secrets(client: &Client) -> anyhow::Result<u64> {
-    let api: Api<Secret> = Api::all(client.clone());
-    let mut n = 0;
-    let mut token = None;
-    loop {
-        let mut lp = ListParams::default().limit(500);
-        lp.continue_token = token;
-        let page = api.list_metadata(&lp).await.map_err(folded)?;
-        n += page.items.len() as u64;
-        token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(n);
-        }
     }
 }
 

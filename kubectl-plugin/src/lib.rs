@@ -23,6 +23,7 @@ pub mod key_protect;
 pub mod kms_access;
 pub mod kms_price;
 pub mod kube_args;
+pub mod object_count;
 pub mod output;
 pub mod policy_cmd;
 pub mod preflight;

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -34,6 +36,7 @@ use secretkms_core::rotation_reach::{KeyKnowledge, Moves, Reach};
 use crate::kms_access::{self, KeyTarget, KmsArgs};
 use crate::kms_price::{self, Price};
 use crate::kube_args::{KubeArgs, Scope};
+use crate::object_count;
 use crate::output::Format;
 use crate::rotation_evidence::{self, ApiserverArgs, ReachReport};
 use crate::rotation_time::{self, ANNOTATION};
@@ -351,7 +354,8 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
             (tally, failed, None)
         }
         Via::StorageVersionMigration => {
-            let listed = storage_migration::count_secrets(&client)
+            // What the migration walks.
+            let listed = object_count::count(Api::<Secret>::all(client.clone()))
                 .await
                 .context("listing Secrets")?;
             let migration = if dry_run {

@@ -13,15 +13,14 @@
 //! 3. Neither: counts alone, with the assumption named in the detail.
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use kube::api::ListParams;
 use kube::{Api, Client};
 use secretkms_core::apiserver_metrics::{self, Sample};
 use serde::Serialize;
 
 use super::KmsApi;
-use crate::causes::folded;
 use crate::checklist::Check;
 use crate::kms_price::Price;
+use crate::object_count::count;
 
 const NAME: &str = "kms-calls";
 const MONTH_SECONDS: f64 = 30.0 * 86_400.0;
@@ -177,24 +176,6 @@ pub async fn usage(client: &Client) -> anyhow::Result<Usage> {
         service_accounts,
         rates,
     })
-}
-
-async fn count<K>(api: Api<K>) -> anyhow::Result<u64>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let mut n = 0;
-    let mut token = None;
-    loop {
-        let mut lp = ListParams::default().limit(500);
-        lp.continue_token = token;
-        let page = api.list_metadata(&lp).await.map_err(folded)?;
-        n += page.items.len() as u64;
-        token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(n);
-        }
-    }
 }
 
 #[cfg(test)]

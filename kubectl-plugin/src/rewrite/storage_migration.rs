@@ -15,8 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, PostParams};
 use kube::{Api, Client};
 use serde::Serialize;
 use serde_json::json;
@@ -83,22 +82,6 @@ pub async fn served(client: &Client) -> Result<bool, MigrationError> {
         Ok(list) => Ok(list.resources.iter().any(|r| r.name == PLURAL)),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(MigrationError::Api(e)),
-    }
-}
-
-/// Secrets in the cluster, from a metadata-only listing: what the migration walks.
-pub async fn count_secrets(client: &Client) -> Result<u64, kube::Error> {
-    let api: Api<Secret> = Api::all(client.clone());
-    let (mut total, mut token) = (0, None);
-    loop {
-        let mut lp = ListParams::default().limit(500);
-        lp.continue_token = token;
-        let page = api.list_metadata(&lp).await?;
-        total += page.items.len() as u64;
-        token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(total);
-        }
     }
 }
 
