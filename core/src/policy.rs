@@ -9,8 +9,10 @@
 //!   compiled once, checked against the contract, pre-linked, and its settings validated.
 //! - [`PolicySet::evaluate`] picks the policies whose rules match the decoded request
 //!   ([`crate::review::Review`]), runs each in a fresh instance (own Store, memory cap,
-//!   deadline) and merges the outcomes into a [`Decision`]. It is synchronous: async hosts
-//!   call it from `spawn_blocking` under a semaphore of about the number of cores (and below
+//!   deadline) and merges the outcomes into a [`Decision`]. [`PolicySet::evaluate_async`] is the
+//!   same for async hosts: it runs on the executor's thread (the guest on a pooled fiber stack,
+//!   yielding at every epoch tick), so a short evaluation needs no thread hand-off. Bound the
+//!   evaluations in flight (a semaphore of about the number of cores, below
 //!   [`RuntimeConfig::max_instances`]).
 //!
 //! Choices a host should know about:
@@ -62,6 +64,7 @@
 
 mod artifact_cache;
 mod bindings;
+mod block_on;
 mod builtin;
 mod compiled;
 mod config;
@@ -83,7 +86,7 @@ pub use config::{FailureMode, Mode, PolicyConfig, PolicySource, PolicySpec};
 pub use decision::{Decision, DecisionKind, PolicyResult};
 pub use error::LoadError;
 pub use host::{MAX_KEY_LOOKUP_TIME, MAX_KEY_LOOKUPS_PER_EVALUATION};
-pub use key_lookup::{CachedKeyLookup, KeyCacheConfig, KeyLookup, NoKeyLookup};
+pub use key_lookup::{CachedKeyLookup, KeyCacheConfig, KeyLookup, LookupFuture, NoKeyLookup};
 pub use metrics::{DURATION_BUCKETS_SECONDS, PolicyMetricsSnapshot};
 pub use outcome::{ErrorKind, EvaluationError, Outcome, Verdict};
 pub use rule::{Operation, Rule};

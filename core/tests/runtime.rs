@@ -678,3 +678,105 @@ fn an_exhausted_instance_pool_is_an_instantiate_error_not_a_hang() {
     // The slot is free again.
     assert!(evaluate(&allower, &secret_request(), &healthy()).allowed());
 }
+
+/// A current-thread executor, where nothing else runs while a future blocks the thread.
+fn one_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Counts how often the executor got to poll it: only while the evaluation beside it yields.
+async fn count_turns(turns: Arc<std::sync::atomic::AtomicU64>) {
+    loop {
+        turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::task::yield_now().await;
+    }
+}
+
+#[test]
+fn on_an_executor_the_default_policies_decide_as_they_do_on_a_thread() {
+    let request = secret_request();
+    let review = Review::decode_request(&request).unwrap();
+    for state in [healthy(), disabled()] {
+        let on_thread = builtins().evaluate_until(&review, &state, None);
+        let on_executor = one_thread().block_on(builtins().evaluate_async(&review, &state, None));
+        assert_eq!(on_executor.allowed(), on_thread.allowed());
+        assert_eq!(on_executor.message, on_thread.message);
+        assert_eq!(on_executor.kind, on_thread.kind);
+    }
+}
+
+#[test]
+fn on_an_executor_an_endless_loop_yields_at_every_tick_and_still_hits_its_deadline() {
+    let set = load(vec![PolicySpec {
+        timeout_ms: 100,
+        ..spec("spinner", "loop.wat")
+    }])
+    .unwrap();
+    let request = secret_request();
+    let review = Review::decode_request(&request).unwrap();
+    let turns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let d = one_thread().block_on(async {
+        tokio::spawn(count_turns(turns.clone()));
+        set.evaluate_async(&review, &healthy(), None).await
+    });
+    assert_eq!(errored(&d).kind, ErrorKind::Deadline, "{d:?}");
+    assert!(
+        turns.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the spinning guest never let the executor run anything else"
+    );
+}
+
+#[test]
+fn on_an_executor_describe_key_awaits_the_lookup_instead_of_blocking() {
+    /// Answers only in async form, after a wait that would block the thread if it were slept.
+    struct AsyncOnly;
+    impl KeyLookup for AsyncOnly {
+        fn describe_key(&self, _key: &str) -> Result<KeyFacts, String> {
+            unreachable!("an evaluation on an executor must not call the blocking lookup")
+        }
+        fn describe_key_within(&self, _: &str, _: Duration) -> Result<KeyFacts, String> {
+            unreachable!("an evaluation on an executor must not call the blocking lookup")
+        }
+        fn describe_key_async<'a>(
+            &'a self,
+            key: &'a str,
+            within: Duration,
+        ) -> secretkms_core::policy::LookupFuture<'a> {
+            Box::pin(async move {
+                assert!(within <= secretkms_core::policy::MAX_KEY_LOOKUP_TIME);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                Ok(KeyFacts {
+                    key_id: key.to_owned(),
+                    state: KeyState::Disabled,
+                    state_name: "Disabled".into(),
+                    spec: "Aliyun_AES_256".into(),
+                    ..Default::default()
+                })
+            })
+        }
+    }
+    let set = runtime()
+        .load(&PolicyConfig::builtin(), Arc::new(AsyncOnly))
+        .unwrap();
+    let request = new_key_declared();
+    let review = Review::decode_request(&request).unwrap();
+    let turns = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let d = one_thread().block_on(async {
+        tokio::spawn(count_turns(turns.clone()));
+        set.evaluate_async(&review, &healthy(), Some(until)).await
+    });
+    assert!(!d.allowed());
+    assert!(
+        d.message.contains(NEW_KEY) && d.message.contains("Disabled"),
+        "{}",
+        d.message
+    );
+    assert!(
+        turns.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the lookup's wait blocked the executor"
+    );
+}

@@ -25,8 +25,11 @@ pub struct App {
     pub policies: Arc<PolicySet>,
     pub state: Arc<StateHub>,
     pub metrics: Arc<Metrics>,
-    /// Bounds concurrent evaluations: each runs on a blocking thread and holds a pool slot.
+    /// Bounds concurrent evaluations: each holds a pool slot.
     pub evaluations: Arc<Semaphore>,
+    /// The share of `evaluations` that reviews larger than [`admission::INLINE_BODY_BYTES`] may
+    /// hold at once, so the typical review always keeps a slot ([`large_share`]).
+    pub large_evaluations: Arc<Semaphore>,
     /// Bounds the review bodies held at once ([`crate::memory_budget`]).
     pub bodies: BodyBudget,
     /// The deadline of a review whose apiserver sent no `?timeout=`.
@@ -37,6 +40,12 @@ pub struct App {
     pub weakenings: Vec<Weakening>,
     /// Set on SIGTERM so readiness fails while in-flight requests finish.
     pub shutting_down: AtomicBool,
+}
+
+/// How many of `evaluations` slots large reviews may hold at once: half, and at least one. With
+/// one slot nothing can be kept back.
+pub fn large_share(evaluations: usize) -> usize {
+    (evaluations / 2).max(1)
 }
 
 impl App {

@@ -129,6 +129,8 @@ pub struct Args {
 
     /// Policy evaluations that may run at once; more wait. Defaults to the number of CPUs; with
     /// a cgroup memory limit, lowered to what it holds (see the memory budget in the README).
+    /// Reviews larger than 64 KiB may hold half of them (at least one), so large Secrets never
+    /// hold every slot.
     #[arg(long, env = "SECRETKMS_MAX_CONCURRENT_EVALUATIONS")]
     pub max_concurrent_evaluations: Option<usize>,
 

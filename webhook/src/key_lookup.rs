@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use secretkms_core::kms_facts;
-use secretkms_core::policy::KeyLookup;
+use secretkms_core::policy::{KeyLookup, LookupFuture};
 use secretkms_model::KeyFacts;
 
 use crate::sources::kms::SharedClient;
@@ -18,8 +18,8 @@ pub struct KmsKeyLookup {
 }
 
 impl KmsKeyLookup {
-    /// Must be created inside the tokio runtime; lookups then run on the blocking threads that
-    /// evaluate policies.
+    /// Must be created inside the tokio runtime: the synchronous lookups (of large reviews,
+    /// evaluated on blocking threads) block on it.
     pub fn new(client: SharedClient) -> Self {
         Self {
             client,
@@ -39,17 +39,22 @@ impl KeyLookup for KmsKeyLookup {
     /// Drops the KMS call (and its retries) when `within` is up, so a hanging or throttling
     /// KMS costs a review at most that long.
     fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
-        let client = self.client()?;
-        match self.runtime.block_on(tokio::time::timeout(
-            within,
-            kms_facts::describe(&client, key),
-        )) {
-            Ok(answer) => answer.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "Timeout: KMS did not answer DescribeKey within {} ms",
-                within.as_millis()
-            )),
-        }
+        self.runtime.block_on(self.describe_key_async(key, within))
+    }
+
+    /// The evaluations of typical reviews run on the runtime's workers: the KMS call is awaited
+    /// there.
+    fn describe_key_async<'a>(&'a self, key: &'a str, within: Duration) -> LookupFuture<'a> {
+        Box::pin(async move {
+            let client = self.client()?;
+            match tokio::time::timeout(within, kms_facts::describe(&client, key)).await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(_) => Err(format!(
+                    "Timeout: KMS did not answer DescribeKey within {} ms",
+                    within.as_millis()
+                )),
+            }
+        })
     }
 }
 

@@ -238,6 +238,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         state: hub,
         metrics,
         evaluations: Arc::new(Semaphore::new(concurrency)),
+        large_evaluations: Arc::new(Semaphore::new(crate::app::large_share(concurrency))),
         bodies: BodyBudget::new(budget.body_bytes),
         default_timeout,
         max_body_bytes,

@@ -156,6 +156,7 @@ async fn every_corpus_input_gets_200_or_400_from_the_router() {
         state: Arc::new(hub),
         metrics: Arc::new(Metrics::new()),
         evaluations: Arc::new(tokio::sync::Semaphore::new(2)),
+        large_evaluations: Arc::new(tokio::sync::Semaphore::new(1)),
         bodies: secretkms_webhook::admission::BodyBudget::new(64 << 20),
         default_timeout: std::time::Duration::from_secs(10),
         max_body_bytes: 8 << 20,

@@ -6,9 +6,14 @@
 
 use secretkms_model as model;
 
+// Async on both sides: the webhook awaits an evaluation on its tokio workers (the guest runs on a
+// fiber and yields at each epoch tick) and `describe-key` awaits KMS there; synchronous callers
+// drive the same futures to completion on their own thread (`evaluation::block_on`).
 wasmtime::component::bindgen!({
     world: "policy",
     path: "../policies/wit",
+    imports: { default: async },
+    exports: { default: async },
 });
 
 pub(crate) use secretkms::policy::types as wit;

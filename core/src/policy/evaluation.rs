@@ -2,13 +2,20 @@
 //! instantiated from the policy's Pre, called, and dropped, whatever the guest did. Failures are
 //! sorted into [`ErrorKind`]s from what the host observed (the deadline callback fired, the
 //! limiter refused memory), not from error strings.
+//!
+//! Calls are futures (the guest runs on a fiber from the pooling allocator's stack pool): the
+//! webhook awaits them on its tokio workers, with no thread hand-off for an evaluation of tens
+//! of microseconds, and the guest yields to the executor at every epoch tick, so a slow policy
+//! delays no other connection; the [`Driver::Blocking`] entry points drive the same future on
+//! their own thread.
 
 use std::sync::Arc;
 
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 
 use super::bindings::{Policy, PolicyPre, wit};
-use super::host::{HostState, Limits};
+use super::block_on::block_on;
+use super::host::{Driver, HostState, Limits};
 use super::outcome::truncate_chars;
 use super::{ErrorKind, EvaluationError, KeyLookup, Outcome, Verdict};
 
@@ -25,36 +32,50 @@ pub(crate) struct CallContext<'a> {
 
 impl CallContext<'_> {
     /// Runs `validate` and checks the verdict.
-    pub(crate) fn validate(
+    pub(crate) async fn validate(
         &self,
+        driver: Driver,
         request: &str,
         state: &wit::EncryptionState,
         settings: &str,
     ) -> Outcome {
-        let verdict =
-            self.call(|policy, store| policy.call_validate(store, request, state, settings));
+        let verdict = match self.instantiate(driver).await {
+            Ok((mut store, policy)) => {
+                let called = policy
+                    .call_validate(&mut store, request, state, settings)
+                    .await;
+                called.map_err(|e| self.classify(&store, &e, ErrorKind::BadVerdict))
+            }
+            Err(e) => Err(e),
+        };
         match verdict.and_then(|v| self.check_verdict(v)) {
             Ok(v) if v.allowed => Outcome::Allowed(v),
             Ok(v) => Outcome::Denied(v),
             Err(e) => Outcome::Errored(e),
         }
+        // The store, and with it a trapped or interrupted instance, is dropped here.
     }
 
-    /// Runs `validate-settings`.
+    /// Runs `validate-settings`, on the calling thread.
     pub(crate) fn validate_settings(
         &self,
         settings: &str,
     ) -> Result<Result<(), String>, EvaluationError> {
-        self.call(|policy, store| policy.call_validate_settings(store, settings))
+        block_on(async {
+            let (mut store, policy) = self.instantiate(Driver::Blocking).await?;
+            let called = policy.call_validate_settings(&mut store, settings).await;
+            called.map_err(|e| self.classify(&store, &e, ErrorKind::BadVerdict))
+        })
     }
 
-    fn call<R>(
+    /// A fresh store under this call's limits and deadline, and the policy instantiated in it.
+    async fn instantiate(
         &self,
-        f: impl FnOnce(&Policy, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, EvaluationError> {
+        driver: Driver,
+    ) -> Result<(Store<HostState>, Policy), EvaluationError> {
         let mut store = Store::new(
             self.engine,
-            HostState::new(self.limits, Arc::clone(self.keys), self.until),
+            HostState::new(self.limits, Arc::clone(self.keys), self.until, driver),
         );
         store.limiter(|s| s as &mut dyn ResourceLimiter);
         // The deadline is measured on the clock, not by counting ticks: under CPU pressure the
@@ -62,27 +83,28 @@ impl CallContext<'_> {
         // 50 ticks can be far more than 50 ms. The callback runs at every tick (a clock read per
         // millisecond of guest time; policies usually finish before the first tick) and stops the
         // guest once its guest time, wall time minus time spent in host calls
-        // (`PolicySpec::timeout_ms`), is spent.
+        // (`PolicySpec::timeout_ms`), is spent. On an executor it also yields there, so a
+        // long-running guest shares its thread with the connections the executor serves.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {
             let state = cx.data_mut();
             if !state.within_review_deadline() {
                 state.review_deadline_hit = true;
                 Ok(UpdateDeadline::Interrupt)
-            } else if state.remaining().is_some() {
-                Ok(UpdateDeadline::Continue(1))
-            } else {
+            } else if state.remaining().is_none() {
                 state.deadline_hit = true;
                 Ok(UpdateDeadline::Interrupt)
+            } else if state.driver == Driver::Async {
+                Ok(UpdateDeadline::Yield(1))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
             }
         });
         store.data_mut().start_clock();
-        let instance = match self.pre.instantiate(&mut store) {
-            Ok(i) => i,
-            Err(e) => return Err(self.classify(&store, &e, ErrorKind::Instantiate)),
-        };
-        f(&instance, &mut store).map_err(|e| self.classify(&store, &e, ErrorKind::BadVerdict))
-        // The store, and with it a trapped or interrupted instance, is dropped here.
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(policy) => Ok((store, policy)),
+            Err(e) => Err(self.classify(&store, &e, ErrorKind::Instantiate)),
+        }
     }
 
     fn classify(

@@ -33,8 +33,20 @@ pub const MAX_KEY_LOOKUP_TIME: Duration = Duration::from_secs(2);
 /// Kept back from the review's deadline for the policy to decide on a lookup's error.
 const DECIDE_MARGIN: Duration = Duration::from_millis(50);
 
+/// How an evaluation runs, and so how `describe-key` may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// Driven to completion on the calling thread, which may block: lookups call
+    /// [`KeyLookup::describe_key_within`].
+    Blocking,
+    /// Polled by an async executor on a thread that must not block: lookups await
+    /// [`KeyLookup::describe_key_async`], and the guest yields at every epoch tick.
+    Async,
+}
+
 pub(crate) struct HostState {
     limits: StoreLimits,
+    pub(crate) driver: Driver,
     memory_bytes: usize,
     keys: Arc<dyn KeyLookup>,
     /// When the evaluation started; guest time is wall time minus `host_time`.
@@ -55,8 +67,14 @@ pub(crate) struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(limits: Limits, keys: Arc<dyn KeyLookup>, until: Option<Instant>) -> Self {
+    pub(crate) fn new(
+        limits: Limits,
+        keys: Arc<dyn KeyLookup>,
+        until: Option<Instant>,
+        driver: Driver,
+    ) -> Self {
         Self {
+            driver,
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 // A policy component holds a handful of core instances (the module plus
@@ -151,7 +169,7 @@ impl ResourceLimiter for HostState {
 impl host::Host for HostState {
     /// Time spent here is added to `host_time` and so not charged to the policy's deadline:
     /// the lookup (and its cache) bounds its own latency.
-    fn describe_key(&mut self, key: String) -> Result<wit::KeyFacts, String> {
+    async fn describe_key(&mut self, key: String) -> Result<wit::KeyFacts, String> {
         if key.len() > MAX_KEY_NAME_BYTES {
             return Err(format!(
                 "InvalidParameter: key name is longer than {MAX_KEY_NAME_BYTES} bytes"
@@ -165,18 +183,28 @@ impl host::Host for HostState {
         }
         self.lookups_left -= 1;
         let started = Instant::now();
-        let answer = match self.until {
-            None => self.keys.describe_key(&key),
+        let within = match self.until {
+            None => None,
             Some(until) => {
                 let left = until
                     .saturating_duration_since(started)
                     .saturating_sub(DECIDE_MARGIN);
                 if left.is_zero() {
-                    Err("Timeout: the review's deadline leaves no time to ask KMS".to_owned())
-                } else {
-                    self.keys
-                        .describe_key_within(&key, left.min(MAX_KEY_LOOKUP_TIME))
+                    return Err(
+                        "Timeout: the review's deadline leaves no time to ask KMS".to_owned()
+                    );
                 }
+                Some(left.min(MAX_KEY_LOOKUP_TIME))
+            }
+        };
+        let keys = Arc::clone(&self.keys);
+        let answer = match (self.driver, within) {
+            (Driver::Blocking, None) => keys.describe_key(&key),
+            (Driver::Blocking, Some(within)) => keys.describe_key_within(&key, within),
+            // Outside a review nothing else bounds the wait on an executor's thread.
+            (Driver::Async, within) => {
+                keys.describe_key_async(&key, within.unwrap_or(MAX_KEY_LOOKUP_TIME))
+                    .await
             }
         };
         self.host_time += started.elapsed();
@@ -194,6 +222,7 @@ mod tests {
 
     use super::*;
     use crate::policy::bindings::secretkms::policy::host::Host as _;
+    use crate::policy::block_on::block_on;
 
     /// Records how long each call was allowed, and answers not found.
     #[derive(Default)]
@@ -216,7 +245,7 @@ mod tests {
             timeout: Duration::from_millis(50),
             memory_bytes: 1 << 20,
         };
-        HostState::new(limits, keys.clone(), until)
+        HostState::new(limits, keys.clone(), until, Driver::Blocking)
     }
 
     #[test]
@@ -225,12 +254,12 @@ mod tests {
         let mut host = state(&keys, None);
         for _ in 0..MAX_KEY_LOOKUPS_PER_EVALUATION {
             assert!(
-                host.describe_key("k".into())
+                block_on(host.describe_key("k".into()))
                     .unwrap_err()
                     .contains("KeyNotFound")
             );
         }
-        let refused = host.describe_key("k".into()).unwrap_err();
+        let refused = block_on(host.describe_key("k".into())).unwrap_err();
         assert!(refused.starts_with("LimitExceeded"), "{refused}");
         assert_eq!(
             keys.0.lock().unwrap().len(),
@@ -243,11 +272,11 @@ mod tests {
     fn lookups_in_a_review_are_bounded_by_its_deadline_and_a_cap() {
         let keys = Arc::new(Recording::default());
         let mut far = state(&keys, Some(Instant::now() + Duration::from_secs(30)));
-        far.describe_key("k".into()).unwrap_err();
+        block_on(far.describe_key("k".into())).unwrap_err();
         let mut near = state(&keys, Some(Instant::now() + Duration::from_millis(300)));
-        near.describe_key("k".into()).unwrap_err();
+        block_on(near.describe_key("k".into())).unwrap_err();
         let mut past = state(&keys, Some(Instant::now()));
-        let late = past.describe_key("k".into()).unwrap_err();
+        let late = block_on(past.describe_key("k".into())).unwrap_err();
         assert!(late.starts_with("Timeout"), "{late}");
         assert!(!past.within_review_deadline());
 

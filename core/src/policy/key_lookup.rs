@@ -3,15 +3,22 @@
 //! model's canned answers for `policy run/test`, and one that refuses every lookup).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use secretkms_model::{CannedKeys, KeyFacts};
 
+/// A lookup in flight, as [`PolicySet::evaluate_async`](super::PolicySet::evaluate_async) awaits it.
+pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = Result<KeyFacts, String>> + Send + 'a>>;
+
 /// Answers `describe-key` for policies.
 ///
-/// Called synchronously on the evaluating thread, while the policy waits: implementations that
-/// reach the network must bound their own latency (the runtime does not count host time against
+/// Synchronous evaluations call [`KeyLookup::describe_key_within`] on the evaluating thread;
+/// [`PolicySet::evaluate_async`](super::PolicySet::evaluate_async) awaits
+/// [`KeyLookup::describe_key_async`] on the caller's executor. Either way the policy waits:
+/// implementations that reach the network must bound their own latency (the runtime does not count host time against
 /// the policy's deadline, see [`super::PolicySpec::timeout_ms`]). Wrap slow lookups in
 /// [`CachedKeyLookup`].
 pub trait KeyLookup: Send + Sync {
@@ -26,6 +33,14 @@ pub trait KeyLookup: Send + Sync {
     fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
         let _ = within;
         self.describe_key(key)
+    }
+
+    /// [`KeyLookup::describe_key_within`] for an evaluation running on an async executor's
+    /// thread, which must not block. The default answers synchronously, which is right for
+    /// lookups that never block (canned, none, cached hits); one that reaches the network must
+    /// override it with real async I/O.
+    fn describe_key_async<'a>(&'a self, key: &'a str, within: Duration) -> LookupFuture<'a> {
+        Box::pin(std::future::ready(self.describe_key_within(key, within)))
     }
 }
 
@@ -126,31 +141,41 @@ impl<L: KeyLookup> CachedKeyLookup<L> {
 
 impl<L: KeyLookup> KeyLookup for CachedKeyLookup<L> {
     fn describe_key(&self, key: &str) -> Result<KeyFacts, String> {
-        self.cached(key, |inner| inner.describe_key(key))
+        self.fresh(key)
+            .unwrap_or_else(|| self.store(key, self.inner.describe_key(key)))
     }
 
     fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
-        self.cached(key, |inner| inner.describe_key_within(key, within))
+        self.fresh(key)
+            .unwrap_or_else(|| self.store(key, self.inner.describe_key_within(key, within)))
+    }
+
+    /// A hit is answered at once; only a miss awaits the inner lookup.
+    fn describe_key_async<'a>(&'a self, key: &'a str, within: Duration) -> LookupFuture<'a> {
+        match self.fresh(key) {
+            Some(answer) => Box::pin(std::future::ready(answer)),
+            None => Box::pin(async move {
+                let answer = self.inner.describe_key_async(key, within).await;
+                self.store(key, answer)
+            }),
+        }
     }
 }
 
 impl<L: KeyLookup> CachedKeyLookup<L> {
-    /// The cached answer for `key`, else `ask`'s, stored for its TTL.
-    fn cached(
-        &self,
-        key: &str,
-        ask: impl FnOnce(&L) -> Result<KeyFacts, String>,
-    ) -> Result<KeyFacts, String> {
-        let now = Instant::now();
-        if let Some(entry) = self.lock().get(key)
-            && now.duration_since(entry.stored) < self.ttl_of(&entry.answer)
-        {
-            return entry.answer.clone();
-        }
-        let answer = ask(&self.inner);
+    /// The cached answer for `key`, if it is within its TTL.
+    fn fresh(&self, key: &str) -> Option<Result<KeyFacts, String>> {
+        let entries = self.lock();
+        let entry = entries.get(key)?;
+        (entry.stored.elapsed() < self.ttl_of(&entry.answer)).then(|| entry.answer.clone())
+    }
+
+    /// Stores `answer` for its TTL (making room within the capacity) and hands it back.
+    fn store(&self, key: &str, answer: Result<KeyFacts, String>) -> Result<KeyFacts, String> {
         if self.config.capacity == 0 {
             return answer;
         }
+        let now = Instant::now();
         let mut entries = self.lock();
         if entries.len() >= self.config.capacity && !entries.contains_key(key) {
             entries.retain(|_, e| now.duration_since(e.stored) < self.ttl_of(&e.answer));
@@ -167,7 +192,7 @@ impl<L: KeyLookup> CachedKeyLookup<L> {
         entries.insert(
             key.to_owned(),
             CacheEntry {
-                stored: Instant::now(),
+                stored: now,
                 answer: answer.clone(),
             },
         );
@@ -182,6 +207,10 @@ impl<L: KeyLookup + ?Sized> KeyLookup for std::sync::Arc<L> {
 
     fn describe_key_within(&self, key: &str, within: Duration) -> Result<KeyFacts, String> {
         (**self).describe_key_within(key, within)
+    }
+
+    fn describe_key_async<'a>(&'a self, key: &'a str, within: Duration) -> LookupFuture<'a> {
+        (**self).describe_key_async(key, within)
     }
 }
 

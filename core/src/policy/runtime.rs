@@ -124,6 +124,8 @@ impl PolicyRuntime {
         pool.total_component_instances(n)
             .total_core_instances(n * 4)
             .total_memories(n)
+            // One fiber stack per evaluation in flight (instantiation and the call take turns).
+            .total_stacks(n)
             .total_tables(n * 2)
             .max_memory_size(max_memory)
             .linear_memory_keep_resident(config.memory_keep_resident_bytes)

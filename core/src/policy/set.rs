@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use super::artifact_cache::CacheStatus;
 use super::bindings::{self, wit};
+use super::block_on::block_on;
 use super::compiled::CompiledPolicy;
 use super::error::{LoadError, Result};
 use super::evaluation::CallContext;
-use super::host::Limits;
+use super::host::{Driver, Limits};
 use super::metrics::{PolicyMetrics, Recorded};
 use super::rule::Rule;
 use super::runtime::PolicyRuntime;
@@ -22,8 +23,10 @@ use secretkms_model::EncryptionState;
 /// Policies loaded from one [`PolicyConfig`]. `Send + Sync`: share it (e.g. in an `Arc` or an
 /// `ArcSwap` for reloads) between threads.
 ///
-/// Evaluation is synchronous CPU work, tens of microseconds per policy but up to `timeoutMs`
-/// for a misbehaving one: async callers run it in `spawn_blocking` under a semaphore sized below
+/// Evaluation is CPU work, tens of microseconds per policy but up to `timeoutMs` for a
+/// misbehaving one. Async hosts await [`PolicySet::evaluate_async`] on their executor (the guest
+/// yields at every epoch tick); others call [`PolicySet::evaluate_until`] on a thread that may
+/// block. Either way bound the evaluations in flight below
 /// [`super::RuntimeConfig::max_instances`].
 pub struct PolicySet {
     runtime: PolicyRuntime,
@@ -152,19 +155,51 @@ impl PolicySet {
         state: &EncryptionState,
         until: Option<Instant>,
     ) -> Decision {
+        block_on(self.evaluate_with(Driver::Blocking, review, state, until))
+    }
+
+    /// [`PolicySet::evaluate_until`] for a caller on an async executor's thread: the guest
+    /// yields to the executor at every epoch tick and `describe-key` awaits
+    /// [`KeyLookup::describe_key_async`], so nothing blocks the thread, and no evaluation needs
+    /// a hand-off to another thread.
+    pub async fn evaluate_async(
+        &self,
+        review: &Review<'_>,
+        state: &EncryptionState,
+        until: Option<Instant>,
+    ) -> Decision {
+        self.evaluate_with(Driver::Async, review, state, until)
+            .await
+    }
+
+    async fn evaluate_with(
+        &self,
+        driver: Driver,
+        review: &Review<'_>,
+        state: &EncryptionState,
+        until: Option<Instant>,
+    ) -> Decision {
         let mut wit_state = None;
-        let results = self
-            .policies
-            .iter()
-            .filter(|p| p.rules.iter().any(|r| r.matches(&review.head)))
-            .map(|p| {
-                if until.is_some_and(|u| Instant::now() >= u) {
-                    return p.not_run_past_deadline();
-                }
-                let s = wit_state.get_or_insert_with(|| bindings::encryption_state(state));
-                p.evaluate(&self.runtime, &self.keys, review.request_json, s, until)
-            })
-            .collect();
+        let mut results = Vec::new();
+        for p in (self.policies.iter()).filter(|p| p.rules.iter().any(|r| r.matches(&review.head)))
+        {
+            if until.is_some_and(|u| Instant::now() >= u) {
+                results.push(p.not_run_past_deadline());
+                continue;
+            }
+            let s = wit_state.get_or_insert_with(|| bindings::encryption_state(state));
+            let result = p
+                .evaluate(
+                    &self.runtime,
+                    &self.keys,
+                    driver,
+                    review.request_json,
+                    s,
+                    until,
+                )
+                .await;
+            results.push(result);
+        }
         Decision::merge(results)
     }
 
@@ -177,13 +212,14 @@ impl PolicySet {
         state: &EncryptionState,
     ) -> Option<PolicyResult> {
         let p = self.policies.iter().find(|p| p.name == name)?;
-        Some(p.evaluate(
+        Some(block_on(p.evaluate(
             &self.runtime,
             &self.keys,
+            Driver::Blocking,
             request_json,
             &bindings::encryption_state(state),
             None,
-        ))
+        )))
     }
 
     /// The loaded policies, in configuration order.
@@ -238,18 +274,20 @@ impl LoadedPolicy {
         }
     }
 
-    fn evaluate(
+    async fn evaluate(
         &self,
         runtime: &PolicyRuntime,
         keys: &Arc<dyn KeyLookup>,
+        driver: Driver,
         request_json: &str,
         state: &wit::EncryptionState,
         until: Option<Instant>,
     ) -> PolicyResult {
         let started = Instant::now();
-        let outcome =
-            self.context(runtime, keys, until)
-                .validate(request_json, state, &self.settings);
+        let outcome = self
+            .context(runtime, keys, until)
+            .validate(driver, request_json, state, &self.settings)
+            .await;
         let duration = started.elapsed();
         let recorded = match &outcome {
             Outcome::Allowed(_) => Recorded::Allowed,

@@ -126,6 +126,7 @@ pub fn app_with(
         state: Arc::new(hub),
         metrics: Arc::new(Metrics::new()),
         evaluations: Arc::new(tokio::sync::Semaphore::new(2)),
+        large_evaluations: Arc::new(tokio::sync::Semaphore::new(1)),
         bodies: secretkms_webhook::admission::BodyBudget::new(64 << 20),
         default_timeout: std::time::Duration::from_secs(10),
         max_body_bytes,
