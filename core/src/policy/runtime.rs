@@ -133,7 +133,16 @@ impl PolicyRuntime {
             .pagemap_scan(Enabled::Auto);
         let mut wasm = Config::new();
         wasm.epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            // Bounds checks in the code instead of guard pages and signals. With guard pages,
+            // every reuse of a slot whose previous guest grew its memory (a Rust guest's
+            // allocator always grows it) `mprotect`s the grown part back to PROT_NONE, and the
+            // next guest's `memory.grow` opens it again: two syscalls and a TLB shootdown across
+            // the cores per evaluation. Without them a slot's memory stays mapped read-write and
+            // is only reset, which the pagemap scan limits to the pages a guest dirtied.
+            .signals_based_traps(false)
+            .memory_guard_size(0)
+            .guard_before_linear_memory(false);
         let engine = Engine::new(&wasm).map_err(|e| runtime_err(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s: &mut HostState| s)

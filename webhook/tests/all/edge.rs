@@ -354,3 +354,47 @@ async fn nothing_declared_allows_with_a_warning() {
         "{body}"
     );
 }
+
+/// The fixture review with `bytes` more of Secret data: above the inline limit, a large review.
+fn large_review(uid: &str, bytes: usize) -> String {
+    let mut v: Value = serde_json::from_str(&review(uid, false)).unwrap();
+    v["request"]["object"]["data"]["blob"] = "QUFB".repeat(bytes / 4).into();
+    v.to_string()
+}
+
+#[tokio::test]
+async fn large_reviews_wait_for_their_share_of_the_slots_while_typical_ones_are_decided() {
+    use secretkms_webhook::admission::INLINE_BODY_BYTES;
+    let app = app(Some(healthy()), LIMIT);
+    let large = large_review("uid-large", 2 * INLINE_BODY_BYTES);
+    assert!(large.len() > INLINE_BODY_BYTES);
+
+    // With its share free, a large review is decided (on a blocking thread) like any other.
+    let (status, json) = post(app.clone(), "application/json", large.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["response"]["allowed"], true, "{json}");
+
+    // Every slot large reviews may hold is taken (as by other large reviews in flight): the
+    // next large one waits until its deadline, while a typical review still gets a slot.
+    let _large_share = app.large_evaluations.clone().acquire_owned().await.unwrap();
+    let late = post_to(
+        app.clone(),
+        "/validate?timeout=250ms",
+        "application/json",
+        large,
+    );
+    let typical = post(
+        app.clone(),
+        "application/json",
+        review("uid-typical", false),
+    );
+    let ((late_status, late_json), (status, json)) = tokio::join!(late, typical);
+    assert_eq!(late_status, StatusCode::SERVICE_UNAVAILABLE, "{late_json}");
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["response"]["allowed"], true, "{json}");
+    assert_eq!(
+        app.evaluations.available_permits(),
+        2,
+        "the waiting large review held no general slot"
+    );
+}
