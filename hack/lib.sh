@@ -16,6 +16,11 @@ ensure_rust() {
   command -v rustup >/dev/null || die "rustup is not installed; install it (https://rustup.rs) and re-run"
   (cd "$REPO" && rustup show active-toolchain >/dev/null 2>&1) || (cd "$REPO" && rustup toolchain install) \
     || die "could not install the Rust toolchain pinned in rust-toolchain.toml"
+  # rustup adds rust-toolchain.toml's targets only when it installs the toolchain itself; a
+  # machine that came with 1.95.0 lacks the policies' wasm target (the dist check needs it).
+  (cd "$REPO" && rustup target list --installed | grep -qx wasm32-unknown-unknown) \
+    || (cd "$REPO" && rustup target add wasm32-unknown-unknown) \
+    || die "could not add the wasm32-unknown-unknown target (the default policies build with it)"
 }
 
 # Go builds kube-apiserver, kubectl, etcd and helm from the Go module proxy.
