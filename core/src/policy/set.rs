@@ -79,43 +79,23 @@ impl PolicySet {
     ) -> Result<Self> {
         let rt = &runtime.inner;
         config.check(rt.max_memory_bytes)?;
-        let mut sources = Vec::with_capacity(config.policies.len());
-        for spec in &config.policies {
-            sources.push(match &spec.source {
-                PolicySource::Builtin(b) => std::borrow::Cow::Borrowed(b.component()),
-                PolicySource::Bytes(b) => std::borrow::Cow::Borrowed(&b[..]),
-                PolicySource::File(path) => {
-                    std::borrow::Cow::Owned(std::fs::read(path).map_err(|source| {
-                        LoadError::ReadSource {
-                            policy: spec.name.clone(),
-                            path: path.display().to_string(),
-                            source,
-                        }
-                    })?)
-                }
-            });
-        }
-        // Compiled side by side: Cranelift's own parallelism leaves cores idle between a
-        // component's functions, and a cold start compiles every policy.
-        let compiled: Vec<Result<CompiledPolicy>> = std::thread::scope(|scope| {
-            let compiling: Vec<_> = (config.policies.iter().zip(&sources))
-                .map(|(spec, bytes)| {
-                    scope.spawn(move || {
-                        CompiledPolicy::load(&rt.engine, &rt.linker, &rt.cache, &spec.name, bytes)
-                    })
-                })
-                .collect();
-            compiling
-                .into_iter()
-                .map(|c| {
-                    c.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
         let mut policies = Vec::with_capacity(config.policies.len());
-        for (spec, compiled) in config.policies.iter().zip(compiled) {
-            let compiled = compiled?;
+        for spec in &config.policies {
+            let owned;
+            let bytes: &[u8] = match &spec.source {
+                PolicySource::Builtin(b) => b.component(),
+                PolicySource::Bytes(b) => b,
+                PolicySource::File(path) => {
+                    owned = std::fs::read(path).map_err(|source| LoadError::ReadSource {
+                        policy: spec.name.clone(),
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    &owned
+                }
+            };
+            let compiled =
+                CompiledPolicy::load(&rt.engine, &rt.linker, &rt.cache, &spec.name, bytes)?;
             let loaded = LoadedPolicy {
                 name: spec.name.clone(),
                 source: spec.source.to_string(),
