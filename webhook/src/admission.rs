@@ -23,6 +23,7 @@ use futures::FutureExt as _;
 use secretkms_core::observations::Observations;
 use secretkms_core::policy::{Decision, DecisionKind};
 use secretkms_core::review::{self, Review, ReviewError};
+use secretkms_model::EncryptionState;
 
 use crate::app::App;
 
@@ -154,8 +155,7 @@ async fn decide_inline(
     observations: &Observations,
     until: std::time::Instant,
 ) -> Result<Decided, ReviewError> {
-    let review = Review::decode(body)?;
-    let state = observations.state_at(SystemTime::now());
+    let (review, state) = judged(body, observations)?;
     let decision = (app.policies)
         .evaluate_async(&review, &state, Some(until))
         .await;
@@ -168,10 +168,20 @@ fn decide_blocking(
     observations: &Observations,
     until: std::time::Instant,
 ) -> Result<Decided, ReviewError> {
-    let review = Review::decode(body)?;
-    let state = observations.state_at(SystemTime::now());
+    let (review, state) = judged(body, observations)?;
     let decision = app.policies.evaluate_until(&review, &state, Some(until));
     Ok(Decided::new(&review, decision))
+}
+
+/// The decoded review and the state it is judged against, now.
+fn judged<'b>(
+    body: &'b [u8],
+    observations: &Observations,
+) -> Result<(Review<'b>, EncryptionState), ReviewError> {
+    Ok((
+        Review::decode(body)?,
+        observations.state_at(SystemTime::now()),
+    ))
 }
 
 impl Decided {

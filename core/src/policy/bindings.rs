@@ -8,7 +8,7 @@ use secretkms_model as model;
 
 // Async on both sides: the webhook awaits an evaluation on its tokio workers (the guest runs on a
 // fiber and yields at each epoch tick) and `describe-key` awaits KMS there; synchronous callers
-// drive the same futures to completion on their own thread (`evaluation::block_on`).
+// drive the same futures to completion on their own thread (`super::block_on`).
 wasmtime::component::bindgen!({
     world: "policy",
     path: "../policies/wit",

@@ -18,9 +18,9 @@ pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = Result<KeyFacts, String>
 /// Synchronous evaluations call [`KeyLookup::describe_key_within`] on the evaluating thread;
 /// [`PolicySet::evaluate_async`](super::PolicySet::evaluate_async) awaits
 /// [`KeyLookup::describe_key_async`] on the caller's executor. Either way the policy waits:
-/// implementations that reach the network must bound their own latency (the runtime does not count host time against
-/// the policy's deadline, see [`super::PolicySpec::timeout_ms`]). Wrap slow lookups in
-/// [`CachedKeyLookup`].
+/// implementations that reach the network must bound their own latency (the runtime does not
+/// count host time against the policy's deadline, see [`super::PolicySpec::timeout_ms`]). Wrap
+/// slow lookups in [`CachedKeyLookup`].
 pub trait KeyLookup: Send + Sync {
     /// Describes a key by id, alias (`alias/...`) or ARN. Err carries the KMS error code and
     /// message, e.g. `Forbidden.KeyNotFound: ...`; it is handed to the policy as is.
