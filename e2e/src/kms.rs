@@ -205,6 +205,11 @@ impl KmsStack {
         Ok(())
     }
 
+    /// Connections to KMS the plugins opened while it was offline: proof an outage met their calls.
+    pub fn kms_connections_turned_away(&self) -> Result<u64> {
+        Ok(self.link()?.proxy.turned_away())
+    }
+
     fn link(&self) -> Result<&Link> {
         self.link.as_ref().ok_or_else(|| {
             KmsStackError::Emulator("started without `kms_link`: the path to KMS is fixed".into())

@@ -30,6 +30,8 @@ struct Shared {
     /// Bumped to close every established connection.
     cuts: watch::Sender<u64>,
     accepted: AtomicU64,
+    /// Accepted connections closed at once because there was no backend.
+    turned_away: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +69,7 @@ impl TcpProxy {
             }),
             cuts: watch::channel(0).0,
             accepted: AtomicU64::new(0),
+            turned_away: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -114,6 +117,11 @@ impl TcpProxy {
     pub fn accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
     }
+
+    /// Connections closed at once because there was no backend: the clients that met the outage.
+    pub fn turned_away(&self) -> u64 {
+        self.shared.turned_away.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for TcpProxy {
@@ -138,6 +146,7 @@ async fn serve(listener: StdListener, shared: Arc<Shared>, mut stopped: oneshot:
         shared.accepted.fetch_add(1, Ordering::Relaxed);
         let backend = shared.backends.lock().expect("tcp proxy state").pick();
         let Some(backend) = backend else {
+            shared.turned_away.fetch_add(1, Ordering::Relaxed);
             drop(client);
             continue;
         };
@@ -218,5 +227,10 @@ mod tests {
         proxy.add_backend(echo);
         assert_eq!(round_trip(proxy.addr()).await.unwrap(), b"ping");
         assert_eq!(proxy.accepted(), 4);
+        assert_eq!(
+            proxy.turned_away(),
+            1,
+            "only the connection without a backend"
+        );
     }
 }

@@ -211,6 +211,7 @@ async fn the_plugin_rides_out_apiserver_restarts_and_a_flapping_kms() {
     // 2. KMS flaps: down 1.5 s, up 1.5 s, six times, under writes and reads.
     let client = cp.client().await.unwrap();
     let writes = Api::<Secret>::namespaced(client.clone(), &ns);
+    let turned_away_before = stack.kms_connections_turned_away().unwrap();
     let flapping = async {
         for _ in 0..6 {
             stack.kms_offline().unwrap();
@@ -250,12 +251,16 @@ async fn the_plugin_rides_out_apiserver_restarts_and_a_flapping_kms() {
     );
     names.extend(written);
     stack.check_alive().unwrap();
+    // The outages must have met the plugin's calls. A DescribeKey's retries can outlast a
+    // 1.5 s outage, so the failed polls it logs are reported, not required: the connections the
+    // proxy turned away are the evidence.
+    let met = stack.kms_connections_turned_away().unwrap() - turned_away_before;
+    assert!(met > 0, "the flaps reached the plugin's KMS calls");
     let felt = stack
         .plugin_log_tail(5_000)
         .matches("DescribeKey failed")
         .count();
-    assert!(felt > 0, "the flaps reached the plugin's KMS calls");
-    eprintln!("the plugin saw {felt} failed DescribeKey polls");
+    eprintln!("the outages turned away {met} plugin connections; {felt} DescribeKey polls failed");
     let after = stack
         .wait_status("healthz ok after the flaps", Duration::from_secs(30), |s| {
             s.healthz == "ok"
