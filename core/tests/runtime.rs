@@ -201,6 +201,40 @@ fn new_key_declared() -> String {
     )
 }
 
+/// The default policies under names of their own, so their counters are this test's alone.
+fn renamed_builtins(prefix: &str) -> PolicySet {
+    let mut config = PolicyConfig::builtin();
+    for p in &mut config.policies {
+        p.name = format!("{prefix}{}", p.name);
+    }
+    runtime().load(&config, Arc::new(NoKeyLookup)).unwrap()
+}
+
+fn memory_grown(policy: &str) -> (u64, u64) {
+    let m = runtime()
+        .metrics()
+        .into_iter()
+        .find(|m| m.policy == policy)
+        .unwrap_or_else(|| panic!("no metrics for {policy}"));
+    (m.evaluations, m.memory_grown)
+}
+
+#[test]
+fn the_default_policies_decide_typical_reviews_without_growing_their_memory() {
+    // The kit's arena allocator serves them from the initial memory, so the pooling allocator
+    // changes no page protection for them (README, "What was rebuilt").
+    let set = renamed_builtins("arena-");
+    for state in [healthy(), disabled()] {
+        evaluate(&set, &secret_request(), &state);
+        evaluate(&set, &new_key_declared(), &state);
+    }
+    for policy in ["arena-secret-write-guard", "arena-key-change-guard"] {
+        let (evaluations, grown) = memory_grown(policy);
+        assert_eq!(evaluations, 2, "{policy}");
+        assert_eq!(grown, 0, "{policy} grew its memory");
+    }
+}
+
 #[test]
 fn host_call_time_is_not_charged_to_the_policy_deadline() {
     struct Slow;
@@ -326,6 +360,7 @@ fn a_memory_hog_is_stopped_at_its_memory_limit() {
     }])
     .unwrap();
     let d = evaluate(&set, &secret_request(), &healthy());
+    assert_eq!(memory_grown("hog"), (1, 1), "the growth is counted");
     let e = errored(&d);
     assert_eq!(e.kind, ErrorKind::OutOfMemory);
     assert!(

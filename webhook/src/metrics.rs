@@ -387,6 +387,21 @@ fn render_policies(out: &mut String, policies: &[PolicyMetricsSnapshot]) {
             p.policy, p.evaluations
         );
     }
+    let _ = writeln!(
+        w,
+        "# HELP secretkms_policy_memory_grown_evaluations Evaluations whose guest grew its memory past the initial size (each costs page-protection changes)."
+    );
+    let _ = writeln!(
+        w,
+        "# TYPE secretkms_policy_memory_grown_evaluations counter"
+    );
+    for p in policies {
+        let _ = writeln!(
+            w,
+            "secretkms_policy_memory_grown_evaluations_total{{policy=\"{}\"}} {}",
+            p.policy, p.memory_grown
+        );
+    }
 }
 
 fn render_sources(out: &mut String, observations: &Observations, now: SystemTime) {

@@ -31,28 +31,33 @@ pub(crate) struct CallContext<'a> {
 }
 
 impl CallContext<'_> {
-    /// Runs `validate` and checks the verdict.
+    /// Runs `validate` and checks the verdict; also says whether the guest grew its memory.
     pub(crate) async fn validate(
         &self,
         driver: Driver,
         request: &str,
         state: &wit::EncryptionState,
         settings: &str,
-    ) -> Outcome {
-        let verdict = match self.instantiate(driver).await {
+    ) -> (Outcome, bool) {
+        let (verdict, grew) = match self.instantiate(driver).await {
             Ok((mut store, policy)) => {
                 let called = policy
                     .call_validate(&mut store, request, state, settings)
                     .await;
-                called.map_err(|e| self.classify(&store, &e, ErrorKind::BadVerdict))
+                let grew = store.data().grew_memory;
+                (
+                    called.map_err(|e| self.classify(&store, &e, ErrorKind::BadVerdict)),
+                    grew,
+                )
             }
-            Err(e) => Err(e),
+            Err(e) => (Err(e), false),
         };
-        match verdict.and_then(|v| self.check_verdict(v)) {
+        let outcome = match verdict.and_then(|v| self.check_verdict(v)) {
             Ok(v) if v.allowed => Outcome::Allowed(v),
             Ok(v) => Outcome::Denied(v),
             Err(e) => Outcome::Errored(e),
-        }
+        };
+        (outcome, grew)
         // The store, and with it a trapped or interrupted instance, is dropped here.
     }
 

@@ -56,6 +56,9 @@ pub(crate) struct HostState {
     /// Set when the limiter refused a memory growth, so the resulting trap (or a guest's abort
     /// after a failed allocation) is reported as out-of-memory.
     pub(crate) memory_refused: Option<usize>,
+    /// Set when the guest grew a memory after instantiation: the slow path the kit's arena
+    /// allocator exists to avoid (see `PolicyMetricsSnapshot::memory_grown`).
+    pub(crate) grew_memory: bool,
     /// Set when the epoch callback ended the evaluation.
     pub(crate) deadline_hit: bool,
     /// The review's deadline, covering guest and host time alike; None outside admission
@@ -91,6 +94,7 @@ impl HostState {
             host_time: Duration::ZERO,
             timeout: limits.timeout,
             memory_refused: None,
+            grew_memory: false,
             deadline_hit: false,
             until,
             review_deadline_hit: false,
@@ -128,6 +132,8 @@ impl ResourceLimiter for HostState {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Instantiation asks for the initial size with `current` 0; anything later is a grow.
+        self.grew_memory |= current > 0;
         let r = self.limits.memory_growing(current, desired, maximum);
         if !matches!(r, Ok(true)) {
             self.memory_refused = Some(desired);

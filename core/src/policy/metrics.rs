@@ -24,6 +24,7 @@ pub(crate) struct PolicyMetrics {
     /// Per bucket, not cumulative; the last one is `+Inf`.
     buckets: [AtomicU64; DURATION_BUCKETS_SECONDS.len() + 1],
     duration_nanos: AtomicU64,
+    memory_grown: AtomicU64,
 }
 
 /// What the policy itself answered, before mode and failure mode are applied.
@@ -35,8 +36,11 @@ pub(crate) enum Recorded {
 }
 
 impl PolicyMetrics {
-    pub(crate) fn record(&self, what: Recorded, duration: Duration) {
+    pub(crate) fn record(&self, what: Recorded, duration: Duration, grew_memory: bool) {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
+        if grew_memory {
+            self.memory_grown.fetch_add(1, Ordering::Relaxed);
+        }
         match what {
             Recorded::Allowed => &self.allowed,
             Recorded::Denied => &self.denied,
@@ -77,6 +81,7 @@ impl PolicyMetrics {
                 .collect(),
             duration_buckets: buckets,
             duration_sum_seconds: load(&self.duration_nanos) as f64 / 1e9,
+            memory_grown: load(&self.memory_grown),
         }
     }
 }
@@ -94,6 +99,10 @@ pub struct PolicyMetricsSnapshot {
     /// (equal to `evaluations`), ready for a Prometheus histogram.
     pub duration_buckets: Vec<u64>,
     pub duration_sum_seconds: f64,
+    /// Evaluations whose guest grew its memory past the initial size. Each costs page-protection
+    /// changes in the pooling allocator (when the guest grows, and again when its slot is
+    /// reused); the default policies' arena allocator keeps a typical review at zero.
+    pub memory_grown: u64,
 }
 
 #[cfg(test)]
@@ -103,14 +112,16 @@ mod tests {
     #[test]
     fn counts_outcomes_and_fills_cumulative_buckets() {
         let m = PolicyMetrics::default();
-        m.record(Recorded::Allowed, Duration::from_micros(20));
-        m.record(Recorded::Denied, Duration::from_micros(80));
+        m.record(Recorded::Allowed, Duration::from_micros(20), false);
+        m.record(Recorded::Denied, Duration::from_micros(80), true);
         m.record(
             Recorded::Errored(ErrorKind::Deadline),
             Duration::from_millis(200),
+            false,
         );
         let s = m.snapshot("p");
         assert_eq!((s.evaluations, s.allowed, s.denied), (3, 1, 1));
+        assert_eq!(s.memory_grown, 1);
         assert!(s.errors.contains(&(ErrorKind::Deadline, 1)));
         assert!(s.errors.contains(&(ErrorKind::Trap, 0)));
         assert_eq!(s.duration_buckets[0], 1); // <= 25 µs

@@ -284,7 +284,7 @@ impl LoadedPolicy {
         until: Option<Instant>,
     ) -> PolicyResult {
         let started = Instant::now();
-        let outcome = self
+        let (outcome, grew_memory) = self
             .context(runtime, keys, until)
             .validate(driver, request_json, state, &self.settings)
             .await;
@@ -294,7 +294,7 @@ impl LoadedPolicy {
             Outcome::Denied(_) => Recorded::Denied,
             Outcome::Errored(e) => Recorded::Errored(e.kind),
         };
-        self.metrics.record(recorded, duration);
+        self.metrics.record(recorded, duration, grew_memory);
         PolicyResult {
             policy: self.name.clone(),
             mode: self.mode,

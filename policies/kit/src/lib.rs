@@ -16,6 +16,9 @@
 // Lets the generated code and the export macro name this crate by its external path from inside it.
 extern crate self as secretkms_policy_kit;
 
+// The policies' global allocator (wasm32 only); natively only its tests build.
+#[cfg(any(target_arch = "wasm32", test))]
+mod arena;
 pub mod bindings;
 #[cfg(feature = "testing")]
 pub mod cases;
