@@ -442,6 +442,10 @@ async fn rewrite_moves_every_secret_to_the_new_key_through_kubectl() {
     );
     assert_eq!(report["via"], "storageVersionMigration", "{report}");
     assert_eq!(report["mode"], "stale-only", "{report}");
+    assert!(
+        report.get("finalConcurrency").is_none() && report.get("peakConcurrency").is_none(),
+        "the controller wrote, not this client: no concurrency figures: {report}"
+    );
     let conditions = report["migration"]["conditions"].as_array().unwrap();
     assert!(
         conditions

@@ -207,10 +207,13 @@ pub struct Report {
     pub failed_secrets: Vec<FailedSecret>,
     pub duration_seconds: f64,
     pub secrets_per_second: f64,
-    /// The concurrency window when the rewrite ended.
-    pub final_concurrency: usize,
-    /// The largest window the rewrite reached.
-    pub peak_concurrency: usize,
+    /// The concurrency window when the rewrite ended; absent with `--via
+    /// storage-version-migration`, where the controller does the writes and this client none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_concurrency: Option<usize>,
+    /// The largest window the rewrite reached; absent as `final_concurrency` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_concurrency: Option<usize>,
     /// 429 responses from the apiserver (each was retried after its Retry-After).
     pub throttled: u64,
     /// The API Priority and Fairness flow schema and priority level that classified the
@@ -427,8 +430,8 @@ pub async fn run(global: &GlobalArgs, args: RewriteArgs) -> anyhow::Result<Exit>
         failed_secrets,
         duration_seconds: (elapsed * 1000.0).round() / 1000.0,
         secrets_per_second: (handled as f64 / elapsed.max(0.001)).round(),
-        final_concurrency: figures.final_concurrency,
-        peak_concurrency: figures.peak_concurrency,
+        final_concurrency: (via == Via::Plugin).then_some(figures.final_concurrency),
+        peak_concurrency: (via == Via::Plugin).then_some(figures.peak_concurrency),
         throttled: figures.throttled,
         apf: signals.classification(),
         kms,
@@ -594,13 +597,9 @@ pub fn render(r: &Report) -> String {
         line("failed", t.failed.to_string());
         line("retries", t.retries.to_string());
         line("throttled (429)", r.throttled.to_string());
-        line(
-            "concurrency",
-            format!(
-                "{} at the end, {} at most",
-                r.final_concurrency, r.peak_concurrency
-            ),
-        );
+        if let (Some(end), Some(peak)) = (r.final_concurrency, r.peak_concurrency) {
+            line("concurrency", format!("{end} at the end, {peak} at most"));
+        }
         line("expired listings", t.expired_continues.to_string());
     }
     line(
@@ -699,8 +698,8 @@ mod tests {
             failed_secrets: vec![],
             duration_seconds: 2.0,
             secrets_per_second: 15_000.0,
-            final_concurrency: 8,
-            peak_concurrency: 8,
+            final_concurrency: Some(8),
+            peak_concurrency: Some(8),
             throttled: 0,
             apf: None,
             kms: Some(KmsCost::new(
