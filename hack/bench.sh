@@ -13,7 +13,8 @@
 #     generator (bench/, secretkms-loadgen) sends a 2.7 KB Secret CREATE review with a fresh uid
 #     per request over TLS 1.3 HTTP/1.1 keep-alive connections: closed loop (maximum
 #     throughput; BENCH_ROUNDS rounds, the median kept) and open loop at BENCH_RATE/s (p99);
-#     then the peak RSS (VmHWM) of each server;
+#     then the peak RSS (VmHWM) of each server (the full one started from the cache that a cold
+#     start filled just before; that cold start's own peak at ready is reported too);
 #     then the mix: the typical review's closed loop again while a few connections send ~1.4 MB
 #     Secret UPDATEs, to see that large reviews do not starve small ones;
 #  3. start to ready: spawn → `GET /readyz` 200 over TLS, with a warm and a cold precompile cache.
@@ -106,7 +107,21 @@ start_server() { # name port extra-args...; sets SERVER_PID
   PIDS+=("$SERVER_PID")
 }
 
-say "starting the webhook twice: full policies on :$FULL_PORT, evaluation off on :$OFF_PORT"
+# The full server's first start compiles both policies into its precompile cache. Its peak RSS
+# at ready is that compilation's and is reported on its own row; the server measured under load
+# then starts from the warm cache, as every start after a pod's first does, so its VmHWM is the
+# serving peak.
+say "cold start of the full webhook (compiles both policies into its cache)"
+start_server full "$FULL_PORT"
+"$LOADGEN" ready --url "https://127.0.0.1:$FULL_PORT/readyz" --ca "$WORK/ca.pem" --timeout 30s \
+  || { tail -n 20 "$WORK/full.log" >&2; die "the full webhook did not become ready"; }
+grep -E '^(VmHWM|VmRSS)' "/proc/$SERVER_PID/status" | tr -s ' \t' ' ' >"$WORK/rss-cold.txt"
+echo "    at ready: $(tr '\n' ' ' <"$WORK/rss-cold.txt")"
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+PIDS=()
+
+say "starting the webhook twice: full policies on :$FULL_PORT (warm cache), evaluation off on :$OFF_PORT"
 start_server full "$FULL_PORT"
 FULL_PID=$SERVER_PID
 start_server off "$OFF_PORT" --policy-config "$WORK/policies-off.yaml" \
@@ -199,7 +214,7 @@ def rss_mb(name):
 full, full_all = closed("full")
 off, off_all = closed("off")
 open_full, open_off = load("open-full.json"), load("open-off.json")
-rss = {n: rss_mb(n) for n in ("full", "off")}
+rss = {n: rss_mb(n) for n in ("full", "off", "cold")}
 warm, cold = load("startup-warm.json"), load("startup-cold.json")
 mix_typical, mix_large = load("mix-typical.json"), load("mix-large.json")
 
@@ -268,6 +283,8 @@ row(f"  {ml['review_bytes'] / 1e6:.1f} MB UPDATEs: r/s; p50 / p99 (ms)", f"{ml['
     f"{ml['latency']['p50_ms']:.1f} / {ml['latency']['p99_ms']:.1f}", "", "", "")
 row("peak RSS under load, VmHWM (MB)", f"{rss['full']['VmHWM']:.1f}", f"{rss['off']['VmHWM']:.1f}", "",
     "<= 50 MB", yes(rss["full"]["VmHWM"] <= 50))
+row("  peak RSS of a cold start at ready (MB)", f"{rss['cold']['VmHWM']:.1f}", "", "", "<= 50 MB",
+    yes(rss["cold"]["VmHWM"] <= 50))
 row("start to ready, warm cache (ms, median)", f"{warm['median_ms']:.0f}", "", "", "<= 100 ms", yes(warm["median_ms"] <= 100))
 row("start to ready, cold cache (ms, median)", f"{cold['median_ms']:.0f}", "", "", "<= 500 ms", yes(cold["median_ms"] <= 500))
 if "fresh_instance" in crit:

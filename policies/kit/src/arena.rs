@@ -23,7 +23,7 @@ use std::cell::UnsafeCell;
 
 /// The arena's size: a typical review's evaluation (the default policies, a 3 KB Secret write)
 /// allocates under 64 KiB; four times that leaves room for larger objects.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "arena"))]
 const ARENA_BYTES: usize = 256 << 10;
 
 #[repr(C, align(16))]
@@ -149,7 +149,7 @@ unsafe impl<const N: usize> GlobalAlloc for Arena<N> {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "arena"))]
 #[global_allocator]
 static ALLOCATOR: Arena<ARENA_BYTES> = Arena::new();
 

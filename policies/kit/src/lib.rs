@@ -17,7 +17,7 @@
 extern crate self as secretkms_policy_kit;
 
 // The policies' global allocator (wasm32 only); natively only its tests build.
-#[cfg(any(target_arch = "wasm32", test))]
+#[cfg(any(all(target_arch = "wasm32", feature = "arena"), test))]
 mod arena;
 pub mod bindings;
 #[cfg(feature = "testing")]
