@@ -1,13 +1,12 @@
 //! How many patches a rewrite keeps in flight: an AIMD window that adapts to what the apiserver
 //! sustains. It grows by one per round (a round is `limit` completed patches, about one
 //! round-trip at the current window) while a round's median latency stays under twice the
-//! baseline (the lowest round median of the recent rounds), shrinks by a quarter (not below its
-//! start) when it does not (the apiserver is queueing), and halves on 429 or 5xx. Only requests
+//! baseline (the latency of a low window: see [`BASELINE_WINDOW`]), shrinks by a quarter (not
+//! below its start) when it does not (the apiserver is queueing), and halves on 429 or 5xx. Only requests
 //! sent after the last cut count, so one overload is answered once (TCP's once per RTT), and the
 //! limiter stops new requests for the Retry-After the apiserver asked for. Waiting is a tokio
 //! sleep or a `Notify`, never a poll, so waiting costs no CPU.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -19,9 +18,20 @@ use tokio::time::Instant;
 pub const INITIAL: usize = 8;
 /// A round whose median latency exceeds this multiple of the baseline shrinks the window.
 const LATENCY_GROWTH: u32 = 2;
-/// Round medians the baseline is the minimum of: long enough that a window grown into the
-/// apiserver's queue does not become its own baseline, short enough to follow a lasting change.
-const BASELINE_ROUNDS: usize = 64;
+/// Rounds at this window or below set the baseline: the latency of a window too small to queue
+/// in the apiserver, which the window's latency is measured against. Only low windows may set
+/// it, or a window grown into the queue would become its own baseline and grow without end. It
+/// is a running average of those rounds' medians, not their minimum: on a shared machine a
+/// round's median has a long lower tail (a round that found the cores idle), and the minimum of
+/// many rounds was that tail, ~0.3–0.5 of a low window's typical latency, so twice it was
+/// crossed at once and the window stayed at its start (seen in a trace of a 5,000-Secret run:
+/// a first round at 2.7 ms, then 6–12 ms at 8 in flight for the next 64 rounds). Each round
+/// at a low window moves the average a quarter of the way ([`BASELINE_WEIGHT`]), so a wrong
+/// start is corrected within a few rounds and a lasting change of the apiserver is followed
+/// whenever the window comes back down.
+const BASELINE_WINDOW: usize = INITIAL + INITIAL / 4;
+/// The share of the baseline a new low-window round replaces.
+const BASELINE_WEIGHT: u32 = 4;
 /// The longest pause a Retry-After can impose.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
 
@@ -56,7 +66,8 @@ struct State {
     paused_until: Option<Instant>,
     /// Latencies of this round's served patches.
     round: Vec<Duration>,
-    medians: VecDeque<Duration>,
+    /// See [`BASELINE_WINDOW`]; none until the first round.
+    baseline: Option<Duration>,
     /// Bumped by every cut; permits taken before it no longer steer the window.
     epoch: u64,
 }
@@ -87,7 +98,7 @@ impl Adaptive {
                 in_flight: 0,
                 paused_until: None,
                 round: Vec::with_capacity(limit),
-                medians: VecDeque::with_capacity(BASELINE_ROUNDS),
+                baseline: None,
                 epoch: 0,
             }),
             wake: Notify::new(),
@@ -204,11 +215,15 @@ impl State {
         let mid = self.round.len() / 2;
         let median = *self.round.select_nth_unstable(mid).1;
         self.round.clear();
-        let baseline = self.medians.iter().copied().chain([median]).min();
-        if self.medians.len() == BASELINE_ROUNDS {
-            self.medians.pop_front();
+        // Judged against the baseline before this round moves it.
+        let baseline = self.baseline;
+        if self.limit <= BASELINE_WINDOW {
+            self.baseline = Some(match baseline {
+                None => median,
+                Some(b) if median >= b => b + (median - b) / BASELINE_WEIGHT,
+                Some(b) => b - (b - median) / BASELINE_WEIGHT,
+            });
         }
-        self.medians.push_back(median);
         if baseline.is_some_and(|b| median > b * LATENCY_GROWTH) {
             // Latency alone never takes the window below where it started: 8 in flight is
             // polite, and latency is noisy on a shared machine; only 429 and 5xx go lower.
@@ -308,6 +323,40 @@ mod tests {
         round(&a, 10 * MS, Outcome::Served).await;
         assert_eq!(a.limit(), 14, "grows again once latency is back");
         assert_eq!(a.figures().peak_concurrency, 17);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fast_first_round_is_outgrown_and_a_grown_window_never_sets_the_baseline() {
+        let a = Adaptive::new(64, true);
+        // The round that found the apiserver idle, then the latency of 8 in flight: the old
+        // minimum-of-rounds baseline held the window at 8 from here on.
+        round(&a, 2 * MS, Outcome::Served).await;
+        for _ in 0..2 {
+            round(&a, 8 * MS, Outcome::Served).await;
+        }
+        assert_eq!(
+            a.limit(),
+            INITIAL,
+            "judged against the fast round, the window held"
+        );
+        for _ in 0..2 {
+            round(&a, 8 * MS, Outcome::Served).await;
+        }
+        assert!(
+            a.limit() > INITIAL,
+            "the baseline followed the low window's latency"
+        );
+        while a.limit() <= BASELINE_WINDOW {
+            round(&a, 8 * MS, Outcome::Served).await;
+        }
+        // Rounds above BASELINE_WINDOW at 12 ms must not drag the baseline along (it would
+        // reach 12 ms and take 20 ms as fine): twice the low window's latency still cuts.
+        while a.limit() < 20 {
+            round(&a, 12 * MS, Outcome::Served).await;
+        }
+        let grown = a.limit();
+        round(&a, 20 * MS, Outcome::Served).await;
+        assert_eq!(a.limit(), grown - grown / 4);
     }
 
     #[tokio::test(start_paused = true)]
