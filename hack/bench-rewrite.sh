@@ -118,7 +118,7 @@ PY
     done
   done
   awk -v n="$n" '
-    function median(list,   v, k, m, i, j, t) {
+    function median(list,   v, m, i, j, t) {
       m = split(list, v, " ")
       for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
       return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2

@@ -2,10 +2,10 @@
 //! sustains. It grows by one per round (a round is `limit` completed patches, about one
 //! round-trip at the current window) while a round's median latency stays under twice the
 //! baseline (the latency of a low window: see [`BASELINE_WINDOW`]), shrinks by a quarter (not
-//! below its start) when it does not (the apiserver is queueing), and halves on 429 or 5xx. Only requests
-//! sent after the last cut count, so one overload is answered once (TCP's once per RTT), and the
-//! limiter stops new requests for the Retry-After the apiserver asked for. Waiting is a tokio
-//! sleep or a `Notify`, never a poll, so waiting costs no CPU.
+//! below its start) when it does not (the apiserver is queueing), and halves on 429 or 5xx.
+//! Only requests sent after the last cut count, so one overload is answered once (TCP's once
+//! per RTT), and the limiter stops new requests for the Retry-After the apiserver asked for.
+//! Waiting is a tokio sleep or a `Notify`, never a poll, so waiting costs no CPU.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -218,11 +218,9 @@ impl State {
         // Judged against the baseline before this round moves it.
         let baseline = self.baseline;
         if self.limit <= BASELINE_WINDOW {
-            self.baseline = Some(match baseline {
-                None => median,
-                Some(b) if median >= b => b + (median - b) / BASELINE_WEIGHT,
-                Some(b) => b - (b - median) / BASELINE_WEIGHT,
-            });
+            self.baseline = Some(baseline.map_or(median, |b| {
+                (b * (BASELINE_WEIGHT - 1) + median) / BASELINE_WEIGHT
+            }));
         }
         if baseline.is_some_and(|b| median > b * LATENCY_GROWTH) {
             // Latency alone never takes the window below where it started: 8 in flight is
