@@ -6,6 +6,7 @@
 #
 #   hack/image.sh                 # -> $SECRETKMS_CACHE/image/secretkms-webhook-<version>
 #   IMAGE_DIR=/tmp/img hack/image.sh
+#   IMAGE_TARGET_DIR=/tmp/t hack/image.sh  # cargo's output; default $SECRETKMS_CACHE/target-image
 #
 # The binary is glibc's static build (`-C target-feature=+crt-static` on the gnu target), not
 # musl: the pinned toolchain has no musl standard library on this machine, and rustup's download
@@ -19,7 +20,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 
 ensure_rust
-use_cached_target_dir
+use_image_target_dir
 ensure_debian_packages umoci
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 [[ -s $ca_bundle ]] || die "$ca_bundle is missing (Debian: apt-get install ca-certificates)"

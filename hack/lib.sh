@@ -60,3 +60,10 @@ ensure_debian_packages() {
 use_cached_target_dir() {
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SECRETKMS_CACHE/target}
 }
+
+# The image's static `dist` build (hack/image.sh) has a target directory of its own: it shares no
+# artifacts with the everyday builds (another profile, and --target), and apart neither waits on
+# the other's lock, so hack/test.sh can build it beside the Go tools, clippy and the test build.
+use_image_target_dir() {
+  export CARGO_TARGET_DIR=${IMAGE_TARGET_DIR:-$SECRETKMS_CACHE/target-image}
+}
