@@ -21,6 +21,10 @@ cd "$REPO"
 
 ensure_rust
 use_image_target_dir
+# Until 2026-12-04 this build went to the everyday target directory: that output (gigabytes of
+# fat-LTO artifacts) is no longer used by anything, so it goes once the build has moved.
+[[ $CARGO_TARGET_DIR -ef $SECRETKMS_CACHE/target ]] \
+  || rm -rf "$SECRETKMS_CACHE/target/$(uname -m)-unknown-linux-gnu/dist"
 ensure_debian_packages umoci
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 [[ -s $ca_bundle ]] || die "$ca_bundle is missing (Debian: apt-get install ca-certificates)"
