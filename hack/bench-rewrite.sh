@@ -57,8 +57,59 @@ pid_of() { # process name
 }
 apiserver=$(pid_of kube-apiserver)
 etcd=$(pid_of etcd)
+
+# The runs measured go as a ServiceAccount, not as the harness's admin: system:masters is exempt
+# from API Priority and Fairness, so an admin's rewrite could never be throttled and its 429
+# count would say nothing. A ServiceAccount falls under the `service-accounts` flow schema
+# (priority level `workload-low`), as a CI job's or an operator pod's would. The admin still
+# creates the namespaces and Secrets, which are not measured.
+admin=$KUBECONFIG
+"$kubectl" apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: secretkms-bench}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: rewriter, namespace: secretkms-bench}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: secretkms-bench-rewriter}
+rules:
+  # What `status` and the rewrite's rotation evidence read, and the writes themselves.
+  - {apiGroups: ["*"], resources: ["*"], verbs: [get, list, watch]}
+  - {apiGroups: [""], resources: [secrets], verbs: [patch, update]}
+  - {nonResourceURLs: ["*"], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: secretkms-bench-rewriter}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: secretkms-bench-rewriter}
+subjects: [{kind: ServiceAccount, name: rewriter, namespace: secretkms-bench}]
+YAML
+"$kubectl" config view --raw --minify >"$work/rewriter.kubeconfig"
+KUBECONFIG="$work/rewriter.kubeconfig" "$kubectl" config set-credentials rewriter \
+  --token="$("$kubectl" -n secretkms-bench create token rewriter --duration 24h)" >/dev/null
+KUBECONFIG="$work/rewriter.kubeconfig" "$kubectl" config set-context --current --user rewriter >/dev/null
+export KUBECONFIG="$work/rewriter.kubeconfig"
+classified= # the flow schema and priority level of the first rewrite, printed once
 tick=$(getconf CLK_TCK)
 cpu() { awk -v t="$tick" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; } # utime+stime
+
+# The APF classification the rewrite reported, by name; an exempt one would make the 429
+# column meaningless, so it ends the run.
+classify() { # report
+  local fs pl
+  fs=$(KUBECONFIG=$admin "$kubectl" get flowschemas -o json \
+    | jq -r --arg u "$(jq -r '.apf.flowSchemaUid // ""' "$1")" '.items[] | select(.metadata.uid == $u) | .metadata.name')
+  pl=$(KUBECONFIG=$admin "$kubectl" get prioritylevelconfigurations -o json \
+    | jq -r --arg u "$(jq -r '.apf.priorityLevelUid // ""' "$1")" '.items[] | select(.metadata.uid == $u) | .metadata.name')
+  [ -n "$fs" ] && [ "$fs" != exempt ] \
+    || { echo "the rewrite's requests were classified as '${fs:-none}': its 429 count would mean nothing" >&2; exit 2; }
+  classified="flow schema $fs, priority level $pl"
+  echo "# the rewrite runs as system:serviceaccount:secretkms-bench:rewriter: $classified"
+}
 
 row() { printf '%-7s %-24s %7s %8s %8s %7s %6s %9s %9s %8s\n' "$@"; }
 measure() { # label, command...
@@ -73,6 +124,7 @@ measure() { # label, command...
     throttled=$(jq .throttled "$work/out")
     window="$(jq -r '"\(.finalConcurrency)/\(.peakConcurrency)"' "$work/out")"
     [ "$(jq .patched "$work/out")" = "$n" ] || { echo "$1 patched $(jq .patched "$work/out") of $n" >&2; exit 2; }
+    [ -n "$classified" ] || classify "$work/out"
   fi
   local rate; rate=$(echo "$n / $wall" | bc)
   echo "$1 $rate" >>"$work/rates-$n"
@@ -83,7 +135,7 @@ measure() { # label, command...
 row SECRETS RUN WALL RATE PEAK_RSS CPU 429s WINDOW APISERVER ETCD
 for n in $COUNTS; do
   ns="bench-$n"
-  "$kubectl" create namespace "$ns" >/dev/null
+  KUBECONFIG=$admin "$kubectl" create namespace "$ns" >/dev/null
   # Four parallel creates: kubectl sends one POST per item, one at a time.
   python3 - "$ns" "$n" "$work" <<'PY'
 import base64, json, sys
@@ -95,7 +147,7 @@ for part in range(4):
         json.dump({"apiVersion": "v1", "kind": "List", "items": items[part::4]}, f)
 PY
   creates=()
-  for part in 0 1 2 3; do "$kubectl" create -f "$work/secrets-$part.json" >/dev/null & creates+=($!); done
+  for part in 0 1 2 3; do KUBECONFIG=$admin "$kubectl" create -f "$work/secrets-$part.json" >/dev/null & creates+=($!); done
   wait "${creates[@]}"
   rm -f "$work"/secrets-*.json
   measure pipeline sh -c "'$kubectl' get secrets -n $ns -o json | '$kubectl' annotate --overwrite -f - encryption-key-rotation-time=20260101-000000"
