@@ -20,7 +20,7 @@ use crate::etcd::{Etcd, EtcdReader};
 use crate::kubeconfig;
 use crate::layout::Reload;
 use crate::pki::{self, Ca, CertPair};
-use crate::process::{Janitor, Supervised, free_port};
+use crate::process::{Janitor, Supervised, free_port, lost_port_race};
 
 /// The label every test namespace carries; test webhooks select on it so that a broken webhook
 /// never blocks writes outside the tests.
@@ -410,7 +410,7 @@ async fn start_apiserver(
                     ready_in: started.elapsed(),
                 });
             }
-            Err(e) if attempt < 3 && e.to_string().contains("address already in use") => {
+            Err(e) if attempt < 3 && lost_port_race(&e) => {
                 continue;
             }
             Err(e) => return Err(e),

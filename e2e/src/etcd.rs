@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 
 use crate::error::{HarnessError, Result};
-use crate::process::{Supervised, free_port};
+use crate::process::{Supervised, free_ports, lost_port_race};
 
 /// A running etcd.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ impl Etcd {
         for _attempt in 0..3 {
             match Self::try_start(binary, dir).await {
                 Ok(etcd) => return Ok(etcd),
-                Err(e) if e.to_string().contains("address already in use") => last = Some(e),
+                Err(e) if lost_port_race(&e) => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -35,7 +35,7 @@ impl Etcd {
     }
 
     async fn try_start(binary: &Path, dir: &Path) -> Result<Self> {
-        let (client, peer) = (free_port()?, free_port()?);
+        let [client, peer] = free_ports()?;
         let endpoint = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let data = dir.join("etcd-data");

@@ -19,7 +19,7 @@ use secretkms_model::EncryptionState;
 
 use crate::control_plane::ControlPlane;
 use crate::error::{HarnessError, Result};
-use crate::process::{Supervised, free_port};
+use crate::process::{Supervised, free_ports, lost_port_race};
 
 /// How to run the webhook.
 #[derive(Debug, Clone, Default)]
@@ -72,10 +72,7 @@ impl Webhook {
         };
         let cert = write("tls.crt", &pair.cert_pem)?;
         let key = write("tls.key", &pair.key_pem)?;
-        let (port, metrics_port) = (free_port()?, free_port()?);
         let mut args = vec![
-            format!("--listen=127.0.0.1:{port}"),
-            format!("--metrics-listen=127.0.0.1:{metrics_port}"),
             format!("--tls-cert-file={}", cert.display()),
             format!("--tls-key-file={}", key.display()),
             format!("--apiserver-probe={}", options.apiserver_probe),
@@ -107,22 +104,35 @@ impl Webhook {
             ));
         }
         args.extend(options.extra_args.iter().cloned());
-        let process = Supervised::spawn_with_env(
-            "secretkms-webhook",
-            binary,
-            &args,
-            &options.env,
-            &dir.join("webhook.log"),
-        )?;
-        let mut webhook = Self {
-            process,
-            dir,
-            port,
-            metrics_port,
-            ca_pem: cp.ca().cert_pem(),
-        };
-        webhook.wait_healthy().await?;
-        Ok(webhook)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let [port, metrics_port] = free_ports()?;
+            let mut listen = vec![
+                format!("--listen=127.0.0.1:{port}"),
+                format!("--metrics-listen=127.0.0.1:{metrics_port}"),
+            ];
+            listen.extend(args.iter().cloned());
+            let process = Supervised::spawn_with_env(
+                "secretkms-webhook",
+                binary,
+                &listen,
+                &options.env,
+                &dir.join("webhook.log"),
+            )?;
+            let mut webhook = Self {
+                process,
+                dir: dir.clone(),
+                port,
+                metrics_port,
+                ca_pem: cp.ca().cert_pem(),
+            };
+            match webhook.wait_healthy().await {
+                Ok(()) => return Ok(webhook),
+                Err(e) if attempt < 3 && lost_port_race(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn wait_healthy(&mut self) -> Result<()> {

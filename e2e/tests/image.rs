@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use secretkms_e2e::binaries::hack_script_dir;
-use secretkms_e2e::process::free_port;
+use secretkms_e2e::process::free_ports;
 use secretkms_e2e::{ControlPlane, webhook::https_client};
 use serde_json::{Value, json};
 
@@ -207,7 +207,7 @@ async fn the_image_runs_as_non_root_on_a_read_only_root_finds_the_apiserver_and_
     }
     std::os::unix::fs::chown(&cache, Some(UID), Some(UID)).unwrap();
 
-    let (port, metrics_port) = (free_port().unwrap(), free_port().unwrap());
+    let [port, metrics_port] = free_ports().unwrap();
     let config_path = bundle.join("config.json");
     let mut config = read_json(&config_path);
     assert_eq!(

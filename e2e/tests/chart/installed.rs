@@ -18,7 +18,7 @@ use secretkms_e2e::ControlPlane;
 use secretkms_e2e::chart::{self, ChartWebhook, PodStandIn};
 use secretkms_e2e::fixtures::{Admission, encrypted_cluster, established, eventually};
 use secretkms_e2e::kms::{EmulatorAdmin, KmsStack, KmsStackOptions};
-use secretkms_e2e::process::{free_port, tail};
+use secretkms_e2e::process::{free_ports, tail};
 use secretkms_e2e::webhook::wait_called;
 use serde_json::{Value, json};
 
@@ -153,7 +153,7 @@ impl Installed {
             .ca()
             .serving("secretkms-webhook", &["127.0.0.1"])
             .unwrap();
-        let (port, metrics_port) = (free_port().unwrap(), free_port().unwrap());
+        let [port, metrics_port] = free_ports().unwrap();
         let stand_in = PodStandIn {
             secrets: [
                 (
