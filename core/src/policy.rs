@@ -91,4 +91,4 @@ pub use metrics::{DURATION_BUCKETS_SECONDS, PolicyMetricsSnapshot};
 pub use outcome::{ErrorKind, EvaluationError, Outcome, Verdict};
 pub use rule::{Operation, Rule};
 pub use runtime::{CacheDir, PolicyRuntime, RuntimeConfig};
-pub use set::{PolicyInfo, PolicySet};
+pub use set::{PolicyInfo, PolicySet, SETTINGS_TIMEOUT_FLOOR};

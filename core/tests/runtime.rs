@@ -9,7 +9,7 @@ use std::time::Duration;
 use secretkms_core::policy::{
     CacheDir, CacheStatus, Decision, DecisionKind, ErrorKind, FailureMode, KeyLookup, LoadError,
     Mode, NoKeyLookup, Operation, Outcome, PolicyConfig, PolicyRuntime, PolicySet, PolicySource,
-    PolicySpec, Rule, RuntimeConfig,
+    PolicySpec, Rule, RuntimeConfig, SETTINGS_TIMEOUT_FLOOR,
 };
 use secretkms_core::review::Review;
 use secretkms_model::fixtures::{KEY_ID, healthy};
@@ -479,6 +479,33 @@ fn bytes_that_are_not_a_component_are_refused_at_load() {
         err.to_string()
             .starts_with("policy junk: not a valid policy component: "),
         "{err}"
+    );
+}
+
+#[test]
+fn a_validate_settings_that_never_returns_fails_the_load_at_the_load_floor() {
+    let err = load(vec![PolicySpec {
+        timeout_ms: 50,
+        ..spec("settings-spinner", "settings-loop.wat")
+    }])
+    .unwrap_err();
+    let LoadError::SettingsFailed { source, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(source.kind, ErrorKind::Deadline, "{source:?}");
+    // The admission budget (50 ms) is not the load's: a cold first call on a busy node may
+    // need more, and a load failure is a pod that does not start.
+    assert_eq!(
+        source.message,
+        format!(
+            "deadline of {}ms exceeded",
+            SETTINGS_TIMEOUT_FLOOR.as_millis()
+        ),
+        "{source:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "policy settings-spinner: validate-settings did not complete"
     );
 }
 

@@ -49,7 +49,8 @@ pub struct PolicySpec {
     pub mode: Mode,
     #[serde(default)]
     pub failure_mode: FailureMode,
-    /// Guest time allowed per evaluation. Time spent in host calls (`describe-key`) is not
+    /// Guest time allowed per evaluation (`validate-settings` at load gets at least
+    /// [`super::SETTINGS_TIMEOUT_FLOOR`]). Time spent in host calls (`describe-key`) is not
     /// counted: the host bounds its own calls, and a slow KMS must not turn into a policy
     /// "deadline exceeded".
     #[serde(default = "PolicySpec::default_timeout_ms")]

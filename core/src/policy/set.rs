@@ -20,6 +20,14 @@ use super::{
 use crate::review::Review;
 use secretkms_model::EncryptionState;
 
+/// The least guest time `validate-settings` gets at load, whatever the policy's `timeoutMs`.
+/// That budget is an admission's, and load is not one: it runs once, at start or reload, with
+/// no apiserver waiting, and it is the first touch of the compiled code (page faults on the
+/// mapped artifact, a cold CPU on a node that is starting many pods). A 50 ms wall-clock budget
+/// there failed a load on a loaded 2-core machine; a load failure is a pod that does not start.
+/// A `validate-settings` that never returns is still stopped, within this floor.
+pub const SETTINGS_TIMEOUT_FLOOR: Duration = Duration::from_secs(1);
+
 /// Policies loaded from one [`PolicyConfig`]. `Send + Sync`: share it (e.g. in an `Arc` or an
 /// `ArcSwap` for reloads) between threads.
 ///
@@ -111,7 +119,8 @@ impl PolicySet {
                 compiled,
                 metrics: rt.metrics_for(&spec.name),
             };
-            let ctx = loaded.context(runtime, &keys, None);
+            let mut ctx = loaded.context(runtime, &keys, None);
+            ctx.limits.timeout = ctx.limits.timeout.max(SETTINGS_TIMEOUT_FLOOR);
             match ctx.validate_settings(&loaded.settings) {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {

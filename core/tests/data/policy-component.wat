@@ -6,6 +6,7 @@
 ;; `rt` gives the canonical ABI what it needs: a memory, a bump `cabi_realloc`, an Ok answer for
 ;; `validate-settings` at offset 8, and an allowing verdict at offset 16 (allowed=1, code=0, empty
 ;; message, warnings and annotations).
+;; A fixture that exports its own `validate-settings` replaces rt's (the SETTINGS-FROM marker).
 (component
   (;IMPORTS;)
   (type $key-state' (enum "enabled" "disabled" "pending-deletion" "pending-import" "unknown"))
@@ -65,5 +66,5 @@
     (param "request" string) (param "state" $encryption-state) (param "settings" string) (result $verdict)
     (canon lift (core func $policy "validate") (memory (core memory $rt "memory")) (realloc (core func $rt "cabi_realloc"))))
   (func (export "validate-settings") (param "settings" string) (result (result (error string)))
-    (canon lift (core func $rt "validate-settings") (memory (core memory $rt "memory")) (realloc (core func $rt "cabi_realloc"))))
+    (canon lift (core func (;SETTINGS-FROM;) "validate-settings") (memory (core memory $rt "memory")) (realloc (core func $rt "cabi_realloc"))))
 )

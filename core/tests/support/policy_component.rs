@@ -1,5 +1,6 @@
 //! Test policies from tiny core modules: wraps the text of a `.wat` module (core/tests/data/*.wat,
-//! which import their memory from `rt` and export `validate`) in the world component of
+//! which import their memory from `rt` and export `validate`, and may export their own
+//! `validate-settings`) in the world component of
 //! core/tests/data/policy-component.wat. Shared by the core runtime tests and the webhook's edge
 //! tests (`#[path]`), so both build misbehaving policies the same way.
 
@@ -16,8 +17,14 @@ pub fn policy_component(core_wat: &str, extra_imports: &str) -> Vec<u8> {
         .strip_prefix("(module")
         .and_then(|f| f.strip_suffix(')'))
         .expect("a (module ...)");
+    let settings_from = if fields.contains(r#"(export "validate-settings")"#) {
+        "$policy"
+    } else {
+        "$rt"
+    };
     let text = include_str!("../data/policy-component.wat")
         .replace("(;IMPORTS;)", extra_imports)
+        .replace("(;SETTINGS-FROM;)", settings_from)
         .replace("(;CORE;)", fields);
     wat::parse_str(&text).unwrap_or_else(|e| panic!("{e}\n{core_wat}"))
 }
