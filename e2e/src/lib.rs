@@ -23,6 +23,7 @@ pub mod fixtures;
 pub mod kms;
 pub mod kubeconfig;
 pub mod layout;
+pub mod loopback_port;
 pub mod pki;
 pub mod process;
 pub mod readyz;

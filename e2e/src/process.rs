@@ -7,16 +7,14 @@
 //! SIGKILL), the pipe closes, and the watchdog stops the child (TERM, then KILL after 5 s). This
 //! needs no unsafe `pre_exec`/`prctl`.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{HarnessError, Result};
+use crate::loopback_port::unused_loopback_port;
 
 // Background jobs get /dev/null as stdin in a non-interactive shell, so the pipe is kept on fd 3.
 const WATCHDOG: &str = r#"
@@ -173,28 +171,11 @@ pub fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// A free loopback port, never one this process handed out before. Another process may take
-/// it before we bind it; callers that start a server on it retry with a new port when the
-/// server reports the address in use ([`lost_port_race`]). Within this process the kernel
-/// alone is not enough: it may give a port back as soon as its probe listener closes, and a
-/// webhook once got one port for both its admission and its metrics listener.
+/// A free loopback port, never one this process handed out before
+/// ([`crate::loopback_port::unused_loopback_port`]). Callers that start a server on it retry
+/// with a new port when the server reports the address in use ([`lost_port_race`]).
 pub fn free_port() -> Result<u16> {
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    loop {
-        let l =
-            TcpListener::bind("127.0.0.1:0").map_err(HarnessError::io("binding 127.0.0.1:0"))?;
-        let port = l
-            .local_addr()
-            .map_err(HarnessError::io("reading a bound address"))?
-            .port();
-        if HANDED_OUT
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(port)
-        {
-            return Ok(port);
-        }
-    }
+    unused_loopback_port().map_err(HarnessError::io("finding a free loopback port"))
 }
 
 /// `N` distinct free loopback ports (see [`free_port`]).

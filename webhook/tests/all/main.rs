@@ -2,6 +2,8 @@
 //! compiled policies, and the real binary over TLS.
 
 mod edge;
+#[path = "../../../e2e/src/loopback_port.rs"]
+mod loopback_port;
 mod monitor;
 #[path = "../../../core/tests/support/policy_component.rs"]
 mod policy_component;

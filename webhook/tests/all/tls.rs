@@ -22,26 +22,8 @@ impl Drop for Running {
     }
 }
 
-/// A free loopback port never handed out before in this process: the kernel may give a port
-/// back once its probe listener closes, and a test that picks a metrics port before `start`
-/// picks the admission port must not get the same one twice.
 fn free_port() -> u16 {
-    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if HANDED_OUT
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(port)
-        {
-            return port;
-        }
-    }
+    crate::loopback_port::unused_loopback_port().unwrap()
 }
 
 /// Writes cert/key/state into a temp dir and starts the binary; `env` holds extra environment.
